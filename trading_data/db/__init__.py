@@ -1,0 +1,1 @@
+"""Database: where it is, how to start it, and its migrations."""

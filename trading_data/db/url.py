@@ -1,0 +1,56 @@
+"""Resolve the database URL the platform uses and show it without secrets."""
+
+from __future__ import annotations
+
+import os
+from urllib.parse import urlsplit, urlunsplit
+
+DATABASE_URL_ENV = "TRADING_DATA_DATABASE_URL"
+DAGSTER_DATABASE_URL_ENV = "TRADING_DATA_DAGSTER_DATABASE_URL"
+MARKET_DATABASE = "trading_data"
+DAGSTER_DATABASE = "dagster"
+
+
+def mask_password(url: str) -> str:
+    """Return ``url`` with any password replaced by ``***`` so it can be logged."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    user = parts.username or ""
+    host = netloc[-1]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+def with_database(url: str, database: str) -> str:
+    """Return ``url`` pointing at another database on the same server."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+def embedded_url(port: int, database: str = MARKET_DATABASE) -> str:
+    return f"postgresql://postgres@127.0.0.1:{port}/{database}"
+
+
+def market_database_url() -> str:
+    """The market-data database: ``TRADING_DATA_DATABASE_URL`` or the embedded server's."""
+    explicit = os.environ.get(DATABASE_URL_ENV)
+    if explicit:
+        return explicit
+    from trading_data.db.server import embedded_port
+
+    return embedded_url(embedded_port())
+
+
+def dagster_database_url() -> str:
+    """The Dagster instance storage: a database of its own on the same server."""
+    explicit = os.environ.get(DAGSTER_DATABASE_URL_ENV)
+    if explicit:
+        return explicit
+    return with_database(market_database_url(), DAGSTER_DATABASE)
+
+
+def sqlalchemy_psycopg2_url(url: str) -> str:
+    """dagster-postgres needs the psycopg2 scheme (DESIGN.md decision 9)."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(scheme="postgresql+psycopg2"))
