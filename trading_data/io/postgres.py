@@ -1,0 +1,319 @@
+"""A partition-aware PostgreSQL IO manager for pandas, on Dagster's DbIOManager.
+
+Built like the official DuckDB and ClickHouse integrations (a ``DbClient`` plus a pandas
+``DbTypeHandler``), with three differences that matter for market data:
+
+* partition windows are bound as timezone-aware parameters, never formatted as naive strings;
+* every write is one transaction: ``replace`` deletes the window then bulk-loads, ``upsert``
+  bulk-loads into a temporary table then ``INSERT … ON CONFLICT (key) DO UPDATE``;
+* bulk loading is ADBC (binary COPY underneath), chunk by chunk, so an iterator of frames streams
+  into the database with memory for one chunk.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import adbc_driver_manager
+import adbc_driver_postgresql.dbapi as adbc
+import dagster as dg
+import pandas as pd
+import pyarrow as pa
+from dagster._core.definitions.partitions.utils import TimeWindow
+from dagster._core.storage.db_io_manager import DbClient, DbIOManager, DbTypeHandler, TableSlice
+from pydantic import Field
+
+from trading_data.calendar import NEW_YORK
+from trading_data.db.migrate import DEFAULT_SCHEMA, validate_schema_name
+from trading_data.db.url import mask_password
+from trading_data.schemas import TABLES, TableSpec, arrow_schema
+from trading_data.validation import validate
+
+WRITE_MODES = ("replace", "upsert")
+
+
+class FrameChunks:
+    """DataFrames to store as they come, in one transaction (a feed of millions of rows).
+
+    An asset returns ``FrameChunks(generator)``, not the bare generator: Dagster would take a
+    returned generator for a generator of events.
+    """
+
+    def __init__(self, chunks: Iterable[pd.DataFrame]):
+        self._chunks = chunks
+
+    def __iter__(self) -> Iterator[pd.DataFrame]:
+        return iter(self._chunks)
+
+
+class StorageError(RuntimeError):
+    """The database cannot take or give the data; the message says what to do."""
+
+
+def table_spec(table: str) -> TableSpec:
+    try:
+        return TABLES[table]
+    except KeyError:
+        raise StorageError(f"no table model for asset {table!r}; known tables: {', '.join(TABLES)}") from None
+
+
+def window_parameters(spec: TableSpec, window: TimeWindow) -> tuple[Any, Any]:
+    """Bounds for ``time_column >= start AND time_column < end``, typed for the column."""
+    start = window.start.astimezone(NEW_YORK)
+    end = window.end.astimezone(NEW_YORK)
+    if spec.time_column == "session":
+        return start.date(), end.date()
+    # Bind UTC: pyarrow (under ADBC) turns a ZoneInfo-aware datetime into its wall-clock time as UTC
+    # once pandas is imported, which would shift every window by the New York offset.
+    return start.astimezone(dt.UTC), end.astimezone(dt.UTC)
+
+
+def _where(spec: TableSpec, table_slice: TableSlice) -> tuple[str, tuple[Any, ...]]:
+    for dimension in table_slice.partition_dimensions or []:
+        if isinstance(dimension.partitions, TimeWindow):
+            start, end = window_parameters(spec, dimension.partitions)
+            column = dimension.partition_expr
+            if column != spec.time_column:
+                raise StorageError(f"{spec.name}: partition_expr {column!r} must be the time column "
+                                   f"{spec.time_column!r}")
+            return f"WHERE {column} >= $1 AND {column} < $2", (start, end)
+    return "", ()
+
+
+def _qualified(table_slice: TableSlice) -> str:
+    return f"{validate_schema_name(table_slice.schema)}.{table_spec(table_slice.table).name}"
+
+
+def _write_mode(context: dg.OutputContext) -> str:
+    spec = table_spec(context.asset_key.path[-1])
+    mode = (context.definition_metadata or {}).get("write_mode", spec.write_mode)
+    if mode not in WRITE_MODES:
+        raise StorageError(f"{spec.name}: write_mode {mode!r} is not one of {WRITE_MODES}")
+    return str(mode)
+
+
+class PostgresClient(DbClient):
+    """Connections, schema checks, window deletes and select statements for PostgreSQL."""
+
+    @staticmethod
+    @contextmanager
+    def connect(context: dg.OutputContext | dg.InputContext, table_slice: TableSlice) -> Iterator[Any]:
+        url = context.resource_config["database_url"] if context.resource_config else None
+        if not url:
+            from trading_data.db.url import market_database_url
+
+            url = market_database_url()
+        try:
+            conn = adbc.connect(url)
+        except adbc_driver_manager.Error as exc:
+            raise StorageError(f"cannot reach PostgreSQL at {mask_password(url)}: {exc}. Start it with "
+                               "`trading-data db start` or set TRADING_DATA_DATABASE_URL.") from exc
+        try:
+            yield conn
+            conn.commit()
+        except BaseException:
+            try:
+                conn.rollback()
+            except adbc_driver_manager.Error:
+                pass  # the connection died: the server rolls the transaction back itself
+            raise
+        finally:
+            try:
+                conn.close()
+            except adbc_driver_manager.Error:
+                pass
+
+    @staticmethod
+    def ensure_schema_exists(context: dg.OutputContext, table_slice: TableSlice, connection: Any) -> None:
+        # Tables are created by migrations, never by the IO manager (DESIGN.md decision 6).
+        spec = table_spec(table_slice.table)
+        with connection.cursor() as cur:
+            cur.execute("SELECT column_name FROM information_schema.columns WHERE table_schema = $1 "
+                        "AND table_name = $2", (table_slice.schema, spec.name))
+            columns = {row[0] for row in cur.fetchall()}
+        if not columns:
+            raise StorageError(f"table {table_slice.schema}.{spec.name} does not exist: run "
+                               "`trading-data db migrate`")
+        missing = [c for c in spec.columns if c not in columns]
+        if missing:
+            raise StorageError(f"table {table_slice.schema}.{spec.name} lacks columns {missing}: run "
+                               "`trading-data db migrate`")
+
+    @staticmethod
+    def delete_table_slice(context: dg.OutputContext, table_slice: TableSlice, connection: Any) -> None:
+        if _write_mode(context) != "replace":
+            return
+        spec = table_spec(table_slice.table)
+        where, params = _where(spec, table_slice)
+        with connection.cursor() as cur:
+            cur.execute(f"DELETE FROM {_qualified(table_slice)} {where}", params or None)
+
+    @staticmethod
+    def get_select_statement(table_slice: TableSlice) -> str:
+        spec = table_spec(table_slice.table)
+        columns = ", ".join(table_slice.columns or spec.columns)
+        where, params = _where(spec, table_slice)
+        if params:
+            where = where.replace("$1", f"'{params[0].isoformat()}'").replace("$2", f"'{params[1].isoformat()}'")
+        return f"SELECT {columns} FROM {_qualified(table_slice)} {where}".strip()
+
+
+def _check_columns(spec: TableSpec, frame: pd.DataFrame) -> None:
+    extra = [c for c in frame.columns if c not in spec.columns]
+    missing = [c for c in spec.columns if c not in frame.columns]
+    if extra or missing:
+        raise StorageError(f"{spec.name}: frame columns differ from the table: missing {missing}, "
+                           f"unexpected {extra}")
+
+
+def _check_window(spec: TableSpec, frame: pd.DataFrame, table_slice: TableSlice) -> None:
+    """Rows outside the partition window would survive a later replace of that window."""
+    _, params = _where(spec, table_slice)
+    if not params or frame.empty:
+        return
+    start, end = params
+    values = frame[spec.time_column]
+    outside = frame[(values < start) | (values >= end)] if spec.time_column == "session" else \
+        frame[(values < pd.Timestamp(start)) | (values >= pd.Timestamp(end))]
+    if len(outside):
+        raise StorageError(f"{spec.name}: {len(outside)} row(s) fall outside the partition window "
+                           f"[{start}, {end}); e.g. {outside.head(2).to_dict('records')}")
+
+
+def _chunks(obj: pd.DataFrame | FrameChunks) -> Iterator[pd.DataFrame]:
+    if isinstance(obj, pd.DataFrame):
+        yield obj
+    else:
+        yield from obj
+
+
+def column_schema(spec: TableSpec) -> dg.TableSchema:
+    """The model as a Dagster TableSchema, for the UI's Columns panel."""
+    from trading_data.schemas import sql_columns
+
+    return dg.TableSchema(columns=[
+        dg.TableColumn(name, sql_type.lower(), constraints=dg.TableColumnConstraints(nullable=nullable))
+        for name, (sql_type, nullable) in sql_columns(spec).items()
+    ])
+
+
+class PandasPostgresTypeHandler(DbTypeHandler[pd.DataFrame]):
+    """Writes DataFrames (or iterators of DataFrames) and reads partition windows as DataFrames."""
+
+    def handle_output(self, context: dg.OutputContext, table_slice: TableSlice, obj: Any,
+                      connection: Any) -> Mapping[str, Any]:
+        spec = table_spec(table_slice.table)
+        mode = _write_mode(context)
+        schema = arrow_schema(spec)
+        target = _qualified(table_slice)
+        staging = f"staging_{spec.name}"
+        started = time.perf_counter()
+        rows = 0
+        chunks = 0
+        with connection.cursor() as cur:
+            if mode == "upsert":
+                cur.execute(f"CREATE TEMP TABLE {staging} (LIKE {target}) ON COMMIT DROP")
+            for chunk in _chunks(obj):
+                if chunk.empty:
+                    continue
+                _check_columns(spec, chunk)
+                chunk = validate(spec.model, chunk, spec.name)
+                _check_window(spec, chunk, table_slice)
+                if mode == "upsert":
+                    # ON CONFLICT cannot update a row twice in one statement: keep the last copy.
+                    chunk = chunk.drop_duplicates(list(spec.primary_key), keep="last")
+                table = pa.Table.from_pandas(chunk[spec.columns], schema=schema, preserve_index=False,
+                                             safe=False)
+                if mode == "upsert":
+                    cur.adbc_ingest(staging, table, mode="append", temporary=True)
+                else:
+                    cur.adbc_ingest(spec.name, table, mode="append", db_schema_name=table_slice.schema)
+                rows += len(chunk)
+                chunks += 1
+            if mode == "upsert":
+                key = ", ".join(spec.primary_key)
+                updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in spec.columns if c not in spec.primary_key)
+                cur.execute(
+                    f"INSERT INTO {target} ({', '.join(spec.columns)}) "
+                    f"SELECT DISTINCT ON ({key}) {', '.join(spec.columns)} FROM {staging} "
+                    f"ON CONFLICT ({key}) DO UPDATE SET {updates}"
+                )
+            where, params = _where(spec, table_slice)
+            cur.execute(f"SELECT count(*) FROM {target} {where}", params or None)
+            partition_rows = int(cur.fetchone()[0])
+        seconds = time.perf_counter() - started
+        return {
+            "dagster/row_count": dg.MetadataValue.int(partition_rows),
+            "rows_written": dg.MetadataValue.int(rows),
+            "chunks": dg.MetadataValue.int(chunks),
+            "write_mode": dg.MetadataValue.text(mode),
+            "write_seconds": dg.MetadataValue.float(round(seconds, 4)),
+            "dagster/column_schema": column_schema(spec),
+            "table": dg.MetadataValue.text(target),
+        }
+
+    def load_input(self, context: dg.InputContext, table_slice: TableSlice, connection: Any) -> pd.DataFrame:
+        spec = table_spec(table_slice.table)
+        return read_window(connection, table_slice.schema, spec, _where(spec, table_slice),
+                           columns=table_slice.columns)
+
+    @property
+    def supported_types(self) -> Sequence[type[object]]:
+        return [pd.DataFrame, FrameChunks]
+
+
+def read_window(connection: Any, schema: str, spec: TableSpec, where: tuple[str, tuple[Any, ...]],
+                columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """Read rows of one table as a frame typed like its model, ordered by the time column."""
+    clause, params = where
+    cols = list(columns or spec.columns)
+    with connection.cursor() as cur:
+        cur.execute(f"SELECT {', '.join(cols)} FROM {validate_schema_name(schema)}.{spec.name} {clause} "
+                    f"ORDER BY {spec.time_column}", params or None)
+        table = cur.fetch_arrow_table()
+    frame = table.to_pandas(date_as_object=True)
+    return coerce_like_model(spec, frame)
+
+
+def coerce_like_model(spec: TableSpec, frame: pd.DataFrame) -> pd.DataFrame:
+    """Arrow gives µs timestamps and float for null ints; give the model's dtypes back cheaply."""
+    columns = spec.model.to_schema().columns
+    for name in frame.columns:
+        dtype = str(columns[name].dtype)
+        if dtype == "Int64":
+            frame[name] = frame[name].astype("Int64")
+        elif dtype.startswith("datetime64[ns, UTC]"):
+            frame[name] = frame[name].astype("datetime64[ns, UTC]")
+        elif dtype == "date" and len(frame) and not isinstance(frame[name].iloc[0], dt.date):
+            frame[name] = pd.to_datetime(frame[name]).dt.date
+    return frame
+
+
+class PostgresPandasIOManager(dg.ConfigurableIOManagerFactory):
+    """Stores each asset in ``<schema>.<asset name>`` of PostgreSQL, one session window at a time.
+
+    Per-asset metadata: ``partition_expr`` (the time column) and ``write_mode`` (replace | upsert).
+    """
+
+    database_url: str | None = None
+    schema_: str = Field(default=DEFAULT_SCHEMA, alias="schema")
+
+    def create_io_manager(self, context: Any) -> DbIOManager:
+        return DbIOManager(
+            type_handlers=[PandasPostgresTypeHandler()],
+            db_client=PostgresClient(),
+            database="trading_data",
+            schema=validate_schema_name(self.schema_),
+            io_manager_name="PostgresPandasIOManager",
+            default_load_type=pd.DataFrame,
+        )
+
+
+def window_for_session(session_key: str) -> TimeWindow:
+    day = dt.date.fromisoformat(session_key)
+    start = dt.datetime.combine(day, dt.time(0), tzinfo=NEW_YORK)
+    return TimeWindow(start, start + dt.timedelta(days=1))

@@ -1,0 +1,66 @@
+"""Validation helpers on top of the pandera models: readable errors and row-level rejects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+import pandera.errors as pa_errors
+import pandera.pandas as pa
+
+
+class ValidationFailed(ValueError):
+    """A frame failed its pandera model; the message names columns, checks and sample rows."""
+
+    def __init__(self, table: str, failure_cases: pd.DataFrame, frame: pd.DataFrame):
+        self.table = table
+        self.failure_cases = failure_cases
+        self.failure_count = len(failure_cases)
+        super().__init__(describe_failures(table, failure_cases, frame))
+
+
+def describe_failures(table: str, failure_cases: pd.DataFrame, frame: pd.DataFrame, sample: int = 3) -> str:
+    lines = [f"{table}: {len(failure_cases)} validation failure(s); nothing was written"]
+    grouped = failure_cases.groupby(["column", "check"], dropna=False, sort=False)
+    for (column, check), cases in grouped:
+        column_name = "<frame>" if pd.isna(column) else column
+        rows = [int(i) for i in cases["index"].dropna().unique()[:sample] if i in frame.index]
+        sample_rows = frame.loc[rows].to_dict("records") if rows else cases["failure_case"].head(sample).tolist()
+        lines.append(f"  column {column_name!r} failed check {check!r} on {len(cases)} row(s); e.g. {sample_rows}")
+    return "\n".join(lines)
+
+
+def validate(model: type[pa.DataFrameModel], frame: pd.DataFrame, table: str) -> pd.DataFrame:
+    """Validate and coerce ``frame``; raise ValidationFailed (lazy: every failure at once)."""
+    try:
+        return model.validate(frame, lazy=True)
+    except pa_errors.SchemaErrors as exc:
+        raise ValidationFailed(table, exc.failure_cases, frame) from None
+
+
+@dataclass(frozen=True)
+class SplitResult:
+    valid: pd.DataFrame
+    rejects: pd.DataFrame  # the failing rows, with a ``reject_reason`` column
+    failure_count: int
+
+
+def split_valid(model: type[pa.DataFrameModel], frame: pd.DataFrame, table: str) -> SplitResult:
+    """Separate rows that fail row-level checks from the rest (strict_validation off).
+
+    Frame-level problems (a missing column, a wrong dtype that cannot be coerced) still raise: no
+    row can be trusted then.
+    """
+    try:
+        return SplitResult(model.validate(frame, lazy=True), frame.iloc[0:0].assign(reject_reason=""), 0)
+    except pa_errors.SchemaErrors as exc:
+        cases = exc.failure_cases
+        row_cases = cases[cases["index"].notna()]
+        if len(row_cases) < len(cases):
+            raise ValidationFailed(table, cases, frame) from None
+        reasons = (row_cases.assign(reason=row_cases["column"].astype(str) + ": " + row_cases["check"].astype(str))
+                   .groupby("index")["reason"].agg("; ".join))
+        bad_index = frame.index.isin(reasons.index)
+        rejects = frame[bad_index].assign(reject_reason=reasons.reindex(frame.index[bad_index]).values)
+        valid = validate(model, frame[~bad_index], table)
+        return SplitResult(valid, rejects, len(row_cases))
