@@ -37,7 +37,8 @@ REQUIRED_COLUMNS = ("ts", "ticker", "high", "low", "close", "volume")
 
 def _minute_bars(frame: pd.DataFrame | None, role: str) -> pd.DataFrame:
     if frame is None or frame.empty:
-        return pd.DataFrame({c: pd.Series(dtype="float64") for c in REQUIRED_COLUMNS})
+        empty = pd.DataFrame({c: pd.Series(dtype="float64") for c in REQUIRED_COLUMNS})
+        return empty.astype({"ts": "datetime64[ns, UTC]", "ticker": "object"})
     missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
     if missing:
         raise ValueError(f"{role} lack column(s) {missing}")
@@ -58,7 +59,7 @@ def ticker_indicators(bars: pd.DataFrame) -> pd.DataFrame:
     close = bars["close"].to_numpy(dtype="float64")
     volume = bars["volume"].to_numpy(dtype="float64")
     macd, macd_signal, macd_hist = talib.MACD(close, fastperiod=12, slowperiod=26, signalperiod=9)
-    bb_upper, bb_middle, bb_lower = talib.BBANDS(close, timeperiod=20, nbdevup=2.0, nbdevdn=2.0, matype=0)
+    bb_upper, bb_middle, bb_lower = talib.BBANDS(close, timeperiod=20, nbdevup=2.0, nbdevdn=2.0, matype=talib.MA_Type.SMA)
 
     day = bars["ts"].dt.tz_convert(NEW_YORK).dt.date.to_numpy()
     typical_volume = pd.Series((high + low + close) / 3.0 * volume, index=bars.index)

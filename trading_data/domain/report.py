@@ -239,6 +239,7 @@ def render_chart(
         values = in_session(indicators, ticker)
         if bars.empty and values.empty:
             axis.text(0.5, 0.5, f"{ticker}: no data", ha="center", va="center", transform=axis.transAxes)
+            axis.set_yticks([])
         price_source = bars if not bars.empty else values
         if not price_source.empty:
             axis.plot(_local_times(price_source["ts"]), price_source["close"], color="black", lw=1, label="close")
@@ -255,6 +256,7 @@ def render_chart(
             )
             axis.plot(times, values["vwap"], color="tab:orange", lw=0.9, label="vwap")
         axis.set_title(f"{ticker} {session.key}", fontsize=9, loc="left")
+        axis.set_xlim(*_local_times(pd.Series([open_utc, close_utc])))
         axis.xaxis.set_major_formatter(DateFormatter("%H:%M"))
         axis.tick_params(labelsize=8)
         axis.grid(alpha=0.3)

@@ -138,7 +138,7 @@ def prepare_bars(session: dt.date, bars: pd.DataFrame, lookback_days: int) -> tu
         raise ValueError("no daily bars for the lookback window")
     frame = bars.loc[:, list(REQUIRED_BAR_COLUMNS)].copy()
     frame["ticker"] = frame["ticker"].astype(str)
-    frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
+    frame["ts"] = pd.to_datetime(frame["ts"], utc=True, format="ISO8601")
     for column in ("high", "low", "close", "volume"):
         frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
     # Daily bars are stamped at New York midnight (or thereabouts): the New York date is the session.
@@ -294,7 +294,6 @@ def symbols_selection(
         try:
             prepared, _ = prepare_bars(session, bars[bars["ticker"].isin(tickers)], params.lookback_days)
             metrics = ticker_metrics(prepared, params.atr_period)
-            metrics = metrics[metrics["bars"] >= 1]
             metrics["opportunity_score"] = opportunity_scores(metrics.dropna(subset=["volatility"]))
             rows = rows.merge(metrics[METRIC_COLUMNS + ["opportunity_score"]].reset_index(), on="ticker", how="left")
         except (ValueError, KeyError) as exc:

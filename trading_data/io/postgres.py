@@ -45,6 +45,9 @@ class FrameChunks:
 
     def __init__(self, chunks: Iterable[pd.DataFrame]):
         self._chunks = chunks
+        # Filled while the chunks are consumed (request counts, failures); the IO manager adds it to
+        # the materialization's metadata once the stream is exhausted.
+        self.metadata: dict[str, Any] = {}
 
     def __iter__(self) -> Iterator[pd.DataFrame]:
         return iter(self._chunks)
@@ -246,7 +249,9 @@ class PandasPostgresTypeHandler(DbTypeHandler[pd.DataFrame]):
             cur.execute(f"SELECT count(*) FROM {target} {where}", params or None)
             partition_rows = int(cur.fetchone()[0])
         seconds = time.perf_counter() - started
+        stream_metadata = obj.metadata if isinstance(obj, FrameChunks) else {}
         return {
+            **stream_metadata,
             "dagster/row_count": dg.MetadataValue.int(partition_rows),
             "rows_written": dg.MetadataValue.int(rows),
             "chunks": dg.MetadataValue.int(chunks),

@@ -269,7 +269,7 @@ def _vendor_message(response: httpx.Response) -> str | None:
         return None
     if not isinstance(body, dict):
         return None
-    for key in ("error", "message", "msg"):
+    for key in ("error", "message", "msg", "code"):
         value = body.get(key)
         if isinstance(value, str) and value.strip():
             return value.strip()

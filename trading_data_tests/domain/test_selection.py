@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -87,7 +88,7 @@ def test_hand_worked_metrics_scores_and_ranks() -> None:
 
 
 def test_bbb_atr_uses_previous_close_and_ranks_third() -> None:
-    frame, _ = rank_universe(SESSION, market(), SelectionParams(**{**PARAMS.__dict__, "focus_universe_size": 10}), NOW)
+    frame, _ = rank_universe(SESSION, market(), replace(PARAMS, focus_universe_size=10), NOW)
     bbb = frame.set_index("ticker").loc["BBB"]
     assert bbb["atr"] == pytest.approx(3.0) and bbb["rank"] == 3
     assert bbb["opportunity_score"] == pytest.approx(0.4 / 3 + 0.2 + 0.1)
@@ -134,7 +135,7 @@ def test_volume_and_volatility_thresholds_are_inclusive() -> None:
 
 
 def test_stale_tickers_pass_when_latest_session_not_required() -> None:
-    params = SelectionParams(**{**PARAMS.__dict__, "focus_universe_size": 10, "require_latest_session": False})
+    params = replace(PARAMS, focus_universe_size=10, require_latest_session=False)
     frame, _ = rank_universe(SESSION, market(), params, NOW)
     assert "GGG" in set(frame["ticker"])
 
@@ -179,7 +180,7 @@ def test_fallback_on_empty_or_invalid_input(bars: pd.DataFrame, reason: str) -> 
 
 
 def test_fallback_when_nothing_passes_the_filters() -> None:
-    params = SelectionParams(**{**PARAMS.__dict__, "min_volume": 10**9})
+    params = replace(PARAMS, min_volume=10**9)
     result = select_tickers(SESSION, market(), params, now=NOW)
     assert result.used_fallback and "no ticker passed the filters" in result.message
 
@@ -187,7 +188,7 @@ def test_fallback_when_nothing_passes_the_filters() -> None:
 def test_fallback_when_no_focus_ticker_reaches_threshold_keeps_metrics() -> None:
     # Without AAA: EEE = .4*1 + .3*.5 + .3*1 = .85, BBB = .4*.5 + .3*1 + .3*.5 = .65; threshold .9.
     bars = market()[lambda f: f["ticker"] != "AAA"]
-    params = SelectionParams(**{**PARAMS.__dict__, "opportunity_threshold": 0.9, "default_tickers": ("EEE", "SPY")})
+    params = replace(PARAMS, opportunity_threshold=0.9, default_tickers=("EEE", "SPY"))
     result = select_tickers(SESSION, bars, params, now=NOW)
     assert result.used_fallback and "threshold 0.9 (best score 0.850)" in result.message
     frame = result.frame.set_index("ticker")

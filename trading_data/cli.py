@@ -1,0 +1,172 @@
+"""The ``trading-data`` command line: run the platform, manage its database, serve the simulator."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from trading_data.db import server
+from trading_data.db.migrate import DEFAULT_SCHEMA, migrate, storage_mode
+from trading_data.db.url import (
+    DATABASE_URL_ENV,
+    dagster_database_url,
+    market_database_url,
+    mask_password,
+    sqlalchemy_psycopg2_url,
+)
+
+DAGSTER_PG_URL_ENV = "TRADING_DATA_DAGSTER_PG_URL"
+SCHEMA_ENV = "TRADING_DATA_SCHEMA"
+
+
+def _schema() -> str:
+    return os.environ.get(SCHEMA_ENV, DEFAULT_SCHEMA)
+
+
+def ensure_database() -> str:
+    """Start the embedded server unless an explicit URL is set; migrate; return the market URL."""
+    if not os.environ.get(DATABASE_URL_ENV):
+        server.start()
+    url = market_database_url()
+    result = migrate(url, _schema())
+    mode = "TimescaleDB" if result.timescale else "plain PostgreSQL (TimescaleDB extension not available)"
+    print(f"database {mask_password(url)}: schema {result.schema}, storage mode {mode}", file=sys.stderr)
+    write_env_file()
+    return url
+
+
+def _ensure_dagster_database() -> None:
+    import psycopg
+    from psycopg import sql
+
+    from trading_data.db.url import with_database
+
+    url = dagster_database_url()
+    name = url.rsplit("/", 1)[-1].split("?")[0]
+    with psycopg.connect(with_database(url, "postgres"), autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def write_env_file() -> Path:
+    """Write the git-ignored ``.env`` so plain ``dagster dev`` in the project root finds the database."""
+    _ensure_dagster_database()
+    env_path = server.project_root() / ".env"
+    lines = [f"{DAGSTER_PG_URL_ENV}={sqlalchemy_psycopg2_url(dagster_database_url())}"]
+    if not os.environ.get(DATABASE_URL_ENV):
+        lines.append(f"{DATABASE_URL_ENV}={market_database_url()}")
+    env_path.write_text("# written by `trading-data db start`; safe to delete\n" + "\n".join(lines) + "\n")
+    return env_path
+
+
+def dagster_home() -> Path:
+    home = server.project_root() / ".dagster_home"
+    home.mkdir(exist_ok=True)
+    shutil.copyfile(server.project_root() / "dagster.yaml", home / "dagster.yaml")
+    return home
+
+
+def dagster_environment() -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault(DATABASE_URL_ENV, market_database_url())
+    env[DAGSTER_PG_URL_ENV] = sqlalchemy_psycopg2_url(dagster_database_url())
+    env["DAGSTER_HOME"] = str(dagster_home())
+    return env
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    ensure_database()
+    env = dagster_environment()
+    root = server.project_root()
+    print(f"\n  trading_data: Dagster UI at http://{args.host}:{args.port}\n", flush=True)
+    dagster = str(Path(sys.executable).with_name("dagster"))
+    command = [dagster, "dev", "-w", str(root / "workspace.yaml"), "-h", args.host, "-p", str(args.port)]
+    os.chdir(root)
+    os.execve(dagster, command, env)
+    return 0  # not reached
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    if args.action == "url":
+        print(market_database_url() if args.show_password else mask_password(market_database_url()))
+        return 0
+    if args.action == "start":
+        if os.environ.get(DATABASE_URL_ENV):
+            print(f"{DATABASE_URL_ENV} is set: using {mask_password(market_database_url())}, "
+                  "no embedded server needed")
+        else:
+            status = server.start()
+            print(f"embedded PostgreSQL running on 127.0.0.1:{status.port} (data in {status.data_dir})")
+        ensure_database()
+        return 0
+    if args.action == "stop":
+        status = server.stop()
+        print("embedded PostgreSQL stopped" if not status.running else "embedded PostgreSQL still running")
+        return 0
+    if args.action == "migrate":
+        result = migrate(market_database_url(), _schema())
+        print(f"applied: {', '.join(result.applied) or 'nothing new'}; "
+              f"mode: {'timescaledb' if result.timescale else 'postgresql'}")
+        return 0
+    if args.action == "status":
+        embedded = server.status()
+        info: dict[str, object] = {
+            "url": mask_password(market_database_url()),
+            "embedded": not os.environ.get(DATABASE_URL_ENV),
+            "embedded_running": embedded.running,
+        }
+        try:
+            info.update(storage_mode(market_database_url(), _schema()))
+            info["reachable"] = True
+        except Exception as exc:  # noqa: BLE001 - reported, not raised: status must always answer
+            info["reachable"] = False
+            info["error"] = f"{type(exc).__name__}: {exc}".replace(market_database_url(),
+                                                                    mask_password(market_database_url()))
+            info["hint"] = "start it with `trading-data db start` (or `make dev`)"
+        print(json.dumps(info, indent=2, default=str))
+        return 0 if info["reachable"] else 1
+    raise AssertionError(args.action)
+
+
+def cmd_simulator(args: argparse.Namespace, rest: list[str]) -> int:
+    from trading_data.sources.simulator.server import main as simulator_main
+
+    return int(simulator_main(rest) or 0)
+
+
+def cmd_health(args: argparse.Namespace) -> int:
+    from trading_data.ops.health import main as health_main
+
+    return health_main(json_output=args.json)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="trading-data", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    dev = sub.add_parser("dev", help="start the database and run the Dagster webserver with the daemon")
+    dev.add_argument("--host", default="127.0.0.1")
+    dev.add_argument("--port", type=int, default=3000)
+    db = sub.add_parser("db", help="manage the database")
+    db.add_argument("action", choices=["url", "start", "stop", "status", "migrate"])
+    db.add_argument("--show-password", action="store_true", help="print the URL with its password")
+    sub.add_parser("simulator", help="the offline market simulator (simulator serve --port N)", add_help=False)
+    health = sub.add_parser("health", help="check database, vendors, daemon and freshness")
+    health.add_argument("--json", action="store_true", help="machine-readable output for probes")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["simulator"]:
+        return cmd_simulator(argparse.Namespace(), argv[1:])
+    args = build_parser().parse_args(argv)
+    handlers = {"dev": cmd_dev, "db": cmd_db, "health": cmd_health}
+    return handlers[args.command](args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,101 @@
+"""Derived tables: technical indicators and the daily report (the seed's full pipeline report)."""
+
+import base64
+import datetime as dt
+
+import dagster as dg
+import pandas as pd
+
+from trading_data.calendar import NEW_YORK, session
+from trading_data.defs.common import KINDS, active_tickers, asset_metadata
+from trading_data.domain.indicators import compute_indicators
+from trading_data.domain.report import coverage_report, render_chart, render_markdown
+from trading_data.market_db import MarketDatabase
+from trading_data.partitions import session_partitions
+from trading_data.schemas import TABLES, DailyReport, Indicators
+from trading_data.settings import PipelineSettingsResource
+
+REPORTED_TABLES = ("prices", "quotes", "trades", "options_flow", "indicators")
+CHART_TICKERS = 4
+
+
+def split_warmup(bars: pd.DataFrame, session_key: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Minute bars of the session, and the earlier ones that warm the recursive indicators up."""
+    minute = bars[bars["timespan"] == "minute"]
+    day = minute["ts"].dt.tz_convert(NEW_YORK).dt.date
+    target = dt.date.fromisoformat(session_key)
+    return minute[day == target], minute[day < target]
+
+
+@dg.asset(
+    partitions_def=session_partitions,
+    group_name="analytics",
+    kinds=KINDS,
+    ins={"prices": dg.AssetIn(partition_mapping=dg.TimeWindowPartitionMapping(start_offset=-1))},
+    metadata=asset_metadata("indicators"),
+    automation_condition=dg.AutomationCondition.eager(),
+    description=(
+        "Per ticker and minute bar: sma_20, ema_12, ema_26, rsi_14, macd (12/26/9), Bollinger bands "
+        "(20, 2σ), atr_14 (TA-Lib definitions) and session VWAP, from bars at or before each bar only; "
+        "the previous session's bars warm the recursive indicators up."
+    ),
+)
+def indicators(context: dg.AssetExecutionContext, prices: pd.DataFrame) -> pd.DataFrame:
+    bars, warmup = split_warmup(prices, context.partition_key)
+    frame = Indicators.validate(compute_indicators(bars, warmup_bars=warmup))
+    context.add_output_metadata({
+        "tickers": dg.MetadataValue.int(int(frame["ticker"].nunique()) if len(frame) else 0),
+        "warmup_bars": dg.MetadataValue.int(len(warmup)),
+    })
+    return frame
+
+
+@dg.asset(
+    partitions_def=session_partitions,
+    group_name="analytics",
+    kinds={"python", "matplotlib", "postgres"},
+    deps=["prices", "quotes", "trades", "options_flow", "position_sizes"],
+    output_required=False,
+    metadata=asset_metadata("daily_report"),
+    description=(
+        "The session's validation report: per table and ticker, rows, coverage of the session's trading "
+        "minutes, gaps (runs of 5+ uncovered minutes), validation failures (market.rejects) and "
+        "freshness; a markdown summary and a chart of the leading tickers as metadata. Skipped when "
+        "generate_report is off."
+    ),
+)
+def daily_report(context: dg.AssetExecutionContext, selected_tickers: pd.DataFrame, indicators: pd.DataFrame,
+                 database: MarketDatabase, settings: PipelineSettingsResource):
+    if not settings.to_settings().generate_report:
+        context.log.info("generate_report is off: no report for this session")
+        return
+    key = context.partition_key
+    today = session(key)
+    tickers = active_tickers(selected_tickers)
+    activity = {table: database.minute_activity(table, key) for table in REPORTED_TABLES if table != "indicators"}
+    activity["indicators"] = indicators[["ticker", "ts"]].assign(n=1) if len(indicators) else pd.DataFrame()
+    now = pd.Timestamp.now(tz="UTC")
+    report = coverage_report(today, activity, database.reject_counts(key), now, expected_tickers=tickers)
+    # Coverage is computed from per-minute aggregates; the row counts come from the tables themselves.
+    for table in REPORTED_TABLES:
+        counts = database.session_rows(table, key)
+        mask = report["table_name"] == table
+        report.loc[mask, "rows"] = report.loc[mask, "ticker"].map(counts).fillna(0).astype("int64")
+    report = DailyReport.validate(report)
+    prices = database.read_sql(
+        f"SELECT ts, ticker, timespan, open, high, low, close, volume FROM market.{TABLES['prices'].name} "
+        "WHERE ts >= %s AND ts < %s AND timespan = 'minute' AND ticker = ANY(%s) ORDER BY ts",
+        (*today.day_bounds(), tickers[:CHART_TICKERS]))
+    if len(prices):
+        prices["ts"] = pd.to_datetime(prices["ts"], utc=True)
+    chart = render_chart(prices, indicators, tickers[:CHART_TICKERS], today) if len(prices) else b""
+    markdown = render_markdown(report, today, notes=[f"active tickers: {', '.join(tickers) or 'none'}"])
+    if chart:
+        markdown += f"\n\n![leading tickers](data:image/png;base64,{base64.b64encode(chart).decode()})\n"
+    worst = report[report["table_name"].isin(["prices", "quotes", "trades"])]["coverage"]
+    yield dg.Output(report, metadata={
+        "report": dg.MetadataValue.md(markdown),
+        "min_coverage": dg.MetadataValue.float(float(worst.min()) if len(worst) else 0.0),
+        "validation_failures": dg.MetadataValue.int(int(report["validation_failures"].sum())),
+        "chart_bytes": dg.MetadataValue.int(len(chart)),
+    })

@@ -1,0 +1,139 @@
+"""Fetch per-ticker pages concurrently and hand them to the IO manager as one stream.
+
+The asset returns a :class:`TickerFeed`; the IO manager iterates it inside its write transaction.
+Pages are fetched by up to ``max_concurrency`` tickers at once on a private event loop, buffered in
+a bounded queue (memory stays bounded whatever the day's volume) and yielded in arrival order.
+One ticker's failure is recorded and the others go on; when every ticker fails the stream raises
+and the transaction rolls back, so a retry starts clean.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+
+from trading_data.io.postgres import FrameChunks
+from trading_data.sources.errors import VendorError
+
+_DONE = object()
+
+FetchPages = Callable[[Any, str], AsyncIterator[pd.DataFrame]]
+OpenClients = Callable[[], AbstractAsyncContextManager[Any]]
+ChunkFilter = Callable[[pd.DataFrame], pd.DataFrame]
+
+
+class FeedFailed(VendorError):
+    """No ticker of a feed could be fetched."""
+
+
+def describe_error(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+class TickerFeed(FrameChunks):
+    """Pages of one feed for many tickers, fetched concurrently, consumed once."""
+
+    def __init__(self, *, feed: str, tickers: Sequence[str], open_clients: OpenClients, fetch: FetchPages,
+                 max_concurrency: int = 8, max_buffered_pages: int = 4, chunk_filter: ChunkFilter | None = None,
+                 stats: Callable[[Any], dict[str, Any]] | None = None, log: Any = None):
+        super().__init__(self._iterate())
+        self.feed = feed
+        self.tickers = list(tickers)
+        self.failures: dict[str, str] = {}
+        self.rows_by_ticker: dict[str, int] = {t: 0 for t in self.tickers}
+        self._open_clients = open_clients
+        self._fetch = fetch
+        self._max_concurrency = max(1, max_concurrency)
+        self._max_buffered = max(1, max_buffered_pages)
+        self._chunk_filter = chunk_filter
+        self._stats = stats
+        self._log = log
+
+    def _iterate(self) -> Iterator[pd.DataFrame]:
+        started = time.perf_counter()
+        loop = asyncio.new_event_loop()
+        queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=self._max_buffered)
+        semaphore = asyncio.Semaphore(self._max_concurrency)
+        holder: dict[str, Any] = {}
+
+        async def one(clients: Any, ticker: str) -> None:
+            async with semaphore:
+                try:
+                    async for page in self._fetch(clients, ticker):
+                        if len(page):
+                            await queue.put((ticker, page))
+                except Exception as exc:  # noqa: BLE001 - isolated per ticker, reported below
+                    self.failures[ticker] = describe_error(exc)
+
+        async def run_all() -> None:
+            try:
+                async with self._open_clients() as clients:
+                    holder["clients"] = clients
+                    await asyncio.gather(*(one(clients, t) for t in self.tickers))
+                    if self._stats is not None:
+                        holder["stats"] = self._stats(clients)
+            finally:
+                await queue.put(_DONE)
+
+        task = loop.create_task(run_all())
+        try:
+            while True:
+                item = loop.run_until_complete(queue.get())
+                if item is _DONE:
+                    break
+                ticker, page = item
+                if self._chunk_filter is not None:
+                    page = self._chunk_filter(page)
+                self.rows_by_ticker[ticker] = self.rows_by_ticker.get(ticker, 0) + len(page)
+                yield page
+            loop.run_until_complete(task)  # re-raises a failure to open the clients
+        finally:
+            if not task.done():
+                task.cancel()
+                try:
+                    loop.run_until_complete(task)
+                except BaseException:  # noqa: BLE001 - the stream is being abandoned
+                    pass
+            loop.close()
+        self._finish(holder.get("stats") or {}, time.perf_counter() - started)
+
+    def _finish(self, stats: dict[str, Any], seconds: float) -> None:
+        self.metadata.update({
+            "tickers": dg.MetadataValue.int(len(self.tickers)),
+            "tickers_failed": dg.MetadataValue.int(len(self.failures)),
+            "fetch_seconds": dg.MetadataValue.float(round(seconds, 3)),
+            "rows_by_ticker": dg.MetadataValue.json(self.rows_by_ticker),
+            "validation_failures": dg.MetadataValue.int(int(getattr(self._chunk_filter, "failures", 0))),
+            **{k: _metadata_value(v) for k, v in stats.items()},
+        })
+        if self.failures:
+            self.metadata["failed_tickers"] = dg.MetadataValue.json(self.failures)
+            if self._log is not None:
+                self._log.warning(f"{self.feed}: {len(self.failures)} of {len(self.tickers)} ticker(s) failed; "
+                                  f"the others are stored: {self.failures}")
+        if self.tickers and len(self.failures) == len(self.tickers):
+            first = next(iter(self.failures.items()))
+            raise FeedFailed(f"{self.feed}: every ticker failed ({len(self.failures)}); e.g. {first[0]}: "
+                             f"{first[1]}", vendor="multiple")
+
+
+def _metadata_value(value: Any) -> Any:
+    if isinstance(value, bool | str):
+        return value
+    if isinstance(value, int):
+        return dg.MetadataValue.int(value)
+    if isinstance(value, float):
+        return dg.MetadataValue.float(value)
+    return value
+
+
+def collect(stream: TickerFeed) -> pd.DataFrame:
+    """Consume a feed into one frame (small feeds and tests)."""
+    frames = list(stream)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

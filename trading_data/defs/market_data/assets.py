@@ -1,0 +1,194 @@
+"""Intraday feeds for the active tickers: prices, quotes, trades and options flow.
+
+Each tick re-materializes the session's partition incrementally: per ticker it fetches only what is
+newer than the stored watermark and upserts it, so re-running a tick changes nothing. A past session
+(a backfill) has no watermark yet and fetches the whole day. Pages stream into the database.
+"""
+
+import datetime as dt
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+
+from trading_data.defs.common import (
+    ChunkValidator,
+    active_tickers,
+    asset_metadata,
+    vendor_retry_policy,
+)
+from trading_data.defs.feeds import TickerFeed
+from trading_data.market_db import MarketDatabase, session_bounds
+from trading_data.partitions import session_partitions
+from trading_data.settings import PipelineSettingsResource
+from trading_data.sources.resources import PolygonResource, UnusualWhalesResource
+
+FEED_KINDS = {"polygon", "pandas", "postgres"}
+
+
+def fetch_window(session_key: str, watermark: pd.Timestamp | None, now: dt.datetime | None = None
+                 ) -> tuple[dt.datetime, dt.datetime]:
+    """[start, end) to fetch for one ticker: from its watermark (else the day's start) to now or the
+    day's end, whichever is first. The watermark row itself is fetched again and upserted: vendors may
+    publish more rows with the same timestamp."""
+    day_start, day_end = session_bounds(session_key)
+    start = max(day_start, watermark.to_pydatetime()) if watermark is not None else day_start
+    now = now or dt.datetime.now(dt.UTC)
+    return start, min(day_end, max(now, start))
+
+
+def _strict(settings: PipelineSettingsResource) -> bool:
+    return settings.to_settings().strict_validation
+
+
+def _validator(context: dg.AssetExecutionContext, table: str, settings: PipelineSettingsResource,
+               database: MarketDatabase) -> ChunkValidator:
+    def store(rejects: pd.DataFrame) -> None:
+        count = database.record_rejects(table, context.partition_key, context.run_id, rejects)
+        context.log.warning(f"{table}: {count} row(s) failed validation and went to market.rejects: "
+                            f"{rejects['reject_reason'].value_counts().head(3).to_dict()}")
+
+    return ChunkValidator(table, strict=_strict(settings), on_rejects=store)
+
+
+def _polygon_only(polygon: PolygonResource) -> Callable[[], AbstractAsyncContextManager[Any]]:
+    @asynccontextmanager
+    async def clients() -> AsyncIterator[Any]:
+        async with polygon.client() as client:
+            yield client
+
+    return clients
+
+
+def _polygon_stats(client: Any) -> dict[str, Any]:
+    return client.stats.as_metadata()
+
+
+def _tick_feed(context: dg.AssetExecutionContext, table: str, selected: pd.DataFrame,
+               polygon: PolygonResource, settings: PipelineSettingsResource, database: MarketDatabase,
+               pages: Callable[[Any, str, dt.datetime, dt.datetime], AsyncIterator[pd.DataFrame]],
+               watermark_filter: str = "") -> TickerFeed:
+    tickers = active_tickers(selected)
+    marks = database.watermarks(table, context.partition_key, tickers, where=watermark_filter)
+    windows = {t: fetch_window(context.partition_key, marks.get(t)) for t in tickers}
+    context.log.info(f"{table}: {len(tickers)} active ticker(s); {len(marks)} with stored data resume "
+                     f"from their watermark")
+
+    def fetch(client: Any, ticker: str) -> AsyncIterator[pd.DataFrame]:
+        start, end = windows[ticker]
+        return pages(client, ticker, start, end)
+
+    return TickerFeed(feed=table, tickers=tickers, open_clients=_polygon_only(polygon), fetch=fetch,
+                      max_concurrency=polygon.concurrency(), chunk_filter=_validator(context, table, settings,
+                                                                                         database),
+                      stats=_polygon_stats, log=context.log)
+
+
+@dg.asset(
+    partitions_def=session_partitions,
+    group_name="market_data",
+    kinds=FEED_KINDS,
+    retry_policy=vendor_retry_policy(),
+    pool="polygon",
+    metadata=asset_metadata("prices"),
+    description="OHLCV minute bars and the daily bar for the active tickers (Polygon aggregates), "
+                "upserted incrementally from each ticker's last stored minute.",
+)
+def prices(context: dg.AssetExecutionContext, selected_tickers: pd.DataFrame, polygon: PolygonResource,
+           settings: PipelineSettingsResource, database: MarketDatabase) -> TickerFeed:
+    day = context.partition_key
+
+    async def pages(client: Any, ticker: str, start: dt.datetime, end: dt.datetime) -> AsyncIterator[pd.DataFrame]:
+        start_ms = int(start.timestamp() * 1000)
+        end_ms = int(end.timestamp() * 1000) - 1
+        if end_ms >= start_ms:
+            yield await client.bars(ticker, 1, "minute", start_ms, end_ms)
+        # The daily bar (t = 00:00 New York) is partial until the close; every tick refreshes it.
+        yield await client.bars(ticker, 1, "day", day, day)
+
+    return _tick_feed(context, "prices", selected_tickers, polygon, settings, database, pages,
+                      watermark_filter="timespan = 'minute'")
+
+
+@dg.asset(
+    partitions_def=session_partitions,
+    group_name="market_data",
+    kinds=FEED_KINDS,
+    retry_policy=vendor_retry_policy(),
+    pool="polygon",
+    metadata=asset_metadata("quotes"),
+    description="NBBO quotes for the active tickers (Polygon v3 quotes), streamed page by page and "
+                "upserted incrementally from each ticker's watermark.",
+)
+def quotes(context: dg.AssetExecutionContext, selected_tickers: pd.DataFrame, polygon: PolygonResource,
+           settings: PipelineSettingsResource, database: MarketDatabase) -> TickerFeed:
+    def pages(client: Any, ticker: str, start: dt.datetime, end: dt.datetime) -> AsyncIterator[pd.DataFrame]:
+        return client.iter_quotes(ticker, gte_ns=start, lt_ns=end)
+
+    return _tick_feed(context, "quotes", selected_tickers, polygon, settings, database, pages)
+
+
+@dg.asset(
+    partitions_def=session_partitions,
+    group_name="market_data",
+    kinds=FEED_KINDS,
+    retry_policy=vendor_retry_policy(),
+    pool="polygon",
+    metadata=asset_metadata("trades"),
+    description="Individual trades for the active tickers (Polygon v3 trades), streamed page by page and "
+                "upserted incrementally from each ticker's watermark.",
+)
+def trades(context: dg.AssetExecutionContext, selected_tickers: pd.DataFrame, polygon: PolygonResource,
+           settings: PipelineSettingsResource, database: MarketDatabase) -> TickerFeed:
+    def pages(client: Any, ticker: str, start: dt.datetime, end: dt.datetime) -> AsyncIterator[pd.DataFrame]:
+        return client.iter_trades(ticker, gte_ns=start, lt_ns=end)
+
+    return _tick_feed(context, "trades", selected_tickers, polygon, settings, database, pages)
+
+
+@dg.asset(
+    partitions_def=session_partitions,
+    group_name="market_data",
+    kinds={"polygon", "unusual_whales", "postgres"},
+    retry_policy=vendor_retry_policy(),
+    pool="unusual_whales",
+    metadata=asset_metadata("options_flow"),
+    description="Unusual Whales flow alerts since the last stored alert, plus each poll's Polygon option "
+                "chain snapshot (greeks, IV, open interest) for the active tickers. A backfill of a past "
+                "session has alerts only: a snapshot is always of now.",
+)
+def options_flow(context: dg.AssetExecutionContext, selected_tickers: pd.DataFrame, polygon: PolygonResource,
+                 unusual_whales: UnusualWhalesResource, settings: PipelineSettingsResource,
+                 database: MarketDatabase) -> TickerFeed:
+    tickers = active_tickers(selected_tickers)
+    key = context.partition_key
+    marks = database.watermarks("options_flow", key, tickers, where="record_type = 'flow_alert'")
+    now = dt.datetime.now(dt.UTC)
+    day_start, day_end = session_bounds(key)
+    poll_snapshot = day_start <= now < day_end
+
+    @asynccontextmanager
+    async def clients() -> AsyncIterator[Any]:
+        async with polygon.client() as poly, unusual_whales.client() as uw:
+            yield poly, uw
+
+    async def fetch(both: Any, ticker: str) -> AsyncIterator[pd.DataFrame]:
+        poly, uw = both
+        start, end = fetch_window(key, marks.get(ticker), now)
+        yield await uw.flow_alerts(ticker, newer_than=start, older_than=end)
+        if poll_snapshot:
+            yield await poly.option_chain_snapshot(ticker, polled_at=now)
+
+    def stats(both: Any) -> dict[str, Any]:
+        poly, uw = both
+        return {**poly.stats.as_metadata(), **uw.stats.as_metadata()}
+
+    if not poll_snapshot:
+        context.log.info(f"{key} is not today's session: flow alerts only, no chain snapshot")
+    return TickerFeed(feed="options_flow", tickers=tickers, open_clients=clients, fetch=fetch,
+                      max_concurrency=polygon.concurrency(),
+                      chunk_filter=_validator(context, "options_flow", settings, database), stats=stats,
+                      log=context.log)
+

@@ -1,0 +1,102 @@
+"""Dynamic ticker selection and position sizing (the seed's 09:35 and 09:45 jobs)."""
+
+import asyncio
+import datetime as dt
+
+import dagster as dg
+import pandas as pd
+
+from trading_data.calendar import previous_sessions
+from trading_data.defs.common import (
+    KINDS,
+    asset_metadata,
+    partition_day,
+    vendor_retry_policy,
+)
+from trading_data.domain.selection import SelectionParams, select_tickers
+from trading_data.domain.sizing import SizingParams, size_positions
+from trading_data.partitions import session_partitions
+from trading_data.schemas import PositionSizes, SelectedTickers
+from trading_data.settings import PipelineSettingsResource
+from trading_data.sources.resources import PolygonResource
+
+
+async def _grouped_daily_window(polygon: PolygonResource, sessions: list[dt.date]) -> tuple[pd.DataFrame, dict]:
+    async with polygon.client() as client:
+        frames = await asyncio.gather(*(client.grouped_daily(day) for day in sessions))
+        stats = client.stats.as_metadata()
+    bars = pd.concat([f for f in frames if len(f)], ignore_index=True) if frames else pd.DataFrame()
+    return bars, stats
+
+
+@dg.asset(
+    partitions_def=session_partitions,
+    group_name="selection",
+    kinds=KINDS,
+    retry_policy=vendor_retry_policy(),
+    pool="polygon",
+    metadata=asset_metadata("selected_tickers"),
+    description=(
+        "Dynamic ticker selection from the whole-market daily bars of the previous `lookback_days` "
+        "sessions: average volume, volatility (ATR / price) and an opportunity score "
+        "(0.4·pct(volatility) + 0.3·pct(relative volume) + 0.3·pct(|momentum|)). Rows are the focus "
+        "universe; `is_active` marks the tickers every feed collects. `symbols` replaces selection; "
+        "on failure the default tickers are used and marked `is_fallback`."
+    ),
+)
+def selected_tickers(
+    context: dg.AssetExecutionContext, polygon: PolygonResource, settings: PipelineSettingsResource
+) -> pd.DataFrame:
+    options = settings.to_settings()
+    day = partition_day(context)
+    params = SelectionParams(
+        lookback_days=options.lookback_days, min_volume=options.min_volume,
+        min_volatility=options.min_volatility, focus_universe_size=options.focus_universe_size,
+        opportunity_threshold=options.opportunity_threshold, max_active_tickers=options.max_active_tickers,
+        default_tickers=options.default_tickers,
+    )
+    history = previous_sessions(day, options.lookback_days)
+    stats: dict = {}
+    try:
+        bars, stats = asyncio.run(_grouped_daily_window(polygon, history))
+    except Exception as exc:  # noqa: BLE001 - the seed's fallback: a day never goes without tickers
+        context.log.error(f"could not load daily bars for selection: {exc}")
+        bars = pd.DataFrame()
+    result = select_tickers(day, bars, params, symbols=list(options.symbols) or None)
+    (context.log.warning if result.used_fallback else context.log.info)(result.message)
+    frame = SelectedTickers.validate(result.frame)
+    context.add_output_metadata({
+        "selection_source": result.source,
+        "used_fallback": result.used_fallback,
+        "message": result.message,
+        "active_tickers": dg.MetadataValue.json(list(result.active_tickers)),
+        "active_count": dg.MetadataValue.int(len(result.active_tickers)),
+        "history_sessions": dg.MetadataValue.text(f"{history[0]} .. {history[-1]}"),
+        **stats,
+    })
+    return frame
+
+
+@dg.asset(
+    partitions_def=session_partitions,
+    group_name="selection",
+    kinds={"python", "pandas", "postgres"},
+    metadata=asset_metadata("position_sizes"),
+    description=(
+        "Volatility-targeted position per active ticker: shares = floor(equity × risk_per_trade / "
+        "(k × ATR)), capped at max_position_weight × equity, then scaled so gross notional stays within "
+        "max_gross_exposure × equity."
+    ),
+)
+def position_sizes(context: dg.AssetExecutionContext, selected_tickers: pd.DataFrame) -> pd.DataFrame:
+    day = partition_day(context)
+    result = size_positions(day, selected_tickers, SizingParams())
+    for ticker, reason in result.reasons.items():
+        context.log.warning(f"{ticker}: {reason}")
+    frame = PositionSizes.validate(result.frame)
+    context.add_output_metadata({
+        "gross_notional": dg.MetadataValue.float(round(result.gross_notional, 2)),
+        "positions": dg.MetadataValue.int(int((frame["shares"] > 0).sum()) if len(frame) else 0),
+        "unsized": dg.MetadataValue.json(result.reasons),
+    })
+    return frame

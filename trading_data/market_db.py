@@ -1,0 +1,141 @@
+"""Small, parameterised queries the assets and checks run beside the IO manager.
+
+Watermarks for incremental ticks, rejected rows, and SQL asset checks. Ticker symbols and times
+are always bound as parameters, never formatted into SQL text.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+import psycopg
+from psycopg import sql
+from pydantic import Field
+
+from trading_data.calendar import NEW_YORK
+from trading_data.db.migrate import DEFAULT_SCHEMA, validate_schema_name
+from trading_data.db.url import market_database_url, mask_password
+from trading_data.schemas import TABLES
+
+
+def session_bounds(session_key: str) -> tuple[dt.datetime, dt.datetime]:
+    """The partition window of a session as UTC datetimes: New York midnight to midnight."""
+    day = dt.date.fromisoformat(session_key)
+    start = dt.datetime.combine(day, dt.time(0), tzinfo=NEW_YORK)
+    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), tzinfo=NEW_YORK)
+    return start.astimezone(dt.UTC), end.astimezone(dt.UTC)
+
+
+class MarketDatabase(dg.ConfigurableResource):
+    """The market-data database for watermarks, rejects and checks (the IO manager does the writes)."""
+
+    database_url: str | None = None
+    schema_: str = Field(default=DEFAULT_SCHEMA, alias="schema")
+
+    @property
+    def url(self) -> str:
+        return self.database_url or market_database_url()
+
+    @property
+    def schema_name(self) -> str:
+        return validate_schema_name(self.schema_)
+
+    @contextmanager
+    def connect(self) -> Iterator[psycopg.Connection]:
+        try:
+            conn = psycopg.connect(self.url, connect_timeout=10)
+        except psycopg.OperationalError as exc:
+            raise RuntimeError(f"cannot reach PostgreSQL at {mask_password(self.url)}: {exc}. Start it with "
+                               "`trading-data db start` or set TRADING_DATA_DATABASE_URL.") from exc
+        with conn:
+            yield conn
+
+    def _table(self, table: str) -> sql.Composed:
+        return sql.SQL("{}.{}").format(sql.Identifier(self.schema_name), sql.Identifier(TABLES[table].name))
+
+    def watermarks(self, table: str, session_key: str, tickers: Sequence[str],
+                   where: str = "") -> dict[str, pd.Timestamp]:
+        """Latest stored ``ts`` per ticker inside the session's window (incremental ticks start there)."""
+        start, end = session_bounds(session_key)
+        query = sql.SQL("SELECT ticker, max(ts) FROM {} WHERE ts >= %s AND ts < %s AND ticker = ANY(%s) "
+                        + (f"AND {where} " if where else "") + "GROUP BY ticker").format(self._table(table))
+        with self.connect() as conn:
+            rows = conn.execute(query, (start, end, list(tickers))).fetchall()
+        return {ticker: pd.Timestamp(latest) for ticker, latest in rows if latest is not None}
+
+    def session_rows(self, table: str, session_key: str) -> dict[str, int]:
+        """Row count per ticker in one session's window."""
+        spec = TABLES[table]
+        if spec.time_column == "session":
+            clause, params = "session = %s", (dt.date.fromisoformat(session_key),)
+        else:
+            start, end = session_bounds(session_key)
+            clause, params = "ts >= %s AND ts < %s", (start, end)  # type: ignore[assignment]
+        query = sql.SQL("SELECT ticker, count(*) FROM {} WHERE " + clause + " GROUP BY ticker").format(
+            self._table(table))
+        with self.connect() as conn:
+            return {t: int(n) for t, n in conn.execute(query, params).fetchall()}
+
+    def duplicate_keys(self, table: str, session_key: str) -> int:
+        """Rows sharing a primary key: impossible by the key, checked to prove it (should be 0)."""
+        spec = TABLES[table]
+        key = sql.SQL(", ").join(sql.Identifier(c) for c in spec.primary_key)
+        start, end = session_bounds(session_key)
+        column = sql.Identifier(spec.time_column)
+        bounds: tuple[Any, ...] = (start, end) if spec.time_column == "ts" else (
+            dt.date.fromisoformat(session_key), dt.date.fromisoformat(session_key) + dt.timedelta(days=1))
+        query = sql.SQL("SELECT count(*) FROM (SELECT {key} FROM {t} WHERE {c} >= %s AND {c} < %s "
+                        "GROUP BY {key} HAVING count(*) > 1) d").format(key=key, t=self._table(table), c=column)
+        with self.connect() as conn:
+            return int(conn.execute(query, bounds).fetchone()[0])  # type: ignore[index]
+
+    def record_rejects(self, table: str, partition_key: str, run_id: str, rejects: pd.DataFrame) -> int:
+        """Store rows that failed validation (strict_validation off), with the reason, as JSON."""
+        if rejects.empty:
+            return 0
+        payload = [
+            (table, partition_key, run_id, str(row.pop("reject_reason")), json.dumps(row, default=str))
+            for row in rejects.to_dict("records")
+        ]
+        query = sql.SQL("INSERT INTO {}.rejects (table_name, partition_key, run_id, reason, record) "
+                        "VALUES (%s, %s, %s, %s, %s::jsonb)").format(sql.Identifier(self.schema_name))
+        with self.connect() as conn, conn.cursor() as cur:
+            # Idempotent per partition and run: a retried step replaces its own rejects.
+            cur.execute(sql.SQL("DELETE FROM {}.rejects WHERE table_name = %s AND partition_key = %s "
+                                "AND run_id = %s").format(sql.Identifier(self.schema_name)),
+                        (table, partition_key, run_id))
+            cur.executemany(query, payload)
+        return len(payload)
+
+    def reject_counts(self, session_key: str) -> dict[tuple[str, str], int]:
+        """(table, ticker) -> rows rejected for the session (latest run per table)."""
+        query = sql.SQL(
+            "SELECT table_name, coalesce(record->>'ticker', ''), count(*) FROM {}.rejects "
+            "WHERE partition_key = %s GROUP BY 1, 2").format(sql.Identifier(self.schema_name))
+        with self.connect() as conn:
+            return {(t, k): int(n) for t, k, n in conn.execute(query, (session_key,)).fetchall()}
+
+    def read_sql(self, query: sql.Composable | str, params: Sequence[Any] = ()) -> pd.DataFrame:
+        with self.connect() as conn, conn.cursor() as cur:
+            cur.execute(query, params)
+            columns = [d.name for d in cur.description or []]
+            return pd.DataFrame(cur.fetchall(), columns=columns)
+
+    def minute_activity(self, table: str, session_key: str) -> pd.DataFrame:
+        """Per ticker and minute: rows and last ts, aggregated in SQL (feeds have millions of rows)."""
+        start, end = session_bounds(session_key)
+        extra = "AND timespan = 'minute' " if table == "prices" else ""
+        query = sql.SQL(
+            "SELECT ticker, date_trunc('minute', ts) AS ts, count(*) AS n, max(ts) AS last_ts FROM {} "
+            "WHERE ts >= %s AND ts < %s " + extra + "GROUP BY 1, 2 ORDER BY 1, 2").format(self._table(table))
+        frame = self.read_sql(query, (start, end))
+        if not frame.empty:
+            frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
+            frame["last_ts"] = pd.to_datetime(frame["last_ts"], utc=True)
+        return frame

@@ -1,0 +1,272 @@
+"""Trading-day scheduling, without Dagster: the schedule table and the per-tick decision.
+
+Every schedule ticks on weekdays at fixed New York times (seed section 4). At each tick
+:func:`decide_tick` says whether to request a run of the session partition or to skip, and why:
+
+- a day that is not an NYSE session skips, naming the holiday or the weekend;
+- on an early-close session, ``collection`` ticks after the close skip, naming the early close;
+  ``fixed`` ticks (selection, sizing, indicators, the full pipeline) keep their times;
+- with ``market_hours_only`` (off by default), ``collection`` ticks before the open or after the
+  close skip;
+- ``force`` (the seed's "Force Execution") overrides the two time-of-day skips above, never a day
+  without a session (there is no partition to run);
+- otherwise run: partition key = the session date, run key = ``<schedule>:<tick ISO time in New York>``,
+  so a restarted daemon that re-evaluates a tick never launches a second run.
+
+The Dagster wiring lives in ``trading_data/defs/schedules.py``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from trading_data.calendar import NEW_YORK, closed_reason, is_session, session
+from trading_data.settings import SettingsError, env_var_name, parse_bool
+
+ScheduleKind = Literal["collection", "fixed"]
+KINDS: tuple[ScheduleKind, ...] = ("collection", "fixed")
+EXECUTION_TIMEZONE = "America/New_York"
+
+# Environment variables read by the schedules at every tick (in the code server's process).
+MARKET_HOURS_ONLY_ENV = env_var_name("market_hours_only")  # TRADING_DATA_MARKET_HOURS_ONLY
+FORCE_ENV = "TRADING_DATA_FORCE"
+
+# Run tags set on every scheduled run.
+TAG_SCHEDULE = "trading_data/schedule"
+TAG_TICK = "trading_data/tick"
+TAG_SESSION = "trading_data/session"
+TAG_KIND = "trading_data/kind"
+TAG_FORCED = "trading_data/forced"
+TAG_FEED = "feed"  # per-feed concurrency: run_queue.tag_concurrency_limits on key "feed"
+TAG_PRIORITY = "dagster/priority"
+
+PIPELINE_ASSETS: tuple[str, ...] = (
+    "selected_tickers",
+    "position_sizes",
+    "prices",
+    "quotes",
+    "trades",
+    "options_flow",
+    "indicators",
+    "daily_report",
+)
+
+
+@dataclass(frozen=True)
+class TickDecision:
+    """Run ``partition_key`` with ``run_key``, or skip for ``skip_reason``."""
+
+    partition_key: str | None = None
+    run_key: str | None = None
+    skip_reason: str | None = None
+    forced: str | None = None
+    """When ``force`` overrode a skip: the reason that was overridden."""
+
+    @classmethod
+    def run(cls, partition_key: str, run_key: str, forced: str | None = None) -> TickDecision:
+        return cls(partition_key=partition_key, run_key=run_key, forced=forced)
+
+    @classmethod
+    def skip(cls, reason: str) -> TickDecision:
+        return cls(skip_reason=reason)
+
+    @property
+    def should_run(self) -> bool:
+        return self.skip_reason is None
+
+
+def to_new_york(moment: dt.datetime) -> dt.datetime:
+    """An aware time in New York; a naive time is taken as New York wall time."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=NEW_YORK)
+    return moment.astimezone(NEW_YORK)
+
+
+def run_key_for(schedule_name: str, tick: dt.datetime) -> str:
+    return f"{schedule_name}:{to_new_york(tick).isoformat()}"
+
+
+def decide_tick(
+    schedule_name: str,
+    tick_time_new_york: dt.datetime,
+    kind: ScheduleKind,
+    market_hours_only: bool = False,
+    force: bool = False,
+) -> TickDecision:
+    """Decide one schedule tick (see the module docstring for the rules)."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    tick = to_new_york(tick_time_new_york)
+    day = tick.date()
+    hhmm = tick.strftime("%H:%M")
+    if not is_session(day):
+        return TickDecision.skip(f"{day.isoformat()} is not an NYSE session: {closed_reason(day)}")
+
+    sess = session(day)
+    open_, close = sess.open.strftime("%H:%M"), sess.close.strftime("%H:%M")
+    time_skip: str | None = None
+    if kind == "collection":
+        if sess.is_early_close and tick > sess.close:
+            time_skip = (
+                f"{day.isoformat()} is an early close at {close}: the {hhmm} {schedule_name} tick is "
+                "after the close"
+            )
+        elif market_hours_only and tick < sess.open:
+            time_skip = (
+                f"market_hours_only: the {hhmm} {schedule_name} tick is before the open at {open_} "
+                f"on {day.isoformat()}"
+            )
+        elif market_hours_only and tick > sess.close:
+            time_skip = (
+                f"market_hours_only: the {hhmm} {schedule_name} tick is after the close at {close} "
+                f"on {day.isoformat()}"
+            )
+    if time_skip and not force:
+        return TickDecision.skip(time_skip)
+    return TickDecision.run(sess.key, run_key_for(schedule_name, tick), forced=time_skip)
+
+
+# --- what the schedules read at tick time ------------------------------------------------------------
+
+
+def market_hours_only_from_env(environ: Mapping[str, str] | None = None) -> bool:
+    """``TRADING_DATA_MARKET_HOURS_ONLY`` (default false); a malformed value raises SettingsError."""
+    environ = os.environ if environ is None else environ
+    raw = environ.get(MARKET_HOURS_ONLY_ENV)
+    if raw is None:
+        return False
+    try:
+        return parse_bool("market_hours_only", raw)
+    except SettingsError as err:
+        raise SettingsError("market_hours_only", err.problem, MARKET_HOURS_ONLY_ENV, raw) from None
+
+
+def force_from_env(schedule_name: str, environ: Mapping[str, str] | None = None) -> bool:
+    """``TRADING_DATA_FORCE``: a boolean (``1``/``true``/``yes``/``on`` forces every schedule) or a
+    comma-separated list of schedule names to force; unset or false forces nothing."""
+    environ = os.environ if environ is None else environ
+    raw = environ.get(FORCE_ENV, "").strip()
+    try:
+        return parse_bool("force", raw)
+    except SettingsError:
+        return schedule_name in {name.strip() for name in raw.split(",")}
+
+
+# --- the schedule table ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    name: str
+    cron: str
+    kind: ScheduleKind
+    targets: tuple[str, ...]
+    """Asset names the job materializes (for the full pipeline: every asset, see ``select_all``)."""
+    job_name: str
+    feed: str
+    """Value of the ``feed`` run tag, for per-feed run concurrency limits."""
+    priority: int | None
+    """``dagster/priority`` of scheduled runs (higher is dequeued first); backfills keep 0."""
+    description: str
+    select_all: bool = False
+    """Target ``AssetSelection.all()`` rather than ``targets`` (the full pipeline)."""
+
+
+def _weekday_cron(minutes: str, hours: str) -> str:
+    # Day-of-week only: cron ORs day-of-month with day-of-week when both are restricted.
+    return f"{minutes} {hours} * * 1-5"
+
+
+SCHEDULE_SPECS: tuple[ScheduleSpec, ...] = (
+    ScheduleSpec(
+        name="ticker_selection_schedule",
+        cron=_weekday_cron("35", "9"),
+        kind="fixed",
+        targets=("selected_tickers",),
+        job_name="selected_tickers_job",
+        feed="selected_tickers",
+        # Position sizing at 09:45 reads the selection, so it is as urgent as sizing.
+        priority=5,
+        description="Dynamic ticker selection at 09:35 New York on NYSE sessions.",
+    ),
+    ScheduleSpec(
+        name="position_sizing_schedule",
+        cron=_weekday_cron("45", "9"),
+        kind="fixed",
+        targets=("position_sizes",),
+        job_name="position_sizes_job",
+        feed="position_sizes",
+        priority=5,
+        description="Position sizing for the selected tickers at 09:45 New York on NYSE sessions.",
+    ),
+    ScheduleSpec(
+        name="prices_schedule",
+        cron=_weekday_cron("5", "9-15"),
+        kind="collection",
+        targets=("prices",),
+        job_name="prices_job",
+        feed="prices",
+        priority=3,
+        description="OHLCV prices hourly at :05 from 09:05 to 15:05 New York on NYSE sessions.",
+    ),
+    ScheduleSpec(
+        name="quotes_schedule",
+        cron=_weekday_cron("0,15,30,45", "9-15"),
+        kind="collection",
+        targets=("quotes",),
+        job_name="quotes_job",
+        feed="quotes",
+        priority=3,
+        description="Bid/ask quotes every 15 minutes from 09:00 to 15:45 New York on NYSE sessions.",
+    ),
+    ScheduleSpec(
+        name="trades_schedule",
+        cron=_weekday_cron("0,30", "9-15"),
+        kind="collection",
+        targets=("trades",),
+        job_name="trades_job",
+        feed="trades",
+        priority=3,
+        description="Trades every 30 minutes from 09:00 to 15:30 New York on NYSE sessions.",
+    ),
+    ScheduleSpec(
+        name="options_schedule",
+        cron=_weekday_cron("15", "9,11,13,15"),
+        kind="collection",
+        targets=("options_flow",),
+        job_name="options_flow_job",
+        feed="options_flow",
+        priority=3,
+        description="Options flow every 2 hours at 09:15, 11:15, 13:15, 15:15 New York on NYSE sessions.",
+    ),
+    ScheduleSpec(
+        name="indicators_schedule",
+        cron=_weekday_cron("30", "9,13"),
+        kind="fixed",
+        targets=("indicators",),
+        job_name="indicators_job",
+        feed="indicators",
+        priority=3,
+        description="Technical indicators at 09:30 and 13:30 New York on NYSE sessions.",
+    ),
+    ScheduleSpec(
+        name="full_pipeline_schedule",
+        cron=_weekday_cron("30", "16"),
+        kind="fixed",
+        targets=PIPELINE_ASSETS,
+        job_name="full_pipeline_job",
+        feed="full_pipeline",
+        priority=5,
+        description=(
+            "Every asset for the session at 16:30 New York on NYSE sessions (early closes included); "
+            "the asset graph orders daily_report last."
+        ),
+        select_all=True,
+    ),
+)
+
+SPECS_BY_NAME: dict[str, ScheduleSpec] = {spec.name: spec for spec in SCHEDULE_SPECS}

@@ -1,0 +1,270 @@
+"""Polygon (Massive) REST client: bars, whole-market daily bars, trades, quotes, options, universe.
+
+Every method returns validated DataFrames (see ``trading_data.sources.parsing``); high-volume feeds
+(trades, quotes) also stream one DataFrame per page so memory stays bounded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import httpx
+import pandas as pd
+
+from trading_data import calendar
+from trading_data.sources import parsing
+from trading_data.sources.errors import MalformedResponse
+from trading_data.sources.http import ClientStats, QueryParams, RateLimit, RetryPolicy, RowKey, VendorHTTP
+
+VENDOR = "polygon"
+ENV_VAR = "POLYGON_API_KEY"
+DEFAULT_BASE_URL = "https://api.polygon.io"
+FREE_PLAN = RateLimit.per_minute(5)
+OK_STATUSES = frozenset({"OK", "DELAYED"})
+MAX_TICK_LIMIT = 50_000
+TIMESPANS = ("minute", "day")
+
+
+def check_body(body: Any) -> str | None:
+    """Problems with a 2xx body: Polygon answers ``status`` ``OK``/``DELAYED`` on success."""
+    if isinstance(body, list):  # /v1/marketstatus/upcoming is a bare array
+        return None
+    if not isinstance(body, dict):
+        return f"expected a JSON object, got {type(body).__name__}"
+    status = body.get("status")
+    if status is not None and status not in OK_STATUSES and "market" not in body:
+        return f"status {status!r}" + (f": {body.get('error') or body.get('message')}"
+                                       if body.get("error") or body.get("message") else "")
+    return None
+
+
+def _trade_key(row: Mapping[str, Any]) -> tuple[Any, ...]:
+    return (row.get("sip_timestamp"), row.get("sequence_number"), row.get("exchange"), row.get("id"))
+
+
+def _quote_key(row: Mapping[str, Any]) -> tuple[Any, ...]:
+    return (row.get("sip_timestamp"), row.get("sequence_number"))
+
+
+def _date_or_ms(value: dt.date | dt.datetime | str | int) -> str:
+    """Aggregates accept ``YYYY-MM-DD`` or a ms epoch for ``from``/``to``."""
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: pass an aware datetime")
+        return str(int(value.timestamp() * 1000))
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def _ns(value: dt.datetime | int) -> int:
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: pass an aware datetime")
+        return int(pd.Timestamp(value).value)
+    return int(value)
+
+
+def session_window_ns(session: dt.date | str) -> tuple[int, int]:
+    """The partition window of ``session`` (New York midnight to midnight) as ns epochs [gte, lt)."""
+    start, end = calendar.session(session).day_bounds()
+    return _ns(start), _ns(end)
+
+
+class PolygonClient:
+    """Async Polygon client. ``async with PolygonClient.create(key) as polygon: ...``"""
+
+    def __init__(self, http: VendorHTTP):
+        self.http = http
+
+    @classmethod
+    def create(
+        cls,
+        api_key: str | None,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        rate_limit: RateLimit = FREE_PLAN,
+        retry: RetryPolicy | None = None,
+        timeout: float | httpx.Timeout = 30.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+        **http_options: Any,
+    ) -> PolygonClient:
+        return cls(VendorHTTP(
+            vendor=VENDOR, base_url=base_url, api_key=api_key, env_var=ENV_VAR, rate_limit=rate_limit,
+            retry=retry, timeout=timeout, transport=transport, body_check=check_body, **http_options,
+        ))
+
+    @property
+    def stats(self) -> ClientStats:
+        return self.http.stats
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    async def __aenter__(self) -> PolygonClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    # -- aggregates --------------------------------------------------------------------------------
+
+    async def bars(
+        self,
+        ticker: str,
+        multiplier: int,
+        timespan: str,
+        start: dt.date | dt.datetime | str | int,
+        end: dt.date | dt.datetime | str | int,
+        adjusted: bool = True,
+        *,
+        limit: int = MAX_TICK_LIMIT,
+        max_pages: int = 1000,
+    ) -> pd.DataFrame:
+        """OHLCV bars from ``start`` to ``end`` inclusive → ``schemas.Prices`` (``ts`` = window start)."""
+        if timespan not in TIMESPANS:
+            raise ValueError(f"timespan must be one of {TIMESPANS}, got {timespan!r}")
+        path = (f"/v2/aggs/ticker/{ticker}/range/{int(multiplier)}/{timespan}/"
+                f"{_date_or_ms(start)}/{_date_or_ms(end)}")
+        rows = await self.http.paginate(
+            path, {"adjusted": adjusted, "sort": "asc", "limit": limit},
+            key=lambda r: r.get("t"), max_pages=max_pages,
+        )
+        return parsing.bars_frame(rows, ticker, timespan)
+
+    async def grouped_daily(self, date: dt.date | str, adjusted: bool = True) -> pd.DataFrame:
+        """Every US stock's daily bar for ``date`` → ``models.GroupedDaily`` (``ticker`` from ``T``)."""
+        day = date.isoformat() if isinstance(date, dt.date) else date
+        body = await self.http.get_json(f"/v2/aggs/grouped/locale/us/market/stocks/{day}",
+                                        {"adjusted": adjusted})
+        return parsing.grouped_daily_frame(self._results(body, "grouped daily"))
+
+    # -- trades and quotes -------------------------------------------------------------------------
+
+    def _tick_params(self, gte_ns: dt.datetime | int | None, lt_ns: dt.datetime | int | None,
+                     session: dt.date | str | None, limit: int) -> dict[str, Any]:
+        if session is not None:
+            if gte_ns is not None or lt_ns is not None:
+                raise ValueError("pass either session or gte_ns/lt_ns, not both")
+            gte_ns, lt_ns = session_window_ns(session)
+        params: dict[str, Any] = {"order": "asc", "sort": "timestamp", "limit": min(limit, MAX_TICK_LIMIT)}
+        if gte_ns is not None:
+            params["timestamp.gte"] = _ns(gte_ns)
+        if lt_ns is not None:
+            params["timestamp.lt"] = _ns(lt_ns)
+        return params
+
+    async def _iter_ticks(self, kind: str, ticker: str, params: QueryParams, key: RowKey,
+                          max_pages: int) -> AsyncIterator[list[dict[str, Any]]]:
+        async for rows in self.http.iter_pages(f"/v3/{kind}/{ticker}", params, key=key, max_pages=max_pages):
+            yield rows
+
+    async def iter_trades(
+        self,
+        ticker: str,
+        *,
+        gte_ns: dt.datetime | int | None = None,
+        lt_ns: dt.datetime | int | None = None,
+        session: dt.date | str | None = None,
+        limit: int = MAX_TICK_LIMIT,
+        max_pages: int = 10_000,
+    ) -> AsyncIterator[pd.DataFrame]:
+        """One ``schemas.Trades`` frame per page, oldest first, for [gte_ns, lt_ns) or a session's day."""
+        params = self._tick_params(gte_ns, lt_ns, session, limit)
+        async for rows in self._iter_ticks("trades", ticker, params, _trade_key, max_pages):
+            yield parsing.trades_frame(rows, ticker)
+
+    async def trades(self, ticker: str, **window: Any) -> pd.DataFrame:
+        """All trades in the window as one frame (see :meth:`iter_trades`)."""
+        frames = [f async for f in self.iter_trades(ticker, **window)]
+        return pd.concat(frames, ignore_index=True) if frames else parsing.trades_frame([], ticker)
+
+    async def iter_quotes(
+        self,
+        ticker: str,
+        *,
+        gte_ns: dt.datetime | int | None = None,
+        lt_ns: dt.datetime | int | None = None,
+        session: dt.date | str | None = None,
+        limit: int = MAX_TICK_LIMIT,
+        max_pages: int = 10_000,
+    ) -> AsyncIterator[pd.DataFrame]:
+        """One ``schemas.Quotes`` frame per page, oldest first, for [gte_ns, lt_ns) or a session's day."""
+        params = self._tick_params(gte_ns, lt_ns, session, limit)
+        async for rows in self._iter_ticks("quotes", ticker, params, _quote_key, max_pages):
+            yield parsing.quotes_frame(rows, ticker)
+
+    async def quotes(self, ticker: str, **window: Any) -> pd.DataFrame:
+        """All NBBO quotes in the window as one frame (see :meth:`iter_quotes`)."""
+        frames = [f async for f in self.iter_quotes(ticker, **window)]
+        return pd.concat(frames, ignore_index=True) if frames else parsing.quotes_frame([], ticker)
+
+    # -- options -----------------------------------------------------------------------------------
+
+    async def option_chain_snapshot(
+        self,
+        underlying: str,
+        *,
+        polled_at: dt.datetime | None = None,
+        limit: int = 250,
+        max_pages: int = 200,
+    ) -> pd.DataFrame:
+        """The option chain (greeks, IV, OI) → ``schemas.OptionsFlow`` rows of type ``chain_snapshot``."""
+        polled = polled_at or dt.datetime.now(dt.UTC)
+        rows = await self.http.paginate(
+            f"/v3/snapshot/options/{underlying}", {"limit": min(limit, 250)},
+            key=lambda r: (r.get("details") or {}).get("ticker"), max_pages=max_pages,
+        )
+        return parsing.chain_snapshot_frame(rows, underlying, polled)
+
+    async def option_contracts(
+        self,
+        underlying: str,
+        expiration_date: dt.date | str | None = None,
+        *,
+        limit: int = 1000,
+        max_pages: int = 200,
+    ) -> pd.DataFrame:
+        """Listed contracts for ``underlying`` → ``models.OptionContracts``."""
+        params: dict[str, Any] = {"underlying_ticker": underlying, "limit": min(limit, 1000)}
+        if expiration_date is not None:
+            params["expiration_date"] = (expiration_date.isoformat() if isinstance(expiration_date, dt.date)
+                                         else expiration_date)
+        rows = await self.http.paginate("/v3/reference/options/contracts", params,
+                                        key=lambda r: r.get("ticker"), max_pages=max_pages)
+        return parsing.option_contracts_frame(rows)
+
+    # -- reference ---------------------------------------------------------------------------------
+
+    async def tickers(self, market: str = "stocks", *, active: bool = True, limit: int = 1000,
+                      max_pages: int = 100) -> pd.DataFrame:
+        """The ticker universe → ``models.TickerUniverse``."""
+        rows = await self.http.paginate("/v3/reference/tickers",
+                                        {"market": market, "active": active, "limit": min(limit, 1000)},
+                                        key=lambda r: r.get("ticker"), max_pages=max_pages)
+        return parsing.tickers_frame(rows)
+
+    async def market_status_now(self) -> dict[str, Any]:
+        """``/v1/marketstatus/now`` as returned (``market``, ``exchanges``, ``serverTime``, …)."""
+        body = await self.http.get_json("/v1/marketstatus/now")
+        if not isinstance(body, dict) or "market" not in body:
+            raise MalformedResponse("polygon GET /v1/marketstatus/now: no 'market' field", vendor=VENDOR)
+        return body
+
+    async def market_status_upcoming(self) -> pd.DataFrame:
+        """Upcoming holidays and early closes: exchange, name, date, status, open, close."""
+        body = await self.http.get_json("/v1/marketstatus/upcoming")
+        if not isinstance(body, list):
+            raise MalformedResponse("polygon GET /v1/marketstatus/upcoming: expected a JSON array",
+                                    vendor=VENDOR)
+        return parsing.market_holidays_frame(body)
+
+    @staticmethod
+    def _results(body: Any, what: str) -> list[dict[str, Any]]:
+        """``results`` of a single-page answer; absent means no data (a legit empty frame)."""
+        rows = body.get("results", []) if isinstance(body, dict) else None
+        if not isinstance(rows, list):
+            raise MalformedResponse(f"polygon {what}: 'results' is not a list", vendor=VENDOR)
+        return rows
