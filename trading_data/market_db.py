@@ -121,9 +121,9 @@ class MarketDatabase(dg.ConfigurableResource):
         with self.connect() as conn:
             return {(t, k): int(n) for t, k, n in conn.execute(query, (session_key,)).fetchall()}
 
-    def read_sql(self, query: sql.Composable | str, params: Sequence[Any] = ()) -> pd.DataFrame:
+    def read_sql(self, query: sql.Composed | sql.SQL | str, params: Sequence[Any] = ()) -> pd.DataFrame:
         with self.connect() as conn, conn.cursor() as cur:
-            cur.execute(query, params)
+            cur.execute(query, params)  # type: ignore[arg-type]
             columns = [d.name for d in cur.description or []]
             return pd.DataFrame(cur.fetchall(), columns=columns)
 

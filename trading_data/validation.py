@@ -42,7 +42,7 @@ def validate(model: type[pa.DataFrameModel], frame: pd.DataFrame, table: str) ->
 class SplitResult:
     valid: pd.DataFrame
     rejects: pd.DataFrame  # the failing rows, with a ``reject_reason`` column
-    failure_count: int
+    failure_count: int  # rows rejected
 
 
 def split_valid(model: type[pa.DataFrameModel], frame: pd.DataFrame, table: str) -> SplitResult:
@@ -63,4 +63,4 @@ def split_valid(model: type[pa.DataFrameModel], frame: pd.DataFrame, table: str)
         bad_index = frame.index.isin(reasons.index)
         rejects = frame[bad_index].assign(reject_reason=reasons.reindex(frame.index[bad_index]).values)
         valid = validate(model, frame[~bad_index], table)
-        return SplitResult(valid, rejects, len(row_cases))
+        return SplitResult(valid, rejects, int(bad_index.sum()))

@@ -5,6 +5,7 @@ missing whole tickers once the session has been open a while, positions beyond t
 """
 
 import datetime as dt
+import warnings
 
 import dagster as dg
 from psycopg import sql
@@ -14,6 +15,10 @@ from trading_data.market_db import MarketDatabase, session_bounds
 from trading_data.partitions import session_partitions
 from trading_data.schemas import TABLES
 from trading_data.settings import PipelineSettingsResource
+
+# Partitioned checks are a preview feature, and the right one: without partitions_def a check on a
+# partitioned asset loads every partition.
+warnings.filterwarnings("ignore", message="Specifying a partitions_def on an AssetCheckSpec")
 
 # A feed is expected to hold every active ticker this long after the open (slow names trade late).
 FEED_GRACE = dt.timedelta(minutes=20)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, suppress
 from typing import Any
 
 import dagster as dg
@@ -96,10 +96,8 @@ class TickerFeed(FrameChunks):
         finally:
             if not task.done():
                 task.cancel()
-                try:
+                with suppress(BaseException):  # the stream is being abandoned
                     loop.run_until_complete(task)
-                except BaseException:  # noqa: BLE001 - the stream is being abandoned
-                    pass
             loop.close()
         self._finish(holder.get("stats") or {}, time.perf_counter() - started)
 

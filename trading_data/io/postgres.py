@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import adbc_driver_manager
@@ -105,7 +105,7 @@ class PostgresClient(DbClient):
     @staticmethod
     @contextmanager
     def connect(context: dg.OutputContext | dg.InputContext, table_slice: TableSlice) -> Iterator[Any]:
-        url = context.resource_config["database_url"] if context.resource_config else None
+        url = str(context.resource_config.get("database_url") or "") if context.resource_config else ""
         if not url:
             from trading_data.db.url import market_database_url
 
@@ -119,16 +119,13 @@ class PostgresClient(DbClient):
             yield conn
             conn.commit()
         except BaseException:
-            try:
+            # If the connection died, the server has rolled the transaction back already.
+            with suppress(adbc_driver_manager.Error):
                 conn.rollback()
-            except adbc_driver_manager.Error:
-                pass  # the connection died: the server rolls the transaction back itself
             raise
         finally:
-            try:
+            with suppress(adbc_driver_manager.Error):
                 conn.close()
-            except adbc_driver_manager.Error:
-                pass
 
     @staticmethod
     def ensure_schema_exists(context: dg.OutputContext, table_slice: TableSlice, connection: Any) -> None:

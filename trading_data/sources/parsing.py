@@ -44,6 +44,13 @@ def to_int(value: Any) -> int | None:
     return int(float(value)) if isinstance(value, str) else int(value)
 
 
+def to_date(value: Any) -> dt.date:
+    """``YYYY-MM-DD`` (or a date) as a date."""
+    if isinstance(value, dt.datetime):
+        return value.date()
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value)[:10])
+
+
 def ms_to_timestamp(ms: int | float) -> pd.Timestamp:
     return pd.Timestamp(int(ms), unit="ms", tz="UTC")
 
@@ -231,7 +238,7 @@ def option_contracts_frame(rows: Sequence[Row]) -> pd.DataFrame:
         records.append({
             "option_symbol": osi.symbol,
             "underlying": r.get("underlying_ticker") or osi.root,
-            "expiry": dt.date.fromisoformat(r["expiration_date"]) if r.get("expiration_date") else osi.expiry,
+            "expiry": to_date(r["expiration_date"]) if r.get("expiration_date") else osi.expiry,
             "option_type": r.get("contract_type") or osi.option_type,
             "strike": to_float(r.get("strike_price")) or osi.strike,
             "exercise_style": r.get("exercise_style"),
@@ -259,7 +266,7 @@ def market_holidays_frame(rows: Sequence[Row]) -> pd.DataFrame:
     return pd.DataFrame({
         "exchange": [r.get("exchange") for r in rows],
         "name": [r.get("name") for r in rows],
-        "date": [dt.date.fromisoformat(r["date"]) for r in rows],
+        "date": [to_date(r["date"]) for r in rows],
         "status": [r.get("status") for r in rows],
         "open": pd.to_datetime([r.get("open") for r in rows], utc=True),
         "close": pd.to_datetime([r.get("close") for r in rows], utc=True),
@@ -299,7 +306,7 @@ def flow_alerts_frame(rows: Sequence[Row]) -> pd.DataFrame:
         records.append({
             "record_id": flow_alert_id(r),
             "option_symbol": osi.symbol,
-            "expiry": dt.date.fromisoformat(r["expiry"]) if r.get("expiry") else osi.expiry,
+            "expiry": to_date(r["expiry"]) if r.get("expiry") else osi.expiry,
             "strike": to_float(r.get("strike")) or osi.strike,
             "option_type": r.get("type") or osi.option_type,
             "price": to_float(r.get("price")),

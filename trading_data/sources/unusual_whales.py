@@ -41,6 +41,11 @@ def _ms(value: dt.datetime | pd.Timestamp) -> int:
     return int(ts.value // 1_000_000)
 
 
+def _whole(value: float | None) -> float | int | None:
+    """``50000.0`` → ``50000`` (the API parses whole numbers)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 def _ceil_ms(ts: pd.Timestamp) -> int:
     return math.ceil(ts.value / 1_000_000)
 
@@ -110,7 +115,7 @@ class UnusualWhalesClient:
                     f"{VENDOR} GET {FLOW_ALERTS_PATH}: more than max_pages={max_pages} pages of flow alerts "
                     f"for {ticker or 'all tickers'}; narrow the window or raise max_pages", vendor=VENDOR)
             params: dict[str, Any] = {"ticker_symbol": ticker, "limit": limit, "newer_than": newer_ms,
-                                      "older_than": cursor, "min_premium": min_premium}
+                                      "older_than": cursor, "min_premium": _whole(min_premium)}
             body = await self.http.get_json(FLOW_ALERTS_PATH, params)
             pages += 1
             self.stats.pages += 1

@@ -119,12 +119,12 @@ def ticks(name: str, start: dt.date, end: dt.date) -> Iterator[dt.datetime]:
 
 
 def run_requests(name: str, tick: dt.datetime) -> list[dg.RunRequest]:
-    return list(run_requests(name, tick) or [])
+    return list(evaluate(name, tick).run_requests or [])
 
 
 def skip_message(name: str, tick: dt.datetime) -> str:
     """The skip message ('' when the tick requested a run)."""
-    return skip_message(name, tick) or ""
+    return evaluate(name, tick).skip_message or ""
 
 
 @cache
@@ -368,7 +368,7 @@ def test_factory_accepts_an_existing_job() -> None:
     context = dg.build_schedule_context(
         scheduled_execution_time=dt.datetime(2026, 12, 2, 10, tzinfo=NY), repository_def=defs.get_repository_def()
     )
-    [request] = sched.evaluate_tick(context).run_requests
+    [request] = list(sched.evaluate_tick(context).run_requests or [])
     assert request.partition_key == "2026-12-02"
     assert request.tags["feed"] == "quotes"
     assert "dagster/priority" not in request.tags

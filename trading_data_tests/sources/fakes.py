@@ -28,7 +28,9 @@ def uw_example(schema: str) -> Any:
     """The example of a component schema in the Unusual Whales spec."""
     if "spec" not in _spec_cache:
         _spec_cache["spec"] = yaml.safe_load(UW_SPEC.read_text())
-    return _spec_cache["spec"]["components"]["schemas"][schema]["example"]
+    example = _spec_cache["spec"]["components"]["schemas"][schema]["example"]
+    # YAML turns dates into objects; the API sends JSON strings.
+    return json.loads(json.dumps(example, default=str))
 
 
 def recorded_file_for(request: httpx.Request) -> Path | None:

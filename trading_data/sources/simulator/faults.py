@@ -83,7 +83,7 @@ class FaultInjector:
         self._faults: list[Fault] = list(faults or [])
         self.rate_limit_per_second = rate_limit_per_second
 
-    def set(self, faults: list[Fault]) -> None:
+    def replace(self, faults: list[Fault]) -> None:
         """Replace the plan."""
         with self._lock:
             self._faults = list(faults)

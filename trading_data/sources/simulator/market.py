@@ -13,6 +13,7 @@ sessions have no data.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import hashlib
 import math
@@ -20,6 +21,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
@@ -264,6 +266,18 @@ def option_symbol(underlying: str, expiry: dt.date, is_call: bool, strike: float
     return f"{underlying}{expiry:%y%m%d}{'C' if is_call else 'P'}{round(strike * 1000):08d}"
 
 
+@lru_cache(maxsize=4096)
+def session_close_ns(day: dt.date) -> int:
+    """The session's close in ns (cached)."""
+    return to_ns(calendar.session(day).close)
+
+
+@lru_cache(maxsize=4096)
+def session_open_ns(day: dt.date) -> int:
+    """The session's open in ns (cached)."""
+    return to_ns(calendar.session(day).open)
+
+
 def _u_shape(minutes: int) -> np.ndarray:
     """Relative intraday activity: high at the open and the close, low at midday."""
     x = (np.arange(minutes) + 0.5) / minutes
@@ -296,8 +310,8 @@ class SimulatedMarket:
         self.profiles = self._build_universe(n_tickers)
         self.by_ticker = {p.ticker: p for p in self.profiles}
         cal = calendar.nyse()
-        self._sessions = np.array(calendar.sessions_between(cal.first_session.date(), cal.last_session.date()))
-        self._session_index = {d: i for i, d in enumerate(self._sessions.tolist())}
+        self._sessions: list[dt.date] = calendar.sessions_between(cal.first_session.date(), cal.last_session.date())
+        self._session_index = {d: i for i, d in enumerate(self._sessions)}
         self._vol = np.array([p.volatility for p in self.profiles])
         self._avg_volume = np.array([p.avg_volume for p in self.profiles])
         self._log_base = np.log(np.array([p.base_price for p in self.profiles]))
@@ -306,7 +320,7 @@ class SimulatedMarket:
         self._block_paths = lru_cache(maxsize=16)(self._block_path)
         self._universe_daily = lru_cache(maxsize=128)(self._universe_daily_uncached)
         self._chain_cache = lru_cache(maxsize=256)(self._option_chain)
-        self._alerts_cache = lru_cache(maxsize=64)(self._session_alerts)
+        self._alerts_cache = lru_cache(maxsize=8192)(self._session_alerts)
 
     # ----- universe ---------------------------------------------------------------------------
     def _build_universe(self, n_tickers: int) -> list[TickerProfile]:
@@ -345,24 +359,23 @@ class SimulatedMarket:
 
     def available_until_ns(self, day: dt.date) -> int:
         """The last ns of ``day``'s session with data (the close, or now in a live session); 0 if none."""
-        if not calendar.is_session(day):
+        if day not in self._session_index:
             return 0
-        sess = calendar.session(day)
         now_ns = self.now_ns()
-        open_ns, close_ns = to_ns(sess.open), to_ns(sess.close)
+        open_ns, close_ns = session_open_ns(day), session_close_ns(day)
         if now_ns <= open_ns:
             return 0
         return min(now_ns, close_ns)
 
     def is_complete(self, day: dt.date) -> bool:
         """Whether the session on ``day`` has closed according to the clock."""
-        return calendar.is_session(day) and to_ns(calendar.session(day).close) <= self.now_ns()
+        return day in self._session_index and session_close_ns(day) <= self.now_ns()
 
     def latest_session(self, on_or_before: dt.date | None = None) -> dt.date | None:
         """The latest session that has started at or before now (and on or before the date given)."""
         today = self.now().astimezone(calendar.NEW_YORK).date()
         day = min(today, on_or_before) if on_or_before else today
-        idx = int(np.searchsorted(self._sessions, day, side="right")) - 1
+        idx = bisect.bisect_right(self._sessions, day) - 1
         while idx >= 0:
             cand = self._sessions[idx]
             if self.available_until_ns(cand) > 0:
@@ -444,11 +457,15 @@ class SimulatedMarket:
         if day not in self._session_index or self.available_until_ns(day) == 0:
             return []
         if not self.is_complete(day):
-            return [bar for p in self.profiles if (bar := self.daily_bar(p.ticker, day)) is not None]
+            return self._partial_grouped(day, self.now_ns() // NS_PER_MINUTE)
         u = self._universe_daily(day)
         cols = {k: v.tolist() for k, v in u.items()}
         return [DailyBar(p.ticker, day, cols["o"][i], cols["h"][i], cols["l"][i], cols["c"][i], cols["v"][i],
                          cols["vw"][i], int(cols["n"][i])) for i, p in enumerate(self.profiles)]
+
+    @lru_cache(maxsize=4)  # noqa: B019 - one market per process in practice; bounded
+    def _partial_grouped(self, day: dt.date, now_minute: int) -> list[DailyBar]:
+        return [bar for p in self.profiles if (bar := self.daily_bar(p.ticker, day)) is not None]
 
     # ----- minute bars ------------------------------------------------------------------------
     def _day_plan(self, ticker: str, day: dt.date) -> DayPlan:
@@ -578,9 +595,9 @@ class SimulatedMarket:
             return
         first = from_ns(max(lo_ns, 0)).astimezone(calendar.NEW_YORK).date()
         last = from_ns(hi_ns).astimezone(calendar.NEW_YORK).date()
-        lo_i = int(np.searchsorted(self._sessions, first, side="left"))
-        hi_i = int(np.searchsorted(self._sessions, last, side="right"))
-        days = self._sessions[lo_i:hi_i].tolist()
+        lo_i = bisect.bisect_left(self._sessions, first)
+        hi_i = bisect.bisect_right(self._sessions, last)
+        days = self._sessions[lo_i:hi_i]
         for day in reversed(days) if descending else days:
             until = self.available_until_ns(day)
             if until == 0:
@@ -650,7 +667,7 @@ class SimulatedMarket:
         expiry = [r[0] for r in rows]
         strike = np.array([r[1] for r in rows], dtype=float)
         is_call = np.array([r[2] for r in rows])
-        close_ns = np.array([to_ns(calendar.session(e).close) for e in expiry], dtype=float)
+        close_ns = np.array([session_close_ns(e) for e in expiry], dtype=float)
         years = np.maximum(close_ns - at_ns, 3.6e12) / (365.0 * 86_400e9)
         rng = stable_rng(self.seed, ticker, day.isoformat(), "chain")
         moneyness = np.log(strike / spot) / (prof.volatility * np.sqrt(np.maximum(years, 30 / 365)))
@@ -662,19 +679,20 @@ class SimulatedMarket:
         oi = np.round(base_oi).astype(np.int64)
         prev_oi = np.maximum(np.round(oi * np.exp(rng.normal(0, 0.1, len(rows)))), 0).astype(np.int64)
         volume = np.round(base_oi * rng.gamma(0.8, 0.4, len(rows))).astype(np.int64)
-        symbols = [option_symbol(ticker, e, bool(cp), float(k)) for e, k, cp in rows]
+        codes = {e: f"{ticker}{e:%y%m%d}" for e in expiries}
+        symbols = [f"{codes[e]}{'C' if cp else 'P'}{round(k * 1000):08d}" for e, k, cp in rows]
         return OptionChain(ticker, day, spot, symbols, expiry, strike, is_call, iv, bs["price"], bs["delta"],
                            bs["gamma"], bs["theta"], bs["vega"], oi, prev_oi, volume)
 
     # ----- flow alerts ------------------------------------------------------------------------
-    def flow_alerts(self, ticker: str, day: dt.date) -> list[dict[str, object]]:
+    def flow_alerts(self, ticker: str, day: dt.date) -> list[dict[str, Any]]:
         """Unusual Whales flow alerts of one ticker and session created by now, newest first."""
         if ticker not in self.by_ticker or self.available_until_ns(day) == 0:
             return []
         now_ms = self.now_ns() // NS_PER_MS
-        return [a for a in self._alerts_cache(ticker, day) if int(a["_created_ms"]) <= now_ms]  # type: ignore[call-overload]
+        return [a for a in self._alerts_cache(ticker, day) if int(a["_created_ms"]) <= now_ms]
 
-    def _session_alerts(self, ticker: str, day: dt.date) -> list[dict[str, object]]:
+    def _session_alerts(self, ticker: str, day: dt.date) -> list[dict[str, Any]]:
         prof = self.by_ticker[ticker]
         sess = calendar.session(day)
         rng = stable_rng(self.seed, ticker, day.isoformat(), "alerts")
@@ -687,18 +705,18 @@ class SimulatedMarket:
         plan = self.day_plan(ticker, day)
         first_chain = self._option_chain(ticker, day, float(plan.o[0]), to_ns(sess.open))
         near = np.exp(-2.0 * (np.log(first_chain.strike / first_chain.spot) / prof.daily_volatility / 8) ** 2)
+        near = np.where(first_chain.price >= 0.10, near, 0.0) + 1e-12
         picks = rng.choice(len(first_chain), size=count, p=near / near.sum())
-        alerts = []
+        alerts: list[dict[str, Any]] = []
         for j in range(count):
             k = int(picks[j])
             minute = min(int((start_ms[j] - open_ms) // 60_000), plan.minutes - 1)
             spot = float(plan.c[minute])
-            years = max((to_ns(calendar.session(first_chain.expiry[k]).close) / 1e6 - start_ms[j]) / 3.1536e10,
-                        1e-4)
+            years = max((session_close_ns(first_chain.expiry[k]) / 1e6 - start_ms[j]) / 3.1536e10, 1e-4)
             value = black_scholes(spot, np.array([first_chain.strike[k]]), np.array([years]),
                                   np.array([first_chain.iv[k]]), np.array([first_chain.is_call[k]]))
             price = max(round(float(value["price"][0]), 2), 0.01)
-            size = int(max(10, round(np.exp(rng.normal(math.log(60_000), 0.9)) / (price * 100))))
+            size = int(min(max(10, round(np.exp(rng.normal(math.log(60_000), 0.9)) / (price * 100))), 20_000))
             trade_count = int(rng.integers(1, 60))
             premium = round(price * size * 100)
             ask_share = float(rng.beta(3, 2))
@@ -708,7 +726,7 @@ class SimulatedMarket:
             oi = int(first_chain.open_interest[k])
             volume = int(first_chain.volume[k]) + size
             created = dt.datetime.fromtimestamp(created_ms / 1000, dt.UTC)
-            alerts.append({
+            alert: dict[str, Any] = {
                 "id": str(uuid.UUID(bytes=rng.bytes(16), version=4)),
                 "alert_rule": ALERT_RULES[int(rng.integers(0, len(ALERT_RULES)))],
                 "all_opening_trades": bool(rng.random() < 0.1),
@@ -737,8 +755,9 @@ class SimulatedMarket:
                 "start_time": int(start_ms[j]),
                 "end_time": end_ms,
                 "_created_ms": created_ms,
-            })
-        alerts.sort(key=lambda a: (-int(a["_created_ms"]), str(a["id"])))  # type: ignore[call-overload]
+            }
+            alerts.append(alert)
+        alerts.sort(key=lambda a: (-int(a["_created_ms"]), str(a["id"])))
         return alerts
 
 

@@ -1,0 +1,274 @@
+"""Calendar-aware freshness: by when each asset family's data must have arrived, and checks for it.
+
+Dagster's ``build_last_update_freshness_checks`` knows cron and a lag, not the NYSE calendar: it alarms on
+Thanksgiving and after an early close. Here the expectation comes from the schedule table itself
+(``trading_data.scheduling.SCHEDULE_SPECS``, the same crons the schedules run) and the calendar:
+
+- no expectation on a day that is not a session (weekends, holidays);
+- the *due tick* is the last scheduled tick of today's session with ``tick + grace <= now``; none before
+  the first tick's grace has passed;
+- on an early-close session, collection ticks after the close never run (``decide_tick`` skips them), so
+  the due tick stays the last tick at or before the close for the rest of the day;
+- with ``market_hours_only``, collection ticks outside open..close are ignored as well.
+
+The asset's latest materialization *of today's session partition* must be at or after the due tick.
+
+=============  ====================================  ======
+family         ticks (New York, sessions)            grace
+=============  ====================================  ======
+selection      09:35                                 10 min
+sizing         09:45                                 10 min
+prices         hourly at :05, 09:05-15:05            20 min
+quotes         every 15 min, 09:00-15:45             10 min
+trades         every 30 min, 09:00-15:30             15 min
+options        09:15, 11:15, 13:15, 15:15            30 min
+indicators     09:30, 13:30                          15 min
+daily_report   16:30 (early closes included)         30 min
+=============  ====================================  ======
+"""
+
+import datetime as dt
+import os
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import dagster as dg
+
+from trading_data.calendar import NEW_YORK, closed_reason, is_session, session
+from trading_data.scheduling import SPECS_BY_NAME, ScheduleSpec, market_hours_only_from_env
+
+warnings.filterwarnings("ignore", message="Specifying a partitions_def on an AssetCheckSpec")
+
+Clock = Callable[[], dt.datetime]
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    asset: str
+    schedule: str
+    grace: dt.timedelta
+
+
+FAMILIES: dict[str, Family] = {
+    f.name: f
+    for f in (
+        Family("selection", "selected_tickers", "ticker_selection_schedule", dt.timedelta(minutes=10)),
+        Family("sizing", "position_sizes", "position_sizing_schedule", dt.timedelta(minutes=10)),
+        Family("prices", "prices", "prices_schedule", dt.timedelta(minutes=20)),
+        Family("quotes", "quotes", "quotes_schedule", dt.timedelta(minutes=10)),
+        Family("trades", "trades", "trades_schedule", dt.timedelta(minutes=15)),
+        Family("options", "options_flow", "options_schedule", dt.timedelta(minutes=30)),
+        Family("indicators", "indicators", "indicators_schedule", dt.timedelta(minutes=15)),
+        Family("daily_report", "daily_report", "full_pipeline_schedule", dt.timedelta(minutes=30)),
+    )
+}
+FAMILY_BY_ASSET: dict[str, Family] = {f.asset: f for f in FAMILIES.values()}
+
+
+def family(name: str) -> Family:
+    """A family by its name (``quotes``) or its asset's name (``options_flow``)."""
+    found = FAMILIES.get(name) or FAMILY_BY_ASSET.get(name)
+    if found is None:
+        raise ValueError(f"unknown asset family {name!r}; known: {sorted(FAMILIES)}")
+    return found
+
+
+def _expand(field: str, low: int, high: int) -> list[int]:
+    """Values of one cron field in the forms the schedule table uses: ``*``, ``a``, ``a-b``, ``a,b-c``."""
+    if field == "*":
+        return list(range(low, high + 1))
+    values: set[int] = set()
+    for part in field.split(","):
+        if "/" in part:
+            raise ValueError(f"cron step {part!r} is not supported by the freshness expectations")
+        if "-" in part:
+            a, b = part.split("-")
+            values.update(range(int(a), int(b) + 1))
+        else:
+            values.add(int(part))
+    return sorted(values)
+
+
+def tick_times(spec: ScheduleSpec, day: dt.date) -> list[dt.datetime]:
+    """The schedule's ticks on ``day`` as aware New York datetimes (weekday crons only)."""
+    minute, hour, dom, month, dow = spec.cron.split()
+    if (dom, month) != ("*", "*"):
+        raise ValueError(f"{spec.name}: only weekday crons are supported, got {spec.cron!r}")
+    weekday = day.isoweekday()  # Monday 1 … Sunday 7; cron's Sunday is 0 or 7
+    if dow != "*" and not {weekday, weekday % 7} & set(_expand(dow, 0, 7)):
+        return []
+    return [dt.datetime.combine(day, dt.time(h, m), tzinfo=NEW_YORK)
+            for h in _expand(hour, 0, 23) for m in _expand(minute, 0, 59)]
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """Data must have been materialized at or after ``due_tick`` (``deadline`` = tick + grace has passed)."""
+
+    family: str
+    asset: str
+    session: str
+    due_tick: dt.datetime
+    deadline: dt.datetime
+    schedule: str
+
+    def describe(self) -> str:
+        return (f"{self.asset}: the {self.due_tick.strftime('%H:%M')} ET {self.schedule} tick of {self.session} "
+                f"was due by {self.deadline.strftime('%H:%M')} ET")
+
+
+def freshness_expectation(asset_family: str, now: dt.datetime, *,
+                          market_hours_only: bool = False) -> Expectation | None:
+    """The tick whose data must be present at ``now``, or None when nothing is expected."""
+    fam = family(asset_family)
+    spec = SPECS_BY_NAME[fam.schedule]
+    now_ny = now.replace(tzinfo=NEW_YORK) if now.tzinfo is None else now.astimezone(NEW_YORK)
+    day = now_ny.date()
+    if not is_session(day):
+        return None
+    sess = session(day)
+    ticks = tick_times(spec, day)
+    if spec.kind == "collection":
+        ticks = [t for t in ticks if not (sess.is_early_close and t > sess.close)]
+        if market_hours_only:
+            ticks = [t for t in ticks if sess.open <= t <= sess.close]
+    due = [t for t in ticks if t + fam.grace <= now_ny]
+    if not due:
+        return None
+    tick = due[-1]
+    return Expectation(family=fam.name, asset=fam.asset, session=sess.key, due_tick=tick,
+                       deadline=tick + fam.grace, schedule=spec.name)
+
+
+def expected_latest(asset_family: str, now: dt.datetime, *, market_hours_only: bool = False) -> dt.datetime | None:
+    """The time the family's latest materialization must be at or after, at ``now``; None when no data is
+    expected (a closed day, before the first tick's grace). See the module docstring."""
+    exp = freshness_expectation(asset_family, now, market_hours_only=market_hours_only)
+    return exp.due_tick if exp else None
+
+
+@dataclass(frozen=True)
+class FreshnessVerdict:
+    passed: bool
+    reason: str
+    expectation: Expectation | None
+    last_materialized: dt.datetime | None
+
+    def metadata(self) -> dict[str, Any]:
+        exp = self.expectation
+        return {
+            "expectation": exp.describe() if exp else self.reason,
+            "due_tick": exp.due_tick.isoformat() if exp else None,
+            "deadline": exp.deadline.isoformat() if exp else None,
+            "session": exp.session if exp else None,
+            "last_materialized": self.last_materialized.isoformat() if self.last_materialized else None,
+            "reason": self.reason,
+        }
+
+
+def evaluate_freshness(asset_family: str, now: dt.datetime, last_materialized: dt.datetime | None, *,
+                       market_hours_only: bool = False) -> FreshnessVerdict:
+    """Pass when nothing is expected or the last materialization (of today's session) is at or after the
+    due tick."""
+    exp = freshness_expectation(asset_family, now, market_hours_only=market_hours_only)
+    if exp is None:
+        now_ny = now.astimezone(NEW_YORK) if now.tzinfo else now.replace(tzinfo=NEW_YORK)
+        day = now_ny.date()
+        why = (f"{day.isoformat()} is not an NYSE session ({closed_reason(day)})" if not is_session(day)
+               else f"no {family(asset_family).asset} tick is due yet at {now_ny.strftime('%H:%M')} ET")
+        return FreshnessVerdict(True, f"no expectation: {why}", None, last_materialized)
+    if last_materialized is None:
+        return FreshnessVerdict(False, f"{exp.describe()}; no materialization of {exp.session} yet", exp, None)
+    if last_materialized >= exp.due_tick:
+        return FreshnessVerdict(True, f"fresh: materialized {last_materialized.astimezone(NEW_YORK):%H:%M} ET",
+                                exp, last_materialized)
+    age = now - last_materialized
+    return FreshnessVerdict(
+        False, f"{exp.describe()}; latest materialization at {last_materialized.astimezone(NEW_YORK):%H:%M} ET "
+               f"is {int(age.total_seconds() // 60)} minutes old", exp, last_materialized)
+
+
+# --- Dagster asset checks ------------------------------------------------------------------------------
+
+
+def latest_materialization_time(instance: dg.DagsterInstance, asset_key: dg.AssetKey,
+                                partition_key: str | None) -> dt.datetime | None:
+    """When ``asset_key`` (its ``partition_key`` partition, when given) was last materialized."""
+    if partition_key is None:
+        event = instance.get_latest_materialization_event(asset_key)
+        return dt.datetime.fromtimestamp(event.timestamp, dt.UTC) if event else None
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=[partition_key]), limit=1).records
+    return dt.datetime.fromtimestamp(records[0].timestamp, dt.UTC) if records else None
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def build_freshness_check(asset_family: str, *, clock: Clock = _utc_now,
+                          market_hours_only: bool | None = None,
+                          severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.WARN) -> dg.AssetChecksDefinition:
+    """A non-blocking check ``<asset>_calendar_fresh`` on the family's asset. It loads no data: it reads
+    the latest materialization of today's session partition from the instance. ``market_hours_only``
+    None reads ``TRADING_DATA_MARKET_HOURS_ONLY`` at evaluation, like the schedules."""
+    fam = family(asset_family)
+
+    @dg.asset_check(
+        asset=fam.asset,
+        name=f"{fam.asset}_calendar_fresh",
+        blocking=False,
+        description=(f"{fam.asset} was materialized for today's session since its last due "
+                     f"{fam.schedule} tick (grace {int(fam.grace.total_seconds() // 60)} min); "
+                     "no expectation on non-sessions, before the first tick, or after an early close."),
+        metadata={"family": fam.name, "schedule": fam.schedule, "grace_minutes": fam.grace.total_seconds() / 60},
+    )
+    def _check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        now = clock()
+        mho = market_hours_only_from_env() if market_hours_only is None else market_hours_only
+        exp = freshness_expectation(fam.name, now, market_hours_only=mho)
+        last = (latest_materialization_time(context.instance, dg.AssetKey(fam.asset), exp.session)
+                if exp else None)
+        verdict = evaluate_freshness(fam.name, now, last, market_hours_only=mho)
+        return dg.AssetCheckResult(passed=verdict.passed, severity=severity, description=verdict.reason,
+                                   metadata=verdict.metadata())
+
+    return _check
+
+
+def build_freshness_checks(clock: Clock = _utc_now, **kwargs: object) -> list[dg.AssetChecksDefinition]:
+    return [build_freshness_check(name, clock=clock, **kwargs) for name in FAMILIES]  # type: ignore[arg-type]
+
+
+FRESHNESS_CHECKS: list[dg.AssetChecksDefinition] = build_freshness_checks()
+
+FRESHNESS_JOB = dg.define_asset_job(
+    "freshness_checks_job", selection=dg.AssetSelection.checks(*FRESHNESS_CHECKS),
+    description="Evaluates the calendar-aware freshness checks (no asset is materialized).",
+    tags={"feed": "freshness"})
+
+# Every 5 minutes on weekdays 09:00-17:55 New York (covers the 16:30 report's grace); the checks
+# themselves pass silently on holidays and after early closes.
+FRESHNESS_SCHEDULE = dg.ScheduleDefinition(
+    name="freshness_checks_schedule", cron_schedule="*/5 9-17 * * 1-5", job=FRESHNESS_JOB,
+    execution_timezone="America/New_York", default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Runs the calendar-aware freshness checks every 5 minutes on weekdays.")
+
+
+def freshness_report(instance: dg.DagsterInstance | None, now: dt.datetime, *,
+                     environ: Mapping[str, str] | None = None) -> dict[str, FreshnessVerdict | None]:
+    """Per asset: the verdict, or None when there is no instance to ask (health's "unknown")."""
+    environ = os.environ if environ is None else environ
+    mho = market_hours_only_from_env(environ)
+    out: dict[str, FreshnessVerdict | None] = {}
+    for fam in FAMILIES.values():
+        if instance is None:
+            out[fam.asset] = None
+            continue
+        exp = freshness_expectation(fam.name, now, market_hours_only=mho)
+        last = latest_materialization_time(instance, dg.AssetKey(fam.asset), exp.session) if exp else None
+        out[fam.asset] = evaluate_freshness(fam.name, now, last, market_hours_only=mho)
+    return out

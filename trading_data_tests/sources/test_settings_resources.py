@@ -1,0 +1,107 @@
+"""Settings from the environment, the Dagster resources and the per-ticker concurrency helper."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import dagster as dg
+import pytest
+
+from trading_data.sources import settings as settings_module
+from trading_data.sources.concurrency import fetch_per_ticker
+from trading_data.sources.http import RateLimit
+from trading_data.sources.resources import PolygonResource, UnusualWhalesResource, polygon_resource
+from trading_data.sources.settings import SIMULATED_RATE_LIMIT, SourceSettings
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch):
+    for name in ["POLYGON_API_KEY", "UNUSUAL_WHALES_API_TOKEN", "TRADING_DATA_SOURCE", "POLYGON_BASE_URL",
+                 "UNUSUAL_WHALES_BASE_URL", "POLYGON_RATE_LIMIT_PER_MINUTE", "UNUSUAL_WHALES_RATE_LIMIT_PER_MINUTE",
+                 "TRADING_DATA_MAX_CONCURRENCY", "TRADING_DATA_SIMULATOR_URL"]:
+        monkeypatch.delenv(name, raising=False)
+    settings_module._logged_simulated.clear()
+
+
+def test_no_keys_means_simulated_logged_once(caplog):
+    caplog.set_level(logging.WARNING, logger="trading_data.sources.settings")
+    first = SourceSettings.from_env({})
+    SourceSettings.from_env({})
+    assert first.polygon.mode == first.unusual_whales.mode == "simulated"
+    assert first.polygon.rate_limit == SIMULATED_RATE_LIMIT
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages == ["no POLYGON_API_KEY/UNUSUAL_WHALES_API_TOKEN set: using the offline market simulator"]
+
+
+def test_keys_mean_live_with_plan_rate_limits():
+    s = SourceSettings.from_env({"POLYGON_API_KEY": "pk", "UNUSUAL_WHALES_API_TOKEN": "uw",
+                                 "UNUSUAL_WHALES_RATE_LIMIT_PER_MINUTE": "240", "TRADING_DATA_MAX_CONCURRENCY": "8"})
+    assert s.polygon.mode == "live" and s.polygon.rate_limit == RateLimit(5, 60)
+    assert s.unusual_whales.rate_limit == RateLimit(240, 60) and s.max_concurrency == 8
+    assert s.polygon.base_url == "https://api.polygon.io"
+    assert s.unusual_whales.base_url == "https://api.unusualwhales.com"
+    assert "pk" not in repr(s) and "'uw'" not in repr(s)
+
+
+def test_forced_live_without_key_names_the_variable():
+    s = SourceSettings.from_env({"TRADING_DATA_SOURCE": "live"})
+    with pytest.raises(ValueError, match="POLYGON_API_KEY"):
+        s.polygon.require_key()
+
+
+def test_invalid_settings_are_named():
+    with pytest.raises(ValueError, match="TRADING_DATA_SOURCE"):
+        SourceSettings.from_env({"TRADING_DATA_SOURCE": "prod"})
+    with pytest.raises(ValueError, match="POLYGON_RATE_LIMIT_PER_MINUTE"):
+        SourceSettings.from_env({"POLYGON_RATE_LIMIT_PER_MINUTE": "0"})
+
+
+def test_resource_settings_override_env():
+    resource = PolygonResource(api_key="pk_live", base_url="https://example.test", rate_limit_per_minute=100)
+    s = resource.vendor_settings()
+    assert s.mode == "live" and s.base_url == "https://example.test" and s.rate_limit == RateLimit(100, 60)
+    assert UnusualWhalesResource().vendor_settings().mode == "simulated"
+
+
+def test_polygon_resource_uses_env_var_only_when_set(monkeypatch):
+    assert polygon_resource().api_key is None
+    monkeypatch.setenv("POLYGON_API_KEY", "pk_from_env")
+
+    @dg.asset
+    def probe(polygon: PolygonResource) -> str:
+        return polygon.vendor_settings().mode
+
+    result = dg.materialize([probe], resources={"polygon": polygon_resource()})
+    assert result.output_for_node("probe") == "live"
+
+
+def test_live_resource_client_uses_key_and_base_url(monkeypatch):
+    resource = PolygonResource(api_key="pk_live", source="live", base_url="https://example.test")
+
+    async def go() -> tuple[str, str]:
+        async with resource.client() as client:
+            return client.http.base_url, client.http._client.headers["authorization"]
+
+    base_url, auth = asyncio.run(go())
+    assert base_url.startswith("https://example.test") and auth == "Bearer pk_live"
+
+
+def test_fetch_per_ticker_bounds_concurrency_and_isolates_failures():
+    active = {"now": 0, "max": 0}
+
+    async def fetch(ticker: str) -> int:
+        active["now"] += 1
+        active["max"] = max(active["max"], active["now"])
+        await asyncio.sleep(0.01)
+        active["now"] -= 1
+        if ticker == "BAD":
+            raise RuntimeError("vendor exploded")
+        return len(ticker)
+
+    tickers = ["AAPL", "BAD", "MSFT", "NVDA", "SPY", "QQQ", "AAPL"]
+    out = asyncio.run(fetch_per_ticker(tickers, fetch, max_concurrency=2))
+    assert out.results == {"AAPL": 4, "MSFT": 4, "NVDA": 4, "SPY": 3, "QQQ": 3}
+    assert list(out.errors) == ["BAD"] and not out.ok
+    assert out.error_messages() == {"BAD": "RuntimeError: vendor exploded"}
+    assert active["max"] == 2

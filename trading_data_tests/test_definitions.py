@@ -1,0 +1,67 @@
+"""Load the code location and snapshot its shape: asset keys, dependencies, partitions, checks, crons."""
+
+import dagster as dg
+
+from trading_data.definitions import defs
+from trading_data.partitions import session_partitions
+
+EXPECTED_DEPS = {
+    "selected_tickers": set(),
+    "position_sizes": {"selected_tickers"},
+    "prices": {"selected_tickers"},
+    "quotes": {"selected_tickers"},
+    "trades": {"selected_tickers"},
+    "options_flow": {"selected_tickers"},
+    "indicators": {"prices"},
+    "daily_report": {"selected_tickers", "indicators", "prices", "quotes", "trades", "options_flow",
+                     "position_sizes"},
+}
+
+EXPECTED_CRONS = {
+    "ticker_selection_schedule": "35 9 * * 1-5",
+    "position_sizing_schedule": "45 9 * * 1-5",
+    "prices_schedule": "5 9-15 * * 1-5",
+    "quotes_schedule": "0,15,30,45 9-15 * * 1-5",
+    "trades_schedule": "0,30 9-15 * * 1-5",
+    "options_schedule": "15 9,11,13,15 * * 1-5",
+    "indicators_schedule": "30 9,13 * * 1-5",
+    "full_pipeline_schedule": "30 16 * * 1-5",
+}
+
+
+def test_definitions_load_and_validate() -> None:
+    dg.Definitions.validate_loadable(defs)
+
+
+def test_asset_keys_and_dependencies_snapshot() -> None:
+    graph = defs.resolve_asset_graph()
+    deps = {
+        key.to_user_string(): {p.to_user_string() for p in graph.get(key).parent_keys}
+        for key in graph.get_all_asset_keys()
+    }
+    assert deps == EXPECTED_DEPS
+
+
+def test_every_asset_is_session_partitioned_and_described() -> None:
+    graph = defs.resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        assert node.partitions_def == session_partitions, key
+        assert node.description, key
+        assert node.kinds, key
+        assert node.metadata["partition_expr"] in ("ts", "session")
+        assert node.metadata["write_mode"] in ("replace", "upsert")
+
+
+def test_schedule_crons_snapshot() -> None:
+    schedules = {s.name: s for s in defs.get_repository_def().schedule_defs}
+    assert {name: s.cron_schedule for name, s in schedules.items()} == EXPECTED_CRONS
+    for schedule in schedules.values():
+        assert schedule.execution_timezone == "America/New_York"
+        assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+
+
+def test_checks_are_partitioned() -> None:
+    checks = list(defs.resolve_asset_graph().asset_check_keys)
+    names = {c.name for c in checks}
+    assert {"selected_tickers_has_active", "prices_covers_active_tickers", "quotes_not_crossed"} <= names
