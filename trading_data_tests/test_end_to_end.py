@@ -2,7 +2,6 @@
 
 import datetime as dt
 
-
 import dagster as dg
 import psycopg
 import pytest

@@ -268,8 +268,8 @@ def market_holidays_frame(rows: Sequence[Row]) -> pd.DataFrame:
         "name": [r.get("name") for r in rows],
         "date": [to_date(r["date"]) for r in rows],
         "status": [r.get("status") for r in rows],
-        "open": pd.to_datetime([r.get("open") for r in rows], utc=True),
-        "close": pd.to_datetime([r.get("close") for r in rows], utc=True),
+        "open": pd.to_datetime(pd.Series([r.get("open") for r in rows], dtype=object), utc=True),
+        "close": pd.to_datetime(pd.Series([r.get("close") for r in rows], dtype=object), utc=True),
     })
 
 

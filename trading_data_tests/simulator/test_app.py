@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+import warnings
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import pytest
-from starlette.testclient import TestClient
 
 from trading_data.sources.simulator.app import DEFAULT_RECORDED_DIR, create_app
+from trading_data.sources.simulator.faults import Fault, FaultInjector
 from trading_data.sources.simulator.market import SimulatedMarket
+from trading_data.sources.simulator.server import build_parser, inprocess_transport
+from trading_data_tests.simulator.conftest import AFTER_THANKSGIVING, fixed_clock
+
+with warnings.catch_warnings():  # starlette nags about httpx in its TestClient
+    warnings.simplefilter("ignore")
+    from starlette.testclient import TestClient
 
 AUTH = {"Authorization": "Bearer test-key"}
+pytestmark = pytest.mark.filterwarnings("ignore::Warning:starlette.testclient")
 
 
 @pytest.fixture(scope="module")
@@ -193,3 +203,34 @@ def test_recorded_responses_are_answered_verbatim(market: SimulatedMarket) -> No
         response = client.get(url, params={"apiKey": "k"} if "?" not in url else None)
         assert response.status_code == 200, url
         assert response.json() == json.loads(Path(file).read_text()), url
+
+
+def test_same_seed_same_pages_over_http(market: SimulatedMarket) -> None:
+    def page(seed: int) -> list[dict]:
+        app = create_app(SimulatedMarket(seed, now=fixed_clock(AFTER_THANKSGIVING)), recorded_dir=None)
+        params = {"timestamp": "2026-11-20", "limit": 200}
+        return TestClient(app, headers=AUTH).get("/v3/trades/AMD", params=params).json()["results"]
+
+    assert page(7) == page(7) != page(8)
+
+
+def test_inprocess_transport_and_its_connection_reset(market: SimulatedMarket) -> None:
+    faults = FaultInjector([Fault("connection_reset", count=1)])
+    transport = inprocess_transport(create_app(market, faults, recorded_dir=None))
+
+    async def run() -> tuple[str, int]:
+        async with httpx.AsyncClient(transport=transport, base_url="https://api.polygon.io", headers=AUTH) as http:
+            try:
+                await http.get("/v1/marketstatus/now")
+                error = ""
+            except httpx.ReadError as exc:
+                error = str(exc)
+            ok = await http.get("/v1/marketstatus/now")
+            return error, ok.status_code
+
+    assert asyncio.run(run()) == ("simulated connection reset", 200)
+
+
+def test_cli_arguments() -> None:
+    args = build_parser().parse_args(["serve", "--port", "9001", "--seed", "3", "--latency-ms", "25"])
+    assert (args.port, args.seed, args.latency_ms) == (9001, 3, 25.0)

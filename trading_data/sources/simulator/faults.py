@@ -104,10 +104,12 @@ class FaultInjector:
             return list(self._faults)
 
     def take(self, path: str, vendor: str, kinds: set[str] | frozenset[str] | None = None) -> list[Fault]:
-        """The faults that hit this request (among ``kinds``), spending one of each one's ``count``."""
+        """The faults that hit this request (among ``kinds``; first per kind), spending one of each's ``count``."""
         taken: list[Fault] = []
         with self._lock:
             for fault in self._faults:
+                if any(t.kind == fault.kind for t in taken):
+                    continue  # the first matching fault of each kind wins; later ones keep their count
                 if (kinds is None or fault.kind in kinds) and fault.matches(path, vendor):
                     fault.hits += 1
                     taken.append(fault)

@@ -1,0 +1,244 @@
+"""``trading-data health``: is the platform able to do its job right now?
+
+Checks, each ``OK``, ``WARN`` or ``FAIL``; the exit code is 1 when a *required* check fails:
+
+==================  ========  ===================================================================
+check               required  passes when
+==================  ========  ===================================================================
+database            yes       PostgreSQL answers and every migration is applied
+storage             no        reports TimescaleDB or plain-PostgreSQL mode (informational)
+vendor:<name>       yes       the vendor answers a cheap request (the in-process simulator in
+                              simulated mode): Polygon ``/v1/marketstatus/now``, Unusual Whales one
+                              flow alert
+breaker:<name>      no        the vendor's shared circuit breaker is closed (open/half-open: WARN)
+daemon              yes*      every required Dagster daemon has a recent heartbeat
+                              (*only when ``DAGSTER_HOME`` names an instance; otherwise "unknown")
+freshness:<asset>   no        today's session partition was materialized since its due tick
+                              (``trading_data.ops.freshness``); "unknown" without an instance
+==================  ========  ===================================================================
+
+Problems in checks that are not required show as ``WARN``. ``--json`` prints one object::
+
+    {"status": "OK|WARN|FAIL", "ok": true, "checked_at": "...",
+     "checks": {"database": {"status": "OK", "required": true, "detail": "...", ...}, ...}}
+"""
+
+import asyncio
+import datetime as dt
+import json
+import os
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+import psycopg
+
+from trading_data.calendar import NEW_YORK
+from trading_data.db.migrate import DEFAULT_SCHEMA, storage_mode
+from trading_data.db.url import market_database_url, mask_password
+from trading_data.ops.breaker import BreakerState, breaker_states
+from trading_data.ops.freshness import freshness_report
+
+OK, WARN, FAIL = "OK", "WARN", "FAIL"
+VENDORS = ("polygon", "unusual_whales")
+SCHEMA_ENV = "TRADING_DATA_SCHEMA"
+VENDOR_TIMEOUT_SECONDS = 15.0
+
+
+def _check(status: str, required: bool, detail: str, **data: Any) -> dict[str, Any]:
+    return {"status": status, "required": required, "detail": detail, **data}
+
+
+def _error(exc: BaseException, url: str | None = None) -> str:
+    text = " ".join(f"{type(exc).__name__}: {exc}".split())
+    if url:
+        text = text.replace(url, mask_password(url))
+    return text[:300]
+
+
+def check_database(url: str, schema: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """(database check, storage check or None when unreachable)."""
+    masked = mask_password(url)
+    try:
+        with psycopg.connect(url, connect_timeout=5) as conn:
+            conn.execute("SELECT 1")
+        info = storage_mode(url, schema)
+    except Exception as exc:  # noqa: BLE001 - reported, not raised
+        return _check(FAIL, True, f"cannot reach {masked}: {_error(exc, url)}; start it with "
+                                  "`trading-data db start` or set TRADING_DATA_DATABASE_URL",
+                      url=masked, reachable=False), None
+    pending = list(info["pending"])  # type: ignore[call-overload]
+    applied = list(info["applied"])  # type: ignore[call-overload]
+    if pending:
+        db = _check(FAIL, True, f"{masked} schema {schema}: migrations pending: {', '.join(pending)} "
+                                "(run `trading-data db migrate`)",
+                    url=masked, reachable=True, applied=applied, pending=pending)
+    else:
+        db = _check(OK, True, f"{masked} schema {schema}: {len(applied)} migrations applied",
+                    url=masked, reachable=True, applied=applied, pending=[])
+    mode = str(info["mode"])
+    storage = _check(OK, False, "TimescaleDB hypertables" if mode == "timescaledb" else
+                     "plain PostgreSQL" + (" (TimescaleDB available but not enabled)"
+                                           if info["timescale_available"] else ""),
+                     mode=mode, hypertables=info["hypertables"])
+    return db, storage
+
+
+async def _probe_vendor(vendor: str) -> dict[str, Any]:
+    from trading_data.sources.resources import polygon_resource, unusual_whales_resource
+    from trading_data.sources.unusual_whales import FLOW_ALERTS_PATH
+
+    config = {"retry_attempts": 1, "timeout_seconds": 10.0}
+    if vendor == "polygon":
+        resource = polygon_resource(**config)
+        mode = resource.vendor_settings().mode
+        async with resource.client() as client:
+            body = await client.market_status_now()
+        return _check(OK, True, f"{mode}: /v1/marketstatus/now says market {body.get('market')}",
+                      mode=mode, market=body.get("market"))
+    uw = unusual_whales_resource(**config)
+    mode = uw.vendor_settings().mode
+    async with uw.client() as uw_client:
+        body = await uw_client.http.get_json(FLOW_ALERTS_PATH, {"limit": 1})
+    return _check(OK, True, f"{mode}: {FLOW_ALERTS_PATH} answered ({len(body.get('data', []))} alert)",
+                  mode=mode)
+
+
+def check_vendor(vendor: str, timeout: float = VENDOR_TIMEOUT_SECONDS) -> dict[str, Any]:
+    try:
+        return asyncio.run(asyncio.wait_for(_probe_vendor(vendor), timeout))
+    except Exception as exc:  # noqa: BLE001 - reported, not raised
+        from trading_data.sources.errors import scrub_url
+
+        message = _error(exc)
+        url = getattr(exc, "url", None)
+        if url:
+            message = message.replace(str(url), scrub_url(str(url)))
+        return _check(FAIL, True, message)
+
+
+def check_breakers(url: str, schema: str, reachable: bool) -> dict[str, dict[str, Any]]:
+    if not reachable:
+        return {f"breaker:{v}": _check(WARN, False, "unknown: database unreachable") for v in VENDORS}
+    try:
+        rows = {s.vendor: s for s in breaker_states(url, schema)}
+    except Exception as exc:  # noqa: BLE001
+        return {f"breaker:{v}": _check(WARN, False, f"unknown: {_error(exc, url)}") for v in VENDORS}
+    out = {}
+    for vendor in sorted(set(VENDORS) | set(rows)):
+        state = rows.get(vendor, BreakerState(vendor=vendor))
+        out[f"breaker:{vendor}"] = _check(OK if state.is_closed else WARN, False, state.describe(),
+                                          **state.as_dict())
+    return out
+
+
+def dagster_instance() -> Any | None:
+    """The instance named by DAGSTER_HOME, or None when it is unset."""
+    if not os.environ.get("DAGSTER_HOME"):
+        return None
+    import dagster as dg
+
+    return dg.DagsterInstance.get()
+
+
+def check_daemon(instance: Any | None, error: str | None = None) -> dict[str, Any]:
+    if error:
+        return _check(FAIL, True, f"cannot open the Dagster instance: {error}", state="unknown")
+    if instance is None:
+        return _check(WARN, False, "unknown: DAGSTER_HOME is not set (trading-data dev uses "
+                                   "<project>/.dagster_home)", state="unknown")
+    try:
+        statuses = instance.get_daemon_statuses()
+    except Exception as exc:  # noqa: BLE001
+        return _check(FAIL, True, f"cannot read daemon heartbeats: {_error(exc)}", state="unknown")
+    if not statuses:
+        return _check(WARN, False, "the instance requires no daemons (ephemeral instance?)", state="unknown")
+    daemons = {}
+    for daemon_type, status in statuses.items():
+        beat = status.last_heartbeat
+        daemons[daemon_type] = {
+            "healthy": status.healthy,
+            "last_heartbeat": (dt.datetime.fromtimestamp(beat.timestamp, dt.UTC).isoformat() if beat else None),
+        }
+    unhealthy = sorted(t for t, s in statuses.items() if s.required and not s.healthy)
+    if unhealthy:
+        return _check(FAIL, True, f"no recent heartbeat from: {', '.join(unhealthy)} (is `dagster-daemon run` "
+                                  "or `trading-data dev` running?)", state="down", daemons=daemons)
+    return _check(OK, True, f"{len(statuses)} daemons heartbeating", state="running", daemons=daemons)
+
+
+def check_freshness(instance: Any | None, now: dt.datetime) -> dict[str, dict[str, Any]]:
+    out = {}
+    for asset, verdict in freshness_report(instance, now).items():
+        if verdict is None:
+            out[f"freshness:{asset}"] = _check(WARN, False, "unknown: no Dagster instance", state="unknown")
+            continue
+        out[f"freshness:{asset}"] = _check(OK if verdict.passed else WARN, False, verdict.reason,
+                                           **{k: v for k, v in verdict.metadata().items() if k != "reason"})
+    return out
+
+
+def collect_health(url: str | None = None, schema: str | None = None, *, now: dt.datetime | None = None,
+                   instance: Any | None = None, use_dagster_home: bool = True,
+                   check_vendors: bool = True) -> dict[str, Any]:
+    """Run every check (see the module docstring) and return the report as a JSON-ready dict.
+
+    ``instance``: a Dagster instance to ask for daemons and materializations; without one and with
+    ``use_dagster_home``, ``DAGSTER_HOME``'s instance is used when set.
+    """
+    now = now or dt.datetime.now(dt.UTC)
+    schema = schema or os.environ.get(SCHEMA_ENV, DEFAULT_SCHEMA)
+    try:
+        url = url or market_database_url()
+    except Exception as exc:  # noqa: BLE001 - e.g. the embedded server's port cannot be resolved
+        url = None
+        url_error = _error(exc)
+    checks: dict[str, dict[str, Any]] = {}
+    if url is None:
+        checks["database"] = _check(FAIL, True, f"no database URL: {url_error}")
+        reachable = False
+    else:
+        checks["database"], storage = check_database(url, schema)
+        reachable = storage is not None
+        if storage is not None:
+            checks["storage"] = storage
+    if check_vendors:
+        for vendor in VENDORS:
+            checks[f"vendor:{vendor}"] = check_vendor(vendor)
+    checks.update(check_breakers(url or "", schema, reachable))
+    instance_error = None
+    if instance is None and use_dagster_home:
+        try:
+            instance = dagster_instance()
+        except Exception as exc:  # noqa: BLE001
+            instance_error = _error(exc)
+    checks["daemon"] = check_daemon(instance, instance_error)
+    checks.update(check_freshness(instance if instance_error is None else None, now))
+
+    required_failed = [n for n, c in checks.items() if c["required"] and c["status"] == FAIL]
+    warned = [n for n, c in checks.items() if c["status"] != OK]
+    status = FAIL if required_failed else WARN if warned else OK
+    return {"status": status, "ok": not required_failed, "checked_at": now.isoformat(),
+            "failed": required_failed, "warnings": [n for n in warned if n not in required_failed],
+            "checks": checks}
+
+
+def render_table(report: Mapping[str, Any]) -> str:
+    checked = dt.datetime.fromisoformat(report["checked_at"]).astimezone(NEW_YORK)
+    rows = [(name, c["status"], "required" if c["required"] else "", c["detail"])
+            for name, c in report["checks"].items()]
+    width = max(len(r[0]) for r in rows)
+    lines = [f"trading-data health at {checked:%Y-%m-%d %H:%M} ET: {report['status']}", ""]
+    lines += [f"{name:<{width}}  {status:<4}  {req:<8}  {detail}" for name, status, req, detail in rows]
+    return "\n".join(lines)
+
+
+def main(json_output: bool = False) -> int:
+    """``trading-data health [--json]``: 0 when every required check is OK, else 1."""
+    report = collect_health()
+    if json_output:
+        print(json.dumps(report, default=str))
+    else:
+        print(render_table(report))
+    sys.stdout.flush()
+    return 0 if report["ok"] else 1

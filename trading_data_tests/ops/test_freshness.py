@@ -1,0 +1,134 @@
+"""Calendar-aware freshness: the pure expectations, and the Dagster checks against an instance."""
+
+import datetime as dt
+
+import dagster as dg
+import pytest
+from dagster._core.events import DagsterEvent, DagsterEventType, StepMaterializationData
+from dagster._core.instance.utils import RUNLESS_JOB_NAME, RUNLESS_RUN_ID
+
+from trading_data.calendar import NEW_YORK
+from trading_data.ops.freshness import (
+    FAMILIES,
+    FRESHNESS_CHECKS,
+    FRESHNESS_JOB,
+    FRESHNESS_SCHEDULE,
+    build_freshness_checks,
+    evaluate_freshness,
+    expected_latest,
+)
+
+
+def ny(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text).replace(tzinfo=NEW_YORK)
+
+
+@pytest.mark.parametrize("moment", ["2026-11-26 11:00", "2026-11-26 17:00",  # Thanksgiving
+                                    "2026-11-28 11:00", "2026-11-29 15:00",  # weekend
+                                    "2026-12-25 12:00"])
+def test_no_expectation_on_closed_days(moment: str) -> None:
+    assert all(expected_latest(f, ny(moment)) is None for f in FAMILIES)
+    verdict = evaluate_freshness("quotes", ny(moment), None)
+    assert verdict.passed and "not an NYSE session" in verdict.reason
+
+
+def test_no_expectation_before_the_first_tick() -> None:
+    assert expected_latest("quotes", ny("2026-11-24 09:05")) is None  # 09:00 + 10 min grace not yet
+    assert expected_latest("selection", ny("2026-11-24 09:40")) is None
+    assert expected_latest("daily_report", ny("2026-11-24 16:45")) is None
+
+
+def test_due_ticks_on_a_normal_session() -> None:
+    now = ny("2026-11-24 11:00")
+    assert expected_latest("quotes", now) == ny("2026-11-24 10:45")
+    assert expected_latest("trades", now) == ny("2026-11-24 10:30")
+    assert expected_latest("prices", now) == ny("2026-11-24 10:05")
+    assert expected_latest("options", now) == ny("2026-11-24 09:15")
+    assert expected_latest("options_flow", now) == ny("2026-11-24 09:15")  # asset names work too
+    assert expected_latest("selection", now) == ny("2026-11-24 09:35")
+    assert expected_latest("sizing", now) == ny("2026-11-24 09:45")
+    assert expected_latest("daily_report", ny("2026-11-24 17:05")) == ny("2026-11-24 16:30")
+
+
+def test_quotes_forty_minutes_stale_at_eleven_alarm() -> None:
+    verdict = evaluate_freshness("quotes", ny("2026-11-24 11:00"), ny("2026-11-24 10:20"))
+    assert not verdict.passed
+    assert "10:45 ET quotes_schedule tick of 2026-11-24" in verdict.reason and "40 minutes old" in verdict.reason
+    assert evaluate_freshness("quotes", ny("2026-11-24 11:00"), ny("2026-11-24 10:46")).passed
+
+
+def test_no_alarm_after_the_early_close() -> None:
+    # 2026-11-27 closes at 13:00: the 13:00 quotes/trades ticks are the last; prices' last is 12:05.
+    for now in ("2026-11-27 14:00", "2026-11-27 15:50"):
+        assert expected_latest("quotes", ny(now)) == ny("2026-11-27 13:00")
+        assert evaluate_freshness("quotes", ny(now), ny("2026-11-27 13:02")).passed
+        assert evaluate_freshness("trades", ny(now), ny("2026-11-27 13:03")).passed
+        assert evaluate_freshness("prices", ny(now), ny("2026-11-27 12:06")).passed
+    # The same data at the same hour of a normal session is stale.
+    assert not evaluate_freshness("quotes", ny("2026-11-24 15:50"), ny("2026-11-24 13:02")).passed
+    # The report still runs at 16:30 on an early close.
+    assert expected_latest("daily_report", ny("2026-11-27 17:00")) == ny("2026-11-27 16:30")
+
+
+def test_market_hours_only_drops_pre_open_ticks() -> None:
+    assert expected_latest("quotes", ny("2026-11-24 09:25")) == ny("2026-11-24 09:15")
+    assert expected_latest("quotes", ny("2026-11-24 09:25"), market_hours_only=True) is None
+
+
+# --- the Dagster checks --------------------------------------------------------------------------------
+
+
+def materialize_at(instance: dg.DagsterInstance, asset: str, partition: str, when: dt.datetime) -> None:
+    event = DagsterEvent(
+        event_type_value=DagsterEventType.ASSET_MATERIALIZATION.value,
+        event_specific_data=StepMaterializationData(dg.AssetMaterialization(asset, partition=partition)),
+        job_name=RUNLESS_JOB_NAME)
+    instance.report_dagster_event(event, run_id=RUNLESS_RUN_ID, timestamp=when.timestamp())
+
+
+def run_checks(instance: dg.DagsterInstance, now: dt.datetime) -> dict[str, dg.AssetCheckEvaluation]:
+    checks = build_freshness_checks(clock=lambda: now, market_hours_only=False)
+    job = dg.define_asset_job("freshness_checks_job", selection=dg.AssetSelection.checks(*checks))
+    defs = dg.Definitions(assets=[dg.AssetSpec(f.asset) for f in FAMILIES.values()], asset_checks=checks,
+                          jobs=[job])
+    result = defs.resolve_job_def("freshness_checks_job").execute_in_process(instance=instance)
+    assert result.success
+    return {e.asset_key.to_user_string(): e for e in result.get_asset_check_evaluations()}
+
+
+def test_checks_alarm_on_stale_quotes_and_name_the_expectation() -> None:
+    with dg.instance_for_test() as instance:
+        materialize_at(instance, "quotes", "2026-11-24", ny("2026-11-24 10:20"))
+        materialize_at(instance, "trades", "2026-11-24", ny("2026-11-24 10:31"))
+        # A later materialization of another session's partition (a backfill) does not count.
+        materialize_at(instance, "prices", "2026-11-23", ny("2026-11-24 10:50"))
+        evals = run_checks(instance, ny("2026-11-24 11:00"))
+        assert not evals["quotes"].passed
+        meta = evals["quotes"].metadata
+        assert "10:45 ET quotes_schedule tick" in meta["expectation"].value
+        assert meta["due_tick"].value == ny("2026-11-24 10:45").isoformat()
+        assert evals["trades"].passed
+        assert not evals["prices"].passed
+
+
+def test_checks_pass_on_thanksgiving_and_after_the_early_close() -> None:
+    with dg.instance_for_test() as instance:
+        for evaluation in run_checks(instance, ny("2026-11-26 11:00")).values():
+            assert evaluation.passed
+            assert "not an NYSE session" in evaluation.metadata["expectation"].value
+        for asset, when in [("quotes", "13:00"), ("trades", "13:01"), ("prices", "12:06"),
+                            ("options_flow", "11:20"), ("selected_tickers", "09:36"),
+                            ("position_sizes", "09:46"),
+                            ("indicators", "13:31")]:  # a fixed schedule: its 13:30 tick runs after the close
+            materialize_at(instance, asset, "2026-11-27", ny(f"2026-11-27 {when}"))
+        evals = run_checks(instance, ny("2026-11-27 15:50"))
+        failed = [k for k, e in evals.items() if not e.passed]
+        assert failed == []
+
+
+def test_exports_load_in_definitions() -> None:
+    assert len(FRESHNESS_CHECKS) == len(FAMILIES)
+    defs = dg.Definitions(assets=[dg.AssetSpec(f.asset) for f in FAMILIES.values()],
+                          asset_checks=FRESHNESS_CHECKS, jobs=[FRESHNESS_JOB], schedules=[FRESHNESS_SCHEDULE])
+    defs.resolve_all_job_defs()
+    assert defs.resolve_job_def("freshness_checks_job").name == "freshness_checks_job"
