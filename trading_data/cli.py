@@ -82,12 +82,29 @@ def cmd_dev(args: argparse.Namespace) -> int:
     ensure_database()
     env = dagster_environment()
     root = server.project_root()
+    _set_pool_limits(env)
     print(f"\n  trading_data: Dagster UI at http://{args.host}:{args.port}\n", flush=True)
     dagster = str(Path(sys.executable).with_name("dagster"))
     command = [dagster, "dev", "-w", str(root / "workspace.yaml"), "-h", args.host, "-p", str(args.port)]
-    os.chdir(root)
+    # Run from DAGSTER_HOME: Dagster warns when the working folder holds another dagster.yaml.
+    os.chdir(env["DAGSTER_HOME"])
     os.execve(dagster, command, env)
     return 0  # not reached
+
+
+# Per-vendor concurrency pools (assets declare pool="polygon" / "unusual_whales"): how many steps may
+# call a vendor at once across all runs. Overridable through TRADING_DATA_POOL_<NAME>.
+POOL_LIMITS = {"polygon": 3, "unusual_whales": 2}
+
+
+def _set_pool_limits(env: dict[str, str]) -> None:
+    from dagster import DagsterInstance
+
+    os.environ.update({k: v for k, v in env.items() if k in (DAGSTER_PG_URL_ENV, "DAGSTER_HOME")})
+    with DagsterInstance.get() as instance:
+        for pool, default in POOL_LIMITS.items():
+            limit = int(os.environ.get(f"TRADING_DATA_POOL_{pool.upper()}", default))
+            instance.event_log_storage.set_concurrency_slots(pool, limit)
 
 
 def cmd_db(args: argparse.Namespace) -> int:

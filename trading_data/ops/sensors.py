@@ -103,19 +103,26 @@ class FailureSummary:
     """(step key, error message) per failed step."""
 
 
+def _root_cause(error: Any) -> str:
+    """``Class: message`` of the innermost cause (Dagster wraps user errors in a step-execution error)."""
+    while getattr(error, "cause", None) is not None:
+        error = error.cause
+    return f"{error.cls_name}: {error.message.strip()}" if error.cls_name else error.message.strip()
+
+
 def failure_summary(context: dg.RunFailureSensorContext) -> FailureSummary:
     run = context.dagster_run
     steps: list[tuple[str, str]] = []
     for event in context.get_step_failure_events():
         data = event.step_failure_data
         # The error's message says what went wrong; stack traces stay in Dagster.
-        message = data.error.message.strip() if data and data.error else (event.message or "")
+        message = _root_cause(data.error) if data and data.error else (event.message or "")
         steps.append((event.step_key or "?", message))
     error = context.failure_event.message or "run failed"
     job_failure = context.failure_event.event_specific_data
     err_info = getattr(job_failure, "error", None)
     if err_info is not None:
-        error = f"{error}: {err_info.message.strip()}"
+        error = f"{error}: {_root_cause(err_info)}"
     return FailureSummary(job=run.job_name, run_id=run.run_id, partition=run.tags.get("dagster/partition"),
                           error=error, failed_steps=steps)
 

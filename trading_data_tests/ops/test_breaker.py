@@ -86,6 +86,7 @@ def test_exactly_one_half_open_probe_under_concurrency(clean_market: str, clock:
 
     def call(b: CircuitBreaker) -> None:
         barrier.wait()
+        result: str
         try:
             result = b.before_call()
         except CircuitOpenError as exc:

@@ -105,7 +105,7 @@ def test_checks_alarm_on_stale_quotes_and_name_the_expectation() -> None:
         evals = run_checks(instance, ny("2026-11-24 11:00"))
         assert not evals["quotes"].passed
         meta = evals["quotes"].metadata
-        assert "10:45 ET quotes_schedule tick" in meta["expectation"].value
+        assert "10:45 ET quotes_schedule tick" in str(meta["expectation"].value)
         assert meta["due_tick"].value == ny("2026-11-24 10:45").isoformat()
         assert evals["trades"].passed
         assert not evals["prices"].passed
@@ -115,7 +115,7 @@ def test_checks_pass_on_thanksgiving_and_after_the_early_close() -> None:
     with dg.instance_for_test() as instance:
         for evaluation in run_checks(instance, ny("2026-11-26 11:00")).values():
             assert evaluation.passed
-            assert "not an NYSE session" in evaluation.metadata["expectation"].value
+            assert "not an NYSE session" in str(evaluation.metadata["expectation"].value)
         for asset, when in [("quotes", "13:00"), ("trades", "13:01"), ("prices", "12:06"),
                             ("options_flow", "11:20"), ("selected_tickers", "09:36"),
                             ("position_sizes", "09:46"),

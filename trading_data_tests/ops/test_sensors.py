@@ -21,8 +21,8 @@ from trading_data.ops.sensors import (
     SENSORS,
     BurstThresholds,
     TickerBurst,
-    burst_metrics,
     build_volatility_burst_sensor,
+    burst_metrics,
     decide_burst,
     run_failure_alert_sensor,
     scrub_text,
@@ -149,7 +149,7 @@ def test_metrics_volatility_is_annualized_and_volume_is_relative() -> None:
     # A volume spike alone bursts: 15 min at 5x the session's average rate.
     spike = burst_metrics(bars("CALM", now, calm, volume=5000.0), {"CALM": 90 * 1000.0 + 15 * 4000.0}, now,
                           ny("2026-11-24 09:30"), LIMITS)[0]
-    assert spike.volume_ratio is not None and spike.volume_ratio > 3 and spike.bursting
+    assert spike.volume_ratio == pytest.approx(3.0) and spike.bursting
     expected = float(np.std(np.diff(np.log(wild)), ddof=1) * math.sqrt(252 * 390))
     assert metrics["WILD"].volatility == pytest.approx(expected)
 
@@ -189,12 +189,17 @@ def test_thresholds_from_env() -> None:
 
 
 def store_session(url: str, session: str, rows: dict[str, list[float]], now: dt.datetime) -> None:
+    """Active tickers with a minute bar (volume 1000) every minute from the open to ``now``: flat at the
+    first close, then ``closes`` for the last minutes."""
+    opened = ny(f"{session} 09:30")
+    minutes = int((now - opened).total_seconds() // 60)
     with psycopg.connect(url) as conn:
-        for rank, (ticker, closes) in enumerate(rows.items(), start=1):
+        for rank, (ticker, last) in enumerate(rows.items(), start=1):
             conn.execute(
                 "INSERT INTO market.selected_tickers (session, ticker, rank, in_focus, is_active, is_fallback, "
                 "selection_source, selected_at) VALUES (%s, %s, %s, true, true, false, 'selection', %s)",
                 (dt.date.fromisoformat(session), ticker, rank, now))
+            closes = [last[0]] * (minutes - len(last)) + last
             for i, close in enumerate(closes):
                 ts = now - dt.timedelta(minutes=len(closes) - i)
                 conn.execute(

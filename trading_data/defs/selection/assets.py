@@ -5,6 +5,7 @@ import datetime as dt
 
 import dagster as dg
 import pandas as pd
+from pydantic import Field
 
 from trading_data.calendar import previous_sessions
 from trading_data.defs.common import (
@@ -77,6 +78,16 @@ def selected_tickers(
     return frame
 
 
+class SizingConfig(dg.Config):
+    """Position sizing parameters (launchpad run config); fractions are of account_equity."""
+
+    account_equity: float = Field(default=1_000_000.0, gt=0, description="Account equity in USD")
+    risk_per_trade: float = Field(default=0.005, gt=0, le=1, description="Equity fraction risked per position")
+    atr_stop_multiple: float = Field(default=2.0, gt=0, description="Stop distance in ATRs (k)")
+    max_position_weight: float = Field(default=0.10, gt=0, le=1, description="Cap on one position's weight")
+    max_gross_exposure: float = Field(default=1.0, gt=0, description="Cap on the sum of weights")
+
+
 @dg.asset(
     partitions_def=session_partitions,
     group_name="selection",
@@ -88,9 +99,10 @@ def selected_tickers(
         "max_gross_exposure × equity."
     ),
 )
-def position_sizes(context: dg.AssetExecutionContext, selected_tickers: pd.DataFrame) -> pd.DataFrame:
+def position_sizes(context: dg.AssetExecutionContext, config: SizingConfig,
+                   selected_tickers: pd.DataFrame) -> pd.DataFrame:
     day = partition_day(context)
-    result = size_positions(day, selected_tickers, SizingParams())
+    result = size_positions(day, selected_tickers, SizingParams(**config.model_dump()))
     for ticker, reason in result.reasons.items():
         context.log.warning(f"{ticker}: {reason}")
     frame = PositionSizes.validate(result.frame)

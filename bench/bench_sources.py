@@ -1,0 +1,185 @@
+"""Fetch one 15-minute window of quotes and trades for 50 tickers from the simulator over real HTTP.
+
+Run with ``make bench-sources`` or ``.venv/bin/python bench/bench_sources.py [--runs 3]``.
+
+The simulator is served by uvicorn on loopback (``SimulatorServer``, a background thread of this
+process) with 40 ms of latency on every request and a server-side limit of 100 requests/s (excess
+answered 429 and counted). The client is the real ``PolygonClient`` with a client-side rate limit of
+100 requests/s (``RateLimit(100, 1.0)``) and fetches across tickers with ``fetch_per_ticker``
+(``--concurrency`` tickers in flight, each ticker's quotes then its trades).
+
+Tickers: by default the 50 tickers ranked 1000–1049 by average volume in the simulated universe
+(``--rank``), a mid-activity slice where the window is exactly one page per feed, so the run is 100
+requests and measures the transport, limiter and concurrency rather than JSON parsing of 50,000-row
+pages. ``--rank 0`` takes the 50 most active instead (123 requests, ~2.8 million rows: CPU-bound).
+``--limit`` lowers the page size to make more requests (``--limit 500`` ≈ 250 requests, where the
+rate limit, not the concurrency, sets the minimum).
+
+The minimum wall time printed is ``max(floor((N-1)/R)*W + L, ceil(N/C)*L)`` for N requests, a
+limit of R per W seconds, latency L and concurrency C: pyrate-limiter's window is sliding over the
+last W seconds and starts empty, so requests 0..R-1 may all be granted at t=0 and request k no
+earlier than floor(k/R)*W (the naive N/R*W overstates the minimum by up to W: 100 requests fit in
+one burst); the last request still takes L to answer; and C requests in flight, each taking at least
+L, cannot finish N requests in less than ceil(N/C)*L. ``N/R*W`` is printed too, for reference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import math
+import statistics
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from trading_data.calendar import NEW_YORK
+from trading_data.sources.concurrency import fetch_per_ticker
+from trading_data.sources.http import RateLimit, RetryPolicy, reset_rate_limiters
+from trading_data.sources.polygon import PolygonClient
+from trading_data.sources.simulator.faults import Fault
+from trading_data.sources.simulator.market import SimulatedMarket
+from trading_data.sources.simulator.server import SimulatorServer
+
+SESSION = dt.date(2026, 11, 25)
+WINDOW_START = dt.datetime(2026, 11, 25, 10, 0, tzinfo=NEW_YORK)
+WINDOW_END = WINDOW_START + dt.timedelta(minutes=15)
+LATENCY_SECONDS = 0.040
+RATE = RateLimit(100, 1.0)
+SERVER_LIMIT_PER_SECOND = 100
+TICKERS = 50
+TARGET_RATIO = 1.25
+
+
+@dataclass
+class RunResult:
+    requests: int
+    pages: int
+    rows: int
+    wall: float
+    minimum: float
+    naive_minimum: float
+    p50_ms: float
+    p95_ms: float
+    client_429: int
+    retries: int
+    server_rate_limited: int
+    server_total: int
+    server_max_per_second: int
+    client_max_in_window: int
+    rate_wait: float
+    failures: dict[str, str]
+
+    @property
+    def ratio(self) -> float:
+        return self.wall / self.minimum
+
+
+def pick_tickers(market: SimulatedMarket, rank: int, count: int = TICKERS) -> list[str]:
+    """``count`` tickers from position ``rank`` of the universe ordered by average volume, descending."""
+    ordered = sorted(market.universe(), key=lambda p: (-p.avg_volume, p.ticker))
+    return [p.ticker for p in ordered[rank: rank + count]]
+
+
+def minimum_seconds(requests: int, rate: RateLimit, latency: float, concurrency: int) -> float:
+    """The least wall time ``requests`` allow (see the module docstring)."""
+    if requests == 0:
+        return 0.0
+    rate_bound = math.floor((requests - 1) / rate.requests) * rate.per_seconds + latency
+    concurrency_bound = math.ceil(requests / concurrency) * latency
+    return max(rate_bound, concurrency_bound)
+
+
+async def fetch_window(base_url: str, tickers: list[str], concurrency: int, limit: int
+                       ) -> tuple[PolygonClient, dict[str, str], int, float]:
+    """Quotes then trades of every ticker for the window; (client, failures, rows, seconds)."""
+    retry = RetryPolicy(attempts=5, initial_wait=0.05, max_wait=2.0, jitter=0.05, min_wait_after_429=1.0)
+    client = PolygonClient.create("bench-key", base_url=base_url, rate_limit=RATE, retry=retry, timeout=30.0)
+    rows = 0
+
+    async def one(ticker: str) -> int:
+        n = 0
+        async for frame in client.iter_quotes(ticker, gte_ns=WINDOW_START, lt_ns=WINDOW_END, limit=limit):
+            n += len(frame)
+        async for frame in client.iter_trades(ticker, gte_ns=WINDOW_START, lt_ns=WINDOW_END, limit=limit):
+            n += len(frame)
+        return n
+
+    async with client:
+        started = time.perf_counter()
+        results = await fetch_per_ticker(tickers, one, max_concurrency=concurrency)
+        seconds = time.perf_counter() - started
+    rows = sum(results.results.values())
+    return client, results.error_messages(), rows, seconds
+
+
+def run_once(sim: SimulatorServer, tickers: list[str], concurrency: int, limit: int) -> RunResult:
+    reset_rate_limiters()  # a fresh, empty client window per run (the limiter is process-wide)
+    time.sleep(RATE.per_seconds + 0.1)  # and let the server's 1 s window empty
+    sim.stats.reset()
+    client, failures, rows, wall = asyncio.run(fetch_window(sim.base_url, tickers, concurrency, limit))
+    stats = client.stats
+    server: dict[str, Any] = sim.stats.snapshot()
+    return RunResult(
+        requests=stats.requests, pages=stats.pages, rows=rows, wall=wall,
+        minimum=minimum_seconds(stats.requests, RATE, LATENCY_SECONDS, concurrency),
+        naive_minimum=stats.requests / RATE.requests * RATE.per_seconds,
+        p50_ms=stats.p50_ms or 0.0, p95_ms=stats.p95_ms or 0.0, client_429=stats.rate_limited,
+        retries=stats.retries, server_rate_limited=int(server["rate_limited"]),
+        server_total=int(server["total"]), server_max_per_second=int(server["max_per_second"]),
+        client_max_in_window=client.http.limiter.max_in_window(), rate_wait=stats.rate_limit_wait_seconds,
+        failures=failures,
+    )
+
+
+def describe(i: int, r: RunResult) -> str:
+    return (f"run {i}: {r.requests} requests ({r.pages} pages, {r.rows:,} rows) in {r.wall:.3f} s; "
+            f"minimum {r.minimum:.3f} s (naive N/100: {r.naive_minimum:.2f} s) -> ratio {r.ratio:.2f}x "
+            f"(vs naive {r.wall / r.naive_minimum:.2f}x); latency p50 {r.p50_ms:.1f} ms p95 {r.p95_ms:.1f} ms; "
+            f"limiter wait {r.rate_wait:.2f} s summed; client max/1s window {r.client_max_in_window}; "
+            f"server: {r.server_total} requests, max {r.server_max_per_second}/s, rate_limited "
+            f"{r.server_rate_limited}; client 429s {r.client_429}, retries {r.retries}"
+            + (f"; FAILED {r.failures}" if r.failures else ""))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--rank", type=int, default=1000, help="first ticker's rank by average volume (0 = top 50)")
+    parser.add_argument("--limit", type=int, default=50_000, help="rows per page")
+    args = parser.parse_args()
+
+    market = SimulatedMarket()
+    tickers = pick_tickers(market, args.rank)
+    print(f"bench-sources: {len(tickers)} tickers ranked {args.rank}..{args.rank + len(tickers) - 1} by average "
+          f"volume ({tickers[0]} .. {tickers[-1]}); window {WINDOW_START:%Y-%m-%d %H:%M}-{WINDOW_END:%H:%M} "
+          f"New York; quotes+trades, limit {args.limit}/page")
+    print(f"simulator over HTTP on loopback, latency {LATENCY_SECONDS * 1000:.0f} ms/request, server limit "
+          f"{SERVER_LIMIT_PER_SECOND}/s; client RateLimit{(RATE.requests, RATE.per_seconds)}, concurrency "
+          f"{args.concurrency}")
+    print("minimum = max(floor((N-1)/100)*1s + 40ms, ceil(N/concurrency)*40ms): pyrate-limiter's sliding 1 s "
+          "window grants the first 100 at once; target ratio <= 1.25x")
+    results: list[RunResult] = []
+    with SimulatorServer(market) as sim:
+        sim.faults.replace([Fault("latency", seconds=LATENCY_SECONDS, count=None)])
+        sim.faults.rate_limit_per_second = SERVER_LIMIT_PER_SECOND
+        for i in range(1, args.runs + 1):
+            result = run_once(sim, tickers, args.concurrency, args.limit)
+            results.append(result)
+            print(describe(i, result), flush=True)
+    by_wall = sorted(results, key=lambda r: r.wall)
+    best, median = by_wall[0], by_wall[len(by_wall) // 2]
+    ratios = [r.ratio for r in results]
+    limited = sum(r.server_rate_limited for r in results)
+    print(f"best:   {best.wall:.3f} s for {best.requests} requests, ratio {best.ratio:.2f}x")
+    print(f"median: {median.wall:.3f} s for {median.requests} requests, ratio {statistics.median(ratios):.2f}x")
+    ok = statistics.median(ratios) <= TARGET_RATIO and limited == 0 and not any(r.failures for r in results)
+    print(f"target: median ratio <= {TARGET_RATIO}x and 0 rate_limited -> {'MET' if ok else 'MISSED'} "
+          f"(rate_limited over all runs: {limited})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

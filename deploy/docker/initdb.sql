@@ -1,0 +1,2 @@
+-- Dagster's instance storage gets a database of its own beside the market data.
+CREATE DATABASE dagster;

@@ -1,0 +1,222 @@
+"""Start the platform's processes (webserver, daemon, code server) for tests, isolated from dev state.
+
+Every process gets its own DAGSTER_HOME (a copy of the project's dagster.yaml) whose storage is a
+fresh database on the test server, and ``TRADING_DATA_DATABASE_URL`` pointing at the worker's
+migrated market database: nothing reads or writes ``.dagster_home`` or the dev databases.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from trading_data.db.url import sqlalchemy_psycopg2_url, with_database
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+LOCATION = "trading_data"
+REPOSITORY = "__repository__"  # the repository name Dagster gives a Definitions object
+
+ASSET_DEPENDENCIES: dict[str, set[str]] = {
+    "selected_tickers": set(),
+    "position_sizes": {"selected_tickers"},
+    "prices": {"selected_tickers"},
+    "quotes": {"selected_tickers"},
+    "trades": {"selected_tickers"},
+    "options_flow": {"selected_tickers"},
+    "indicators": {"prices"},
+    "daily_report": {"selected_tickers", "position_sizes", "prices", "quotes", "trades", "options_flow",
+                     "indicators"},
+}
+SCHEDULE_NAMES = {
+    "ticker_selection_schedule", "position_sizing_schedule", "prices_schedule", "quotes_schedule",
+    "trades_schedule", "options_schedule", "indicators_schedule", "full_pipeline_schedule",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def fresh_database(server_url: str, name: str) -> str:
+    """Drop and create ``name`` on the server of ``server_url``; return its URL."""
+    with psycopg.connect(with_database(server_url, "postgres"), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return with_database(server_url, name)
+
+
+def drop_database(server_url: str, name: str) -> None:
+    with psycopg.connect(with_database(server_url, "postgres"), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def isolated_environment(home: Path, market_url: str, dagster_url: str,
+                         extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of every test process: its own DAGSTER_HOME and databases, no vendor keys."""
+    home.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("TRADING_DATA_", "DAGSTER_", "POLYGON", "UNUSUAL_WHALES", "PYTEST_"))}
+    env.update({
+        "DAGSTER_HOME": str(home),
+        "TRADING_DATA_DATABASE_URL": market_url,
+        "TRADING_DATA_DAGSTER_DATABASE_URL": dagster_url,
+        "TRADING_DATA_DAGSTER_PG_URL": sqlalchemy_psycopg2_url(dagster_url),
+        "PYTHONUNBUFFERED": "1",
+        **(extra or {}),
+    })
+    return env
+
+
+@dataclass
+class Process:
+    """One started process, in a session of its own (its pid is its process-group id)."""
+
+    name: str
+    command: list[str]
+    log_path: Path
+    popen: subprocess.Popen[bytes] = field(repr=False)
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def log(self, tail: int = 4000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-tail:]
+        except FileNotFoundError:
+            return ""
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def kill_hard(self) -> None:
+        """SIGKILL the process itself only (a crash): its children are left as a crash leaves them."""
+        if self.alive():
+            os.kill(self.pid, signal.SIGKILL)
+            self.popen.wait(timeout=30)
+
+    def stop(self, timeout: float = 20) -> None:
+        """SIGTERM this process's group (the process and the children it started), then SIGKILL it."""
+        for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 10.0)):
+            try:
+                os.killpg(self.pid, sig)
+            except ProcessLookupError:
+                break
+            deadline = time.monotonic() + wait
+            while time.monotonic() < deadline:
+                if not self.alive() and not _group_alive(self.pid):
+                    return
+                time.sleep(0.2)
+        if self.alive():
+            self.popen.wait(timeout=10)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+def start_process(name: str, command: list[str], env: Mapping[str, str], log_dir: Path) -> Process:
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"{name}.log"
+    with log_path.open("ab") as log:
+        popen = subprocess.Popen(command, cwd=PROJECT_ROOT, env=dict(env), stdout=log,
+                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    return Process(name, command, log_path, popen)
+
+
+def wait_until(condition: Callable[[], Any], timeout: float, what: str, interval: float = 0.5,
+               processes: tuple[Process, ...] = ()) -> Any:
+    """Poll ``condition`` until it returns something truthy; fail with the processes' logs otherwise."""
+    deadline = time.monotonic() + timeout
+    last_error: BaseException | None = None
+    while time.monotonic() < deadline:
+        for proc in processes:
+            if not proc.alive():
+                raise AssertionError(f"{proc.name} exited ({proc.popen.returncode}) while waiting for "
+                                     f"{what}:\n{proc.log()}")
+        try:
+            value = condition()
+            if value:
+                return value
+        except Exception as exc:  # noqa: BLE001 - retried until the deadline, reported below
+            last_error = exc
+        time.sleep(interval)
+    logs = "\n".join(f"--- {p.name} ---\n{p.log()}" for p in processes)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last error: {last_error!r})\n{logs}")
+
+
+def http_get(url: str, timeout: float = 10) -> bytes:
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        return bytes(response.read())
+
+
+def graphql(base_url: str, query: str, variables: Mapping[str, Any] | None = None,
+            timeout: float = 60) -> dict[str, Any]:
+    body = json.dumps({"query": query, "variables": dict(variables or {})}).encode()
+    request = urllib.request.Request(f"{base_url}/graphql", data=body,
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            payload = json.loads(response.read())
+    except urllib.error.HTTPError as err:
+        raise AssertionError(f"GraphQL HTTP {err.code}: {err.read()[:2000]!r}") from err
+    if payload.get("errors"):
+        raise AssertionError(f"GraphQL errors: {payload['errors']}")
+    return dict(payload["data"])
+
+
+def start_webserver(env: Mapping[str, str], workspace: Path, log_dir: Path) -> tuple[Process, str]:
+    port = free_port()
+    proc = start_process(
+        "webserver",
+        [str(BIN / "dagster-webserver"), "-w", str(workspace), "-h", "127.0.0.1", "-p", str(port)],
+        env, log_dir)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: http_get(f"{base}/server_info"), 180, "the webserver's /server_info",
+                   processes=(proc,))
+    except BaseException:
+        proc.stop()
+        raise
+    return proc, base
+
+
+def wait_for_location(base_url: str, proc: Process, timeout: float = 180) -> None:
+    """Wait until the webserver has loaded the code location (or fail with its load error)."""
+    query = """{ workspaceOrError { __typename ... on Workspace { locationEntries { name
+        loadStatus locationOrLoadError { __typename ... on PythonError { message } } } } } }"""
+
+    def loaded() -> bool:
+        entries = graphql(base_url, query)["workspaceOrError"]["locationEntries"]
+        entry = next(e for e in entries if e["name"] == LOCATION)
+        if entry["loadStatus"] != "LOADED":
+            return False
+        error = entry["locationOrLoadError"]
+        assert error["__typename"] == "RepositoryLocation", f"code location failed to load: {error}"
+        return True
+
+    wait_until(loaded, timeout, f"code location {LOCATION} to load", processes=(proc,))
