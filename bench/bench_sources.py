@@ -2,9 +2,11 @@
 
 Run with ``make bench-sources`` or ``.venv/bin/python bench/bench_sources.py [--runs 3]``.
 
-The simulator is served by uvicorn on loopback (``SimulatorServer``, a background thread of this
-process) with 40 ms of latency on every request and a server-side limit of 100 requests/s (excess
-answered 429 and counted). The client is the real ``PolygonClient`` with a client-side rate limit of
+The simulator is served by uvicorn on loopback (``SimulatorServer``) with 40 ms of latency on every
+request and a server-side limit of 100 requests/s (excess answered 429 and counted). By default it
+runs in a child process, like a real vendor (``--server process``; faults and stats go through its
+``/_sim`` admin endpoints); ``--server thread`` runs it in a thread of this process, where its JSON
+encoding competes with the client's parsing for the GIL. The client is the real ``PolygonClient`` with a client-side rate limit of
 100 requests/s (``RateLimit(100, 1.0)``) and fetches across tickers with ``fetch_per_ticker``
 (``--concurrency`` tickers in flight, each ticker's quotes then its trades).
 
@@ -29,10 +31,14 @@ import argparse
 import asyncio
 import datetime as dt
 import math
+import multiprocessing
 import statistics
 import time
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from typing import Any
+
+import httpx
 
 from trading_data.calendar import NEW_YORK
 from trading_data.sources.concurrency import fetch_per_ticker
@@ -76,6 +82,65 @@ class RunResult:
         return self.wall / self.minimum
 
 
+class Simulator:
+    """The simulator on loopback, in this process (thread) or a child process; same interface."""
+
+    def __init__(self, mode: str):
+        self.mode = mode
+        self._sim: SimulatorServer | None = None
+        self._process: Any = None
+        self._conn: Connection | None = None
+        self.base_url = ""
+
+    def __enter__(self) -> Simulator:
+        if self.mode == "thread":
+            self._sim = SimulatorServer(SimulatedMarket()).start()
+            _configure(self._sim)
+            self.base_url = self._sim.base_url
+        else:
+            ctx = multiprocessing.get_context("spawn")
+            parent, child = ctx.Pipe()
+            self._process = ctx.Process(target=_serve_in_child, args=(child,), daemon=True)
+            self._process.start()
+            self._conn = parent
+            if not parent.poll(60):
+                raise RuntimeError("simulator process did not start")
+            self.base_url = parent.recv()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._sim is not None:
+            self._sim.stop()
+        if self._conn is not None:
+            self._conn.send("stop")
+            self._process.join(timeout=15)
+
+    def reset_stats(self) -> None:
+        if self._sim is not None:
+            self._sim.stats.reset()
+        else:
+            httpx.delete(f"{self.base_url}/_sim/stats").raise_for_status()
+
+    def stats(self) -> dict[str, Any]:
+        if self._sim is not None:
+            return self._sim.stats.snapshot()
+        response = httpx.get(f"{self.base_url}/_sim/stats")
+        response.raise_for_status()
+        return dict(response.json())
+
+
+def _configure(sim: SimulatorServer) -> None:
+    sim.faults.replace([Fault("latency", seconds=LATENCY_SECONDS, count=None)])
+    sim.faults.rate_limit_per_second = SERVER_LIMIT_PER_SECOND
+
+
+def _serve_in_child(conn: Connection) -> None:
+    with SimulatorServer(SimulatedMarket()) as sim:
+        _configure(sim)
+        conn.send(sim.base_url)
+        conn.recv()  # until the parent says stop (or goes away)
+
+
 def pick_tickers(market: SimulatedMarket, rank: int, count: int = TICKERS) -> list[str]:
     """``count`` tickers from position ``rank`` of the universe ordered by average volume, descending."""
     ordered = sorted(market.universe(), key=lambda p: (-p.avg_volume, p.ticker))
@@ -114,13 +179,13 @@ async def fetch_window(base_url: str, tickers: list[str], concurrency: int, limi
     return client, results.error_messages(), rows, seconds
 
 
-def run_once(sim: SimulatorServer, tickers: list[str], concurrency: int, limit: int) -> RunResult:
+def run_once(sim: Simulator, tickers: list[str], concurrency: int, limit: int) -> RunResult:
     reset_rate_limiters()  # a fresh, empty client window per run (the limiter is process-wide)
     time.sleep(RATE.per_seconds + 0.1)  # and let the server's 1 s window empty
-    sim.stats.reset()
+    sim.reset_stats()
     client, failures, rows, wall = asyncio.run(fetch_window(sim.base_url, tickers, concurrency, limit))
     stats = client.stats
-    server: dict[str, Any] = sim.stats.snapshot()
+    server = sim.stats()
     return RunResult(
         requests=stats.requests, pages=stats.pages, rows=rows, wall=wall,
         minimum=minimum_seconds(stats.requests, RATE, LATENCY_SECONDS, concurrency),
@@ -149,6 +214,8 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--rank", type=int, default=1000, help="first ticker's rank by average volume (0 = top 50)")
     parser.add_argument("--limit", type=int, default=50_000, help="rows per page")
+    parser.add_argument("--server", choices=("process", "thread"), default="process",
+                        help="where the simulator runs (default: a child process)")
     args = parser.parse_args()
 
     market = SimulatedMarket()
@@ -156,15 +223,13 @@ def main() -> int:
     print(f"bench-sources: {len(tickers)} tickers ranked {args.rank}..{args.rank + len(tickers) - 1} by average "
           f"volume ({tickers[0]} .. {tickers[-1]}); window {WINDOW_START:%Y-%m-%d %H:%M}-{WINDOW_END:%H:%M} "
           f"New York; quotes+trades, limit {args.limit}/page")
-    print(f"simulator over HTTP on loopback, latency {LATENCY_SECONDS * 1000:.0f} ms/request, server limit "
+    print(f"simulator ({args.server}) over HTTP on loopback, latency {LATENCY_SECONDS * 1000:.0f} ms/request, server limit "
           f"{SERVER_LIMIT_PER_SECOND}/s; client RateLimit{(RATE.requests, RATE.per_seconds)}, concurrency "
           f"{args.concurrency}")
     print("minimum = max(floor((N-1)/100)*1s + 40ms, ceil(N/concurrency)*40ms): pyrate-limiter's sliding 1 s "
           "window grants the first 100 at once; target ratio <= 1.25x")
     results: list[RunResult] = []
-    with SimulatorServer(market) as sim:
-        sim.faults.replace([Fault("latency", seconds=LATENCY_SECONDS, count=None)])
-        sim.faults.rate_limit_per_second = SERVER_LIMIT_PER_SECOND
+    with Simulator(args.server) as sim:
         for i in range(1, args.runs + 1):
             result = run_once(sim, tickers, args.concurrency, args.limit)
             results.append(result)

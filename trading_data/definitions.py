@@ -8,13 +8,23 @@ from trading_data.defs.market_data import assets as market_data
 from trading_data.defs.resources import build_resources
 from trading_data.defs.schedules import JOBS, SCHEDULES
 from trading_data.defs.selection import assets as selection
+from trading_data.ops.freshness import FRESHNESS_CHECKS, FRESHNESS_JOB, FRESHNESS_SCHEDULE
+from trading_data.ops.sensors import SENSORS
 
 ASSETS = dg.load_assets_from_modules([selection, market_data, analytics])
 
+# Declarative automation (indicators follow prices updates) needs this sensor; Dagster's default one
+# starts STOPPED.
+AUTOMATION_SENSOR = dg.AutomationConditionSensorDefinition(
+    "default_automation_condition_sensor", target=dg.AssetSelection.all(),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+)
+
 defs = dg.Definitions(
     assets=ASSETS,
-    asset_checks=ASSET_CHECKS,
-    jobs=JOBS,
-    schedules=SCHEDULES,
+    asset_checks=[*ASSET_CHECKS, *FRESHNESS_CHECKS],
+    jobs=[*JOBS, FRESHNESS_JOB],
+    schedules=[*SCHEDULES, FRESHNESS_SCHEDULE],
+    sensors=[*SENSORS, AUTOMATION_SENSOR],
     resources=build_resources(),
 )

@@ -10,7 +10,7 @@ import datetime as dt
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 import pandas as pd
@@ -22,6 +22,9 @@ from trading_data.calendar import NEW_YORK
 from trading_data.db.migrate import DEFAULT_SCHEMA, validate_schema_name
 from trading_data.db.url import market_database_url, mask_password
 from trading_data.schemas import TABLES
+
+if TYPE_CHECKING:
+    from trading_data.ops.breaker import CircuitBreaker
 
 
 def session_bounds(session_key: str) -> tuple[dt.datetime, dt.datetime]:
@@ -55,6 +58,12 @@ class MarketDatabase(dg.ConfigurableResource):
                                "`trading-data db start` or set TRADING_DATA_DATABASE_URL.") from exc
         with conn:
             yield conn
+
+    def breaker(self, vendor: str) -> CircuitBreaker:
+        """The vendor's circuit breaker; its state lives in this database, shared by every process."""
+        from trading_data.ops.breaker import CircuitBreaker
+
+        return CircuitBreaker(self.url, self.schema_name, vendor=vendor)
 
     def _table(self, table: str) -> sql.Composed:
         return sql.SQL("{}.{}").format(sql.Identifier(self.schema_name), sql.Identifier(TABLES[table].name))

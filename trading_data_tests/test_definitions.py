@@ -26,6 +26,7 @@ EXPECTED_CRONS = {
     "options_schedule": "15 9,11,13,15 * * 1-5",
     "indicators_schedule": "30 9,13 * * 1-5",
     "full_pipeline_schedule": "30 16 * * 1-5",
+    "freshness_checks_schedule": "*/5 9-17 * * 1-5",
 }
 
 
@@ -59,6 +60,13 @@ def test_schedule_crons_snapshot() -> None:
     for schedule in schedules.values():
         assert schedule.execution_timezone == "America/New_York"
         assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+
+
+def test_sensors_snapshot() -> None:
+    sensors = {s.name: s.default_status for s in defs.get_repository_def().sensor_defs}
+    assert sensors == {"run_failure_alert_sensor": dg.DefaultSensorStatus.RUNNING,
+                       "volatility_burst_sensor": dg.DefaultSensorStatus.RUNNING,
+                       "default_automation_condition_sensor": dg.DefaultSensorStatus.RUNNING}
 
 
 def test_checks_are_partitioned() -> None:

@@ -19,6 +19,7 @@ import dagster as dg
 import pandas as pd
 
 from trading_data.io.postgres import FrameChunks
+from trading_data.ops.breaker import CircuitBreaker
 from trading_data.sources.errors import VendorError
 
 _DONE = object()
@@ -41,7 +42,8 @@ class TickerFeed(FrameChunks):
 
     def __init__(self, *, feed: str, tickers: Sequence[str], open_clients: OpenClients, fetch: FetchPages,
                  max_concurrency: int = 8, max_buffered_pages: int = 4, chunk_filter: ChunkFilter | None = None,
-                 stats: Callable[[Any], dict[str, Any]] | None = None, log: Any = None):
+                 stats: Callable[[Any], dict[str, Any]] | None = None, log: Any = None,
+                 breakers: Sequence[CircuitBreaker] = ()):
         super().__init__(self._iterate())
         self.feed = feed
         self.tickers = list(tickers)
@@ -54,8 +56,12 @@ class TickerFeed(FrameChunks):
         self._chunk_filter = chunk_filter
         self._stats = stats
         self._log = log
+        self._breakers = list(breakers)
 
     def _iterate(self) -> Iterator[pd.DataFrame]:
+        # An open breaker fails the run at once with the time of the next probe.
+        for breaker in self._breakers:
+            breaker.before_call()
         started = time.perf_counter()
         loop = asyncio.new_event_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=self._max_buffered)
@@ -115,7 +121,14 @@ class TickerFeed(FrameChunks):
             if self._log is not None:
                 self._log.warning(f"{self.feed}: {len(self.failures)} of {len(self.tickers)} ticker(s) failed; "
                                   f"the others are stored: {self.failures}")
-        if self.tickers and len(self.failures) == len(self.tickers):
+        everything_failed = bool(self.tickers) and len(self.failures) == len(self.tickers)
+        for breaker in self._breakers:
+            # One ticker answering proves the vendor is up; every ticker failing counts as an outage.
+            if everything_failed:
+                breaker.record_failure(next(iter(self.failures.values())))
+            else:
+                breaker.record_success()
+        if everything_failed:
             first = next(iter(self.failures.items()))
             raise FeedFailed(f"{self.feed}: every ticker failed ({len(self.failures)}); e.g. {first[0]}: "
                              f"{first[1]}", vendor="multiple")

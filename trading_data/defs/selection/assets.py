@@ -16,6 +16,7 @@ from trading_data.defs.common import (
 )
 from trading_data.domain.selection import SelectionParams, select_tickers
 from trading_data.domain.sizing import SizingParams, size_positions
+from trading_data.market_db import MarketDatabase
 from trading_data.partitions import session_partitions
 from trading_data.schemas import PositionSizes, SelectedTickers
 from trading_data.settings import PipelineSettingsResource
@@ -46,7 +47,8 @@ async def _grouped_daily_window(polygon: PolygonResource, sessions: list[dt.date
     ),
 )
 def selected_tickers(
-    context: dg.AssetExecutionContext, polygon: PolygonResource, settings: PipelineSettingsResource
+    context: dg.AssetExecutionContext, polygon: PolygonResource, settings: PipelineSettingsResource,
+    database: MarketDatabase,
 ) -> pd.DataFrame:
     options = settings.to_settings()
     day = partition_day(context)
@@ -59,7 +61,8 @@ def selected_tickers(
     history = previous_sessions(day, options.lookback_days)
     stats: dict = {}
     try:
-        bars, stats = asyncio.run(_grouped_daily_window(polygon, history))
+        with database.breaker("polygon").guard():
+            bars, stats = asyncio.run(_grouped_daily_window(polygon, history))
     except Exception as exc:  # noqa: BLE001 - the seed's fallback: a day never goes without tickers
         context.log.error(f"could not load daily bars for selection: {exc}")
         bars = pd.DataFrame()
