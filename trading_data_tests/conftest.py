@@ -29,7 +29,8 @@ def server_url() -> str:
 
 @pytest.fixture(scope="session")
 def database_url(server_url: str, worker_id: str) -> Iterator[str]:
-    name = f"trading_data_test_{worker_id}"
+    # TRADING_DATA_TEST_RUN keeps concurrent pytest sessions on one server apart.
+    name = f"trading_data_test_{os.environ.get('TRADING_DATA_TEST_RUN', '')}{worker_id}"
     admin = with_database(server_url, "postgres")
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -84,11 +84,14 @@ def test_replace_only_touches_its_window(clean_market: str) -> None:
 
 def test_upsert_merges(clean_market: str) -> None:
     first = sample_frame("quotes", SESSION, 6)
-    _materialize(clean_market, [_asset("quotes", first)])
+    result = _materialize(clean_market, [_asset("quotes", first)])
+    # An empty window takes the fast path: a straight COPY, no staging table.
+    assert result.asset_materializations_for_node("quotes")[0].metadata["upsert_fast_path"].value is True
     second = sample_frame("quotes", SESSION, 10)
     second["bid_price"] = 1.0
     second["ask_price"] = 2.0
-    _materialize(clean_market, [_asset("quotes", second)])
+    merged = _materialize(clean_market, [_asset("quotes", second)])
+    assert merged.asset_materializations_for_node("quotes")[0].metadata["upsert_fast_path"].value is False
     with psycopg.connect(clean_market) as conn:
         rows = conn.execute("SELECT count(*), min(bid_price), max(bid_price) FROM market.quotes").fetchone()
     assert rows == (10, 1.0, 1.0)
@@ -134,8 +137,11 @@ def test_killed_connection_leaves_old_partition(clean_market: str) -> None:
         killed.set()
         yield new.iloc[20:]
 
-    result = _materialize(clean_market, [_asset("indicators", lambda c: FrameChunks(killer_chunks(c)))], raise_on_error=False)
+    result = _materialize(clean_market, [_asset("indicators", lambda c: FrameChunks(killer_chunks(c)))],
+                          raise_on_error=False)
     assert killed.is_set() and not result.success
+    failure = result.failure_data_for_node("indicators")
+    assert failure is not None and "transaction was rolled back" in str(failure.error)
     assert _count(clean_market, "indicators") == 8
 
 

@@ -43,7 +43,7 @@ class TickerFeed(FrameChunks):
     def __init__(self, *, feed: str, tickers: Sequence[str], open_clients: OpenClients, fetch: FetchPages,
                  max_concurrency: int = 8, max_buffered_pages: int = 4, chunk_filter: ChunkFilter | None = None,
                  stats: Callable[[Any], dict[str, Any]] | None = None, log: Any = None,
-                 breakers: Sequence[CircuitBreaker] = ()):
+                 breakers: Sequence[CircuitBreaker] = (), strict: bool = False):
         super().__init__(self._iterate())
         self.feed = feed
         self.tickers = list(tickers)
@@ -57,6 +57,7 @@ class TickerFeed(FrameChunks):
         self._stats = stats
         self._log = log
         self._breakers = list(breakers)
+        self._strict = strict
 
     def _iterate(self) -> Iterator[pd.DataFrame]:
         # An open breaker fails the run at once with the time of the next probe.
@@ -132,6 +133,11 @@ class TickerFeed(FrameChunks):
             first = next(iter(self.failures.items()))
             raise FeedFailed(f"{self.feed}: every ticker failed ({len(self.failures)}); e.g. {first[0]}: "
                              f"{first[1]}", vendor="multiple")
+        if self.failures and self._strict:
+            # strict_validation: the other tickers' rows are kept, but the step fails and says why.
+            self.error_after_commit = FeedFailed(
+                f"{self.feed}: {len(self.failures)} of {len(self.tickers)} ticker(s) failed (the others were "
+                f"stored): {self.failures}", vendor="multiple")
 
 
 def _metadata_value(value: Any) -> Any:

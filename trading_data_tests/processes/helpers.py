@@ -98,6 +98,10 @@ class Process:
     def pid(self) -> int:
         return self.popen.pid
 
+    def assert_isolated(self) -> None:
+        assert "Loaded environment variables from .env" not in self.log(10_000_000), (
+            f"{self.name} loaded a .env file over the test environment")
+
     def log(self, tail: int = 4000) -> str:
         try:
             return self.log_path.read_text(errors="replace")[-tail:]
@@ -140,10 +144,15 @@ def _group_alive(pgid: int) -> bool:
 
 
 def start_process(name: str, command: list[str], env: Mapping[str, str], log_dir: Path) -> Process:
+    """Start ``command`` with its working directory in ``log_dir``'s parent (a tmp dir), never the project
+    root: Dagster's CLIs load ``.env`` from their working directory *over* the environment, and the project's
+    ``.env`` (written by ``trading-data db start``) points at the dev databases."""
     log_dir.mkdir(parents=True, exist_ok=True)
+    cwd = log_dir.parent
+    assert not (cwd / ".env").exists() and cwd.resolve() != PROJECT_ROOT
     log_path = log_dir / f"{name}.log"
     with log_path.open("ab") as log:
-        popen = subprocess.Popen(command, cwd=PROJECT_ROOT, env=dict(env), stdout=log,
+        popen = subprocess.Popen(command, cwd=cwd, env=dict(env), stdout=log,
                                  stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
     return Process(name, command, log_path, popen)
 

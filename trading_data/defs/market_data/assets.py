@@ -83,7 +83,8 @@ def _tick_feed(context: dg.AssetExecutionContext, table: str, selected: pd.DataF
     return TickerFeed(feed=table, tickers=tickers, open_clients=_polygon_only(polygon), fetch=fetch,
                       max_concurrency=polygon.concurrency(), chunk_filter=_validator(context, table, settings,
                                                                                          database),
-                      stats=_polygon_stats, log=context.log, breakers=[database.breaker("polygon")])
+                      stats=_polygon_stats, log=context.log, breakers=[database.breaker("polygon")],
+                      strict=_strict(settings))
 
 
 @dg.asset(
@@ -190,5 +191,6 @@ def options_flow(context: dg.AssetExecutionContext, selected_tickers: pd.DataFra
     return TickerFeed(feed="options_flow", tickers=tickers, open_clients=clients, fetch=fetch,
                       max_concurrency=polygon.concurrency(),
                       chunk_filter=_validator(context, "options_flow", settings, database), stats=stats,
-                      log=context.log, breakers=[database.breaker("polygon"), database.breaker("unusual_whales")])
+                      log=context.log, breakers=[database.breaker("polygon"), database.breaker("unusual_whales")],
+                      strict=_strict(settings))
 

@@ -1,0 +1,83 @@
+"""One ticker's failure keeps the others' data; the circuit breaker fails runs fast during an outage."""
+
+import dagster as dg
+import psycopg
+import pytest
+
+from trading_data.definitions import ASSETS
+from trading_data.io.postgres import PostgresPandasIOManager
+from trading_data.market_db import MarketDatabase
+from trading_data.settings import PipelineSettingsResource
+from trading_data.sources.resources import PolygonResource, UnusualWhalesResource
+from trading_data.sources.simulator.faults import Fault
+from trading_data.sources.simulator.market import SimulatedMarket
+from trading_data.sources.simulator.server import SimulatorServer
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("end_to_end")]
+
+SESSION = "2026-11-25"
+
+
+@pytest.fixture(scope="module")
+def tickers() -> list[str]:
+    profiles = sorted((p for p in SimulatedMarket().universe() if p.avg_volume >= 400_000),
+                      key=lambda p: p.avg_volume)
+    return sorted(p.ticker for p in profiles[:3])
+
+
+def _run(url: str, sim_url: str, tickers: list[str], selection: list[str], strict: bool = False
+         ) -> dg.ExecuteInProcessResult:
+    resources = {
+        "io_manager": PostgresPandasIOManager(database_url=url),
+        "database": MarketDatabase(database_url=url),
+        "settings": PipelineSettingsResource(symbols=tickers, strict_validation=strict),
+        "polygon": PolygonResource(source="simulated", simulator_url=sim_url, retry_attempts=2,
+                                   retry_initial_wait_seconds=0.01, retry_min_wait_after_429_seconds=0.01),
+        "unusual_whales": UnusualWhalesResource(source="simulated", simulator_url=sim_url,
+                                                retry_initial_wait_seconds=0.01),
+    }
+    return dg.materialize(ASSETS, partition_key=SESSION, resources=resources, selection=selection,
+                          raise_on_error=False)
+
+
+def _tickers_stored(url: str) -> set[str]:
+    with psycopg.connect(url) as conn:
+        return {r[0] for r in conn.execute("SELECT DISTINCT ticker FROM market.trades")}
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_one_ticker_failing_keeps_the_others(clean_market: str, tickers: list[str], strict: bool) -> None:
+    broken = tickers[1]
+    with SimulatorServer() as sim:
+        assert _run(clean_market, sim.base_url, tickers, ["selected_tickers"]).success
+        sim.faults.replace([Fault(kind="http_403", path_prefix=f"/v3/trades/{broken}", count=None)])
+        result = _run(clean_market, sim.base_url, tickers, ["trades"], strict=strict)
+    assert _tickers_stored(clean_market) == set(tickers) - {broken}
+    if strict:
+        assert not result.success
+        failure = result.failure_data_for_node("trades")
+        assert failure is not None
+        assert broken in str(failure.error) and "the others were stored" in str(failure.error)
+    else:
+        assert result.success
+        metadata = result.asset_materializations_for_node("trades")[0].metadata
+        assert metadata["tickers_failed"].value == 1
+        assert "403" in str(metadata["failed_tickers"].value[broken])
+
+
+def test_outage_opens_the_breaker_and_runs_fail_fast(clean_market: str, tickers: list[str]) -> None:
+    database = MarketDatabase(database_url=clean_market)
+    database.breaker("polygon").reset()
+    with SimulatorServer() as sim:
+        assert _run(clean_market, sim.base_url, tickers, ["selected_tickers"]).success
+        sim.faults.replace([Fault(kind="http_5xx_html", path_prefix="/v3/quotes", count=None)])
+        for _ in range(5):  # the default threshold: five failed runs in a row
+            assert not _run(clean_market, sim.base_url, tickers, ["quotes"]).success
+        requests_before = sim.stats.snapshot()["total"]
+        fast = _run(clean_market, sim.base_url, tickers, ["quotes"])
+        assert sim.stats.snapshot()["total"] == requests_before  # failed without calling the vendor
+    assert not fast.success
+    failure = fast.failure_data_for_node("quotes")
+    assert failure is not None and "polygon circuit open since" in str(failure.error)
+    assert database.breaker("polygon").state().state == "open"
+    database.breaker("polygon").reset()
