@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test test-fast lint bench-io bench-sources test-ui clean db-start db-stop
+.PHONY: install dev test test-fast test-ui test-destructive lint bench-io bench-sources bench-quotes-session clean db-start db-stop
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,18 @@ test: $(STAMP) lint
 	$(BIN)/trading-data db start
 	$(BIN)/pytest -n 2 --dist loadgroup -q
 
+# The headless-browser test needs Debian's chromium (browser downloads are blocked here).
+test-ui: $(STAMP)
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } || echo "no chromium: the browser test will be skipped (as root: apt-get install -y chromium)"
+	$(BIN)/trading-data db start
+	$(BIN)/pytest -q -m slow trading_data_tests/processes/test_ui.py
+
+# Restarts a PostgreSQL server mid-write and SIGKILLs a run worker: on a private server of its own.
+FAULT_PG := TRADING_DATA_PGDATA=$(CURDIR)/.pgdata-faults TRADING_DATA_PG_PORT=54339
+test-destructive: $(STAMP)
+	$(FAULT_PG) TRADING_DATA_DESTRUCTIVE_TESTS=1 $(BIN)/pytest -q trading_data_tests/faults; \
+	status=$$?; $(FAULT_PG) $(BIN)/trading-data db stop; exit $$status
+
 test-fast: $(STAMP)
 	$(BIN)/pytest -q -m "not slow and not browser"
 
@@ -35,6 +47,10 @@ bench-io: $(STAMP)
 bench-sources: $(STAMP)
 	$(BIN)/python bench/bench_sources.py
 
+bench-quotes-session: $(STAMP)
+	$(BIN)/trading-data db start
+	$(BIN)/python bench/bench_quotes_session.py
+
 db-start: $(STAMP)
 	$(BIN)/trading-data db start
 
@@ -43,4 +59,4 @@ db-stop: $(STAMP)
 
 clean:
 	-$(BIN)/trading-data db stop
-	rm -rf $(VENV) .pgdata .dagster_home
+	rm -rf $(VENV) .pgdata .pgdata-faults .dagster_home

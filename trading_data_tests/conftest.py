@@ -10,6 +10,9 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 
+# Step retries keep their count but not their 20/40/80 s waits (read when definitions load).
+os.environ.setdefault("TRADING_DATA_STEP_RETRY_DELAY_SECONDS", "0")
+
 import psycopg
 import pytest
 

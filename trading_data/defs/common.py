@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from typing import Any
 
 import dagster as dg
@@ -28,10 +29,19 @@ def asset_metadata(table: str, **extra: Any) -> dict[str, Any]:
     }
 
 
+STEP_RETRY_DELAY_ENV = "TRADING_DATA_STEP_RETRY_DELAY_SECONDS"
+
+
 def vendor_retry_policy() -> dg.RetryPolicy:
     """Retries for steps that call a vendor: exponential backoff with jitter, on top of the client's
-    own per-request retries (which handle short blips); this one rides out longer outages."""
-    return dg.RetryPolicy(max_retries=3, delay=20, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
+    own per-request retries (which handle short blips); this one rides out longer outages.
+
+    The first delay (default 20 s, then 40 s, 80 s) comes from TRADING_DATA_STEP_RETRY_DELAY_SECONDS,
+    read when the definitions load; the test suite sets it to 0.
+    """
+    delay = float(os.environ.get(STEP_RETRY_DELAY_ENV, "20"))
+    return dg.RetryPolicy(max_retries=3, delay=delay, backoff=dg.Backoff.EXPONENTIAL,
+                          jitter=dg.Jitter.PLUS_MINUS)
 
 
 def partition_day(context: dg.AssetExecutionContext) -> dt.date:
