@@ -32,9 +32,11 @@ async def fetch_per_ticker(
     tickers: Iterable[str],
     fetch: Callable[[str], Awaitable[T]],
     *,
-    max_concurrency: int = 4,
+    max_concurrency: int = 8,
 ) -> FetchResults[T]:
     """Await ``fetch(ticker)`` for every ticker, at most ``max_concurrency`` at a time.
+
+    The default matches ``TRADING_DATA_MAX_CONCURRENCY``'s (``settings.DEFAULT_MAX_CONCURRENCY``).
 
     An exception from one ticker is recorded in ``errors`` and does not stop the others (cancellation
     still propagates). Tickers are deduplicated, order preserved.

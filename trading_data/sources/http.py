@@ -20,7 +20,6 @@ import asyncio
 import datetime as dt
 import email.utils
 import hashlib
-import json
 import logging
 import math
 import random
@@ -32,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import orjson
 from pyrate_limiter import InMemoryBucket, Limiter, Rate
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
@@ -79,6 +79,9 @@ class RateLimit:
         return f"{self.requests}/{self.per_seconds:g}s"
 
 
+WINDOW_PADDING = 0.05  # the client-side window is 5% longer than the vendor's (see SharedRateLimiter)
+
+
 class SharedRateLimiter:
     """A pyrate-limiter ``Limiter`` plus a record of when it granted each permit.
 
@@ -88,7 +91,14 @@ class SharedRateLimiter:
 
     def __init__(self, rate: RateLimit, *, record: int = 10_000):
         self.rate = rate
-        self._limiter = Limiter(InMemoryBucket([Rate(rate.requests, int(rate.per_seconds * 1000))]))
+        # The limiter's window is WINDOW_PADDING longer than the vendor's. Permits are granted here,
+        # but the vendor counts arrivals, and the time from grant to arrival varies (event-loop delays,
+        # connection set-up, a retry): with an exact window, request N+1 granted right as the window
+        # slides can overtake a late request N and land in the same vendor window, which answers 429.
+        # 5% (50 ms a second, 3 s a minute) absorbs that jitter and costs at most 5% of throughput
+        # when the limit, not latency, is the bottleneck.
+        window_ms = math.ceil(rate.per_seconds * 1000 * (1 + WINDOW_PADDING))
+        self._limiter = Limiter(InMemoryBucket([Rate(rate.requests, window_ms)]))
         self.grants: deque[float] = deque(maxlen=record)  # time.monotonic() of each granted permit
 
     async def acquire(self) -> float:
@@ -264,8 +274,8 @@ def _vendor_message(response: httpx.Response) -> str | None:
     if "json" not in response.headers.get("content-type", ""):
         return None
     try:
-        body = json.loads(response.content)
-    except ValueError:
+        body = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
         return None
     if not isinstance(body, dict):
         return None
@@ -463,8 +473,10 @@ class VendorHTTP:
     def _parse(self, response: httpx.Response, where: str) -> Any:
         problem: str | None
         try:
-            body = json.loads(response.content)
-        except ValueError as exc:
+            # orjson: 2-3x faster than json on 50,000-row pages, and decoding runs on the event loop,
+            # where it holds back every other request in flight. Strict JSON (no NaN/Infinity).
+            body = orjson.loads(response.content)
+        except orjson.JSONDecodeError as exc:
             body, problem = None, f"body is not valid JSON ({exc}; {len(response.content)} bytes)"
         else:
             problem = self._body_check(body) if self._body_check else None
@@ -514,14 +526,16 @@ class VendorHTTP:
             if not isinstance(rows, list):
                 raise MalformedResponse(f"{self.vendor} GET {path}: '{results_key}' is "
                                         f"{type(rows).__name__}, expected a list", vendor=self.vendor, url=path)
-            if key is not None:
+            next_url = body.get("next_url")
+            if key is not None and (previous_keys or next_url):
+                # Keys are only needed to compare with a previous page or for the next one: a single
+                # page (the common case for a narrow window) skips computing them.
                 keys = [key(row) for row in rows]
-                fresh = [row for row, k in zip(rows, keys, strict=True) if k not in previous_keys]
+                if previous_keys:
+                    rows = [row for row, k in zip(rows, keys, strict=True) if k not in previous_keys]
                 previous_keys = set(keys)
-                rows = fresh
             self.stats.rows += len(rows)
             yield rows
-            next_url = body.get("next_url")
             if not next_url:
                 return
             next_path = cursor_path(str(next_url))

@@ -438,6 +438,20 @@ def test_rate_limiter_spreads_concurrent_requests_across_clients():
     assert one.stats.rate_limit_wait_seconds + two.stats.rate_limit_wait_seconds > 0
 
 
+def test_limiter_window_is_padded_so_arrival_jitter_cannot_overfill_a_vendor_window():
+    limiter = shared_rate_limiter("polygon", "key-pad", RateLimit(5, 0.2))
+
+    async def go() -> None:
+        for _ in range(6):
+            await limiter.acquire()
+
+    run(go())
+    grants = list(limiter.grants)
+    assert grants[4] - grants[0] < 0.05  # the first 5 at once
+    assert grants[5] - grants[0] >= 0.2 * 1.05 - 0.002  # the 6th a padded window after the 1st
+    assert limiter.max_in_window() == 5 and limiter.max_in_window(0.2 * 1.04) == 5
+
+
 # -- stats -------------------------------------------------------------------------------------------
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -209,3 +210,198 @@ def test_created_at_both_formats():
 def test_empty_frames_have_the_model_columns(build):
     df = build()
     assert len(df) == 0 and len(df.columns) > 5
+
+
+# --------------------------------------------------------------------------------------------------
+# The vectorised tick builders against the row-by-row implementation they replaced
+
+
+def _legacy_quotes_frame(rows, ticker):
+    sip = [int(r["sip_timestamp"]) for r in rows]
+    df = pd.DataFrame({
+        "ts": parsing._utc([parsing.ns_to_timestamp(n) for n in sip]),
+        "ticker": [ticker] * len(rows),
+        "sequence_number": np.array([int(r["sequence_number"]) for r in rows], dtype="int64"),
+        "sip_ns": np.array(sip, dtype="int64"),
+        "participant_ns": parsing._int64([r.get("participant_timestamp") for r in rows]),
+        "bid_price": parsing._floats(r.get("bid_price", 0) for r in rows),
+        "bid_size": parsing._floats(r.get("bid_size", 0) for r in rows),
+        "bid_exchange": parsing._int64([r.get("bid_exchange") for r in rows]),
+        "ask_price": parsing._floats(r.get("ask_price", 0) for r in rows),
+        "ask_size": parsing._floats(r.get("ask_size", 0) for r in rows),
+        "ask_exchange": parsing._int64([r.get("ask_exchange") for r in rows]),
+        "tape": parsing._int64([r.get("tape") for r in rows]),
+    })
+    return schemas.Quotes.validate(df)
+
+
+def _legacy_trades_frame(rows, ticker):
+    sip = [int(r["sip_timestamp"]) for r in rows]
+    df = pd.DataFrame({
+        "ts": parsing._utc([parsing.ns_to_timestamp(n) for n in sip]),
+        "ticker": [ticker] * len(rows),
+        "sequence_number": np.array([int(r["sequence_number"]) for r in rows], dtype="int64"),
+        "exchange": np.array([int(r["exchange"]) for r in rows], dtype="int64"),
+        "trade_id": [str(r["id"]) for r in rows],
+        "sip_ns": np.array(sip, dtype="int64"),
+        "participant_ns": parsing._int64([r.get("participant_timestamp") for r in rows]),
+        "price": parsing._floats(r["price"] for r in rows),
+        "size": parsing._floats(r["size"] for r in rows),
+        "conditions": [",".join(str(c) for c in r["conditions"]) if r.get("conditions") else None
+                       for r in rows],
+        "tape": parsing._int64([r.get("tape") for r in rows]),
+    })
+    return schemas.Trades.validate(df)
+
+
+def _legacy_bars_frame(rows, ticker, timespan):
+    df = pd.DataFrame({
+        "ts": parsing._utc([parsing.ms_to_timestamp(r["t"]) for r in rows]),
+        "ticker": [ticker] * len(rows),
+        "timespan": [timespan] * len(rows),
+        "open": parsing._floats(r["o"] for r in rows),
+        "high": parsing._floats(r["h"] for r in rows),
+        "low": parsing._floats(r["l"] for r in rows),
+        "close": parsing._floats(r["c"] for r in rows),
+        "volume": parsing._floats(r.get("v", 0) for r in rows),
+        "vwap": parsing._floats(r.get("vw") for r in rows),
+        "transactions": parsing._int64([r.get("n") for r in rows]),
+    })
+    return schemas.Prices.validate(df)
+
+
+def _legacy_grouped_daily_frame(rows):
+    df = pd.DataFrame({
+        "ticker": [str(r["T"]) for r in rows],
+        "ts": parsing._utc([parsing.ms_to_timestamp(r["t"]) for r in rows]),
+        "open": parsing._floats(r.get("o") for r in rows),
+        "high": parsing._floats(r.get("h") for r in rows),
+        "low": parsing._floats(r.get("l") for r in rows),
+        "close": parsing._floats(r.get("c") for r in rows),
+        "volume": parsing._floats(r.get("v", 0) for r in rows),
+        "vwap": parsing._floats(r.get("vw") for r in rows),
+        "transactions": parsing._int64([r.get("n") for r in rows]),
+    })
+    return models.GroupedDaily.validate(df)
+
+
+QUOTE_PAGES = ["v3/quotes/AAPL.json",
+               "v3/quotes/AAPL&cursor=YXA9MTkyODgxNjYmYXM9JmxpbWl0PTEwJm9yZGVyPWRlc2Mmc29ydD10aW1lc3RhbXAmdGltZXN0YW1wLmx0ZT0yMDIyLTA1LTEwVDE0JTNBMTElM0ExMi42OTA2NjExODla.json"]
+BAR_PAGES = ["v2/aggs/ticker/AAPL/range/1/day/2005-04-01/2005-04-04.json",
+             "v2/aggs/ticker/AAPL/range/1/day/2005-04-02/2005-04-04.json"]
+
+
+def _same(new: pd.DataFrame, old: pd.DataFrame) -> None:
+    assert list(new.columns) == list(old.columns)
+    assert new.dtypes.equals(old.dtypes), (new.dtypes, old.dtypes)
+    pd.testing.assert_frame_equal(new, old, check_exact=True)
+
+
+def _as_strings(rows, keys):
+    """The rows with ``keys`` sent as decimal strings (a vendor may quote numbers)."""
+    return [{k: (str(v) if k in keys and v is not None else v) for k, v in r.items()} for r in rows]
+
+
+@pytest.mark.parametrize("validate", [True, False])
+@pytest.mark.parametrize("name", QUOTE_PAGES)
+def test_quotes_frame_matches_the_row_by_row_builder(name, validate):
+    rows = recorded(name)["results"]
+    _same(parsing.quotes_frame(rows, "AAPL", validate=validate), _legacy_quotes_frame(rows, "AAPL"))
+
+
+@pytest.mark.parametrize("validate", [True, False])
+def test_trades_frame_matches_the_row_by_row_builder(validate):
+    rows = recorded("v3/trades/AAPL&limit=2.json")["results"]
+    _same(parsing.trades_frame(rows, "AAPL", validate=validate), _legacy_trades_frame(rows, "AAPL"))
+
+
+@pytest.mark.parametrize("validate", [True, False])
+@pytest.mark.parametrize("name", BAR_PAGES)
+def test_bars_frame_matches_the_row_by_row_builder(name, validate):
+    rows = recorded(name)["results"]
+    _same(parsing.bars_frame(rows, "AAPL", "day", validate=validate), _legacy_bars_frame(rows, "AAPL", "day"))
+
+
+@pytest.mark.parametrize("validate", [True, False])
+def test_grouped_daily_frame_matches_the_row_by_row_builder(validate):
+    rows = recorded("v2/aggs/grouped/locale/us/market/stocks/2005-04-04&adjusted=true.json")["results"]
+    _same(parsing.grouped_daily_frame(rows, validate=validate), _legacy_grouped_daily_frame(rows))
+
+
+def _irregular_quotes():
+    """Missing optional fields, nulls, floats where ints are usual, and pre-1970/odd ns."""
+    base = recorded("v3/quotes/AAPL.json")["results"]
+    rows = [dict(r) for r in base]
+    del rows[0]["participant_timestamp"]
+    rows[1]["tape"] = None
+    rows[2]["bid_exchange"] = None
+    del rows[3]["ask_size"]  # defaults to 0, as before
+    rows[4]["bid_size"] = 2.5
+    rows[5]["sip_timestamp"] = 1652191872800638799  # the last 3 ns digits are truncated, not rounded
+    rows[6]["sequence_number"] = 0
+    return rows
+
+
+@pytest.mark.parametrize("validate", [True, False])
+def test_irregular_quotes_match_the_row_by_row_builder(validate):
+    rows = _irregular_quotes()
+    _same(parsing.quotes_frame(rows, "AAPL", validate=validate), _legacy_quotes_frame(rows, "AAPL"))
+
+
+@pytest.mark.parametrize("validate", [True, False])
+def test_numbers_sent_as_strings_parse_as_before(validate):
+    quotes = _as_strings(_irregular_quotes(), {"sip_timestamp", "sequence_number", "participant_timestamp",
+                                               "bid_price", "bid_size", "ask_price", "ask_exchange", "tape"})
+    assert isinstance(quotes[0]["sip_timestamp"], str)
+    got = parsing.quotes_frame(quotes, "AAPL", validate=validate)
+    _same(got, _legacy_quotes_frame(quotes, "AAPL"))
+    _same(got, parsing.quotes_frame(_irregular_quotes(), "AAPL"))  # as if they had been numbers
+    trades = _as_strings(recorded("v3/trades/AAPL&limit=2.json")["results"],
+                         {"sip_timestamp", "sequence_number", "exchange", "participant_timestamp", "price",
+                          "size", "tape"})
+    _same(parsing.trades_frame(trades, "AAPL", validate=validate), _legacy_trades_frame(trades, "AAPL"))
+    bars = _as_strings(recorded(BAR_PAGES[0])["results"], {"t", "o", "h", "l", "c", "v", "vw", "n"})
+    bars[0]["vw"] = " "  # a blank decimal string is a missing value (NaN), as to_float says
+    got_bars = parsing.bars_frame(bars, "AAPL", "day", validate=validate)
+    assert np.isnan(got_bars["vwap"].iloc[0])
+    _same(got_bars, _legacy_bars_frame(bars, "AAPL", "day"))
+
+
+@pytest.mark.parametrize(("field", "value", "error"), [
+    ("sip_timestamp", None, TypeError),
+    ("sequence_number", "1.5", ValueError),
+    ("tape", "", ValueError),
+    ("bid_price", "abc", ValueError),
+])
+def test_bad_numbers_still_raise(field, value, error):
+    rows = [dict(r) for r in recorded("v3/quotes/AAPL.json")["results"]]
+    rows[3][field] = value
+    for build in (_legacy_quotes_frame, parsing.quotes_frame):
+        with pytest.raises(error):
+            build(rows, "AAPL")
+
+
+def test_missing_required_field_raises_key_error():
+    rows = [dict(r) for r in recorded("v3/trades/AAPL&limit=2.json")["results"]]
+    del rows[1]["price"]
+    with pytest.raises(KeyError):
+        parsing.trades_frame(rows, "AAPL", validate=False)
+
+
+@pytest.mark.parametrize("build", [
+    lambda v: parsing.bars_frame([], "AAPL", "minute", validate=v),
+    lambda v: parsing.grouped_daily_frame([], validate=v),
+    lambda v: parsing.trades_frame([], "AAPL", validate=v),
+    lambda v: parsing.quotes_frame([], "AAPL", validate=v),
+])
+def test_unvalidated_empty_frames_have_the_validated_dtypes(build):
+    assert build(False).dtypes.equals(build(True).dtypes)
+
+
+def test_unvalidated_frames_skip_the_checks_but_not_the_dtypes():
+    rows = [dict(r) for r in recorded("v3/quotes/AAPL.json")["results"]]
+    rows[0]["bid_price"], rows[0]["ask_price"] = 156.0, 155.0  # crossed: fails Quotes.not_crossed
+    df = parsing.quotes_frame(rows, "AAPL", validate=False)
+    assert df.dtypes.equals(parsing.quotes_frame([], "AAPL").dtypes)
+    with pytest.raises(Exception, match="not_crossed|ask_price must be"):
+        parsing.quotes_frame(rows, "AAPL")
