@@ -28,6 +28,13 @@ from trading_data.sources.resources import PolygonResource, UnusualWhalesResourc
 FEED_KINDS = {"polygon", "pandas", "postgres"}
 
 
+def feed_asset(table: str, description: str, *, kinds: set[str] = FEED_KINDS, pool: str = "polygon") -> Any:
+    """The decorator every feed shares: session partitions, vendor retries, a vendor pool, metadata."""
+    return dg.asset(name=table, partitions_def=session_partitions, group_name="market_data", kinds=kinds,
+                    retry_policy=vendor_retry_policy(), pool=pool, metadata=asset_metadata(table),
+                    description=description)
+
+
 def fetch_window(session_key: str, watermark: pd.Timestamp | None, now: dt.datetime | None = None
                  ) -> tuple[dt.datetime, dt.datetime]:
     """[start, end) to fetch for one ticker: from its watermark (else the day's start) to now or the
@@ -87,15 +94,10 @@ def _tick_feed(context: dg.AssetExecutionContext, table: str, selected: pd.DataF
                       strict=_strict(settings))
 
 
-@dg.asset(
-    partitions_def=session_partitions,
-    group_name="market_data",
-    kinds=FEED_KINDS,
-    retry_policy=vendor_retry_policy(),
-    pool="polygon",
-    metadata=asset_metadata("prices"),
-    description="OHLCV minute bars and the daily bar for the active tickers (Polygon aggregates), "
-                "upserted incrementally from each ticker's last stored minute.",
+@feed_asset(
+    "prices",
+    "OHLCV minute bars and the daily bar for the active tickers (Polygon aggregates), "
+    "upserted incrementally from each ticker's last stored minute.",
 )
 def prices(context: dg.AssetExecutionContext, selected_tickers: pd.DataFrame, polygon: PolygonResource,
            settings: PipelineSettingsResource, database: MarketDatabase) -> TickerFeed:
@@ -113,15 +115,10 @@ def prices(context: dg.AssetExecutionContext, selected_tickers: pd.DataFrame, po
                       watermark_filter="timespan = 'minute'")
 
 
-@dg.asset(
-    partitions_def=session_partitions,
-    group_name="market_data",
-    kinds=FEED_KINDS,
-    retry_policy=vendor_retry_policy(),
-    pool="polygon",
-    metadata=asset_metadata("quotes"),
-    description="NBBO quotes for the active tickers (Polygon v3 quotes), streamed page by page and "
-                "upserted incrementally from each ticker's watermark.",
+@feed_asset(
+    "quotes",
+    "NBBO quotes for the active tickers (Polygon v3 quotes), streamed page by page and "
+    "upserted incrementally from each ticker's watermark.",
 )
 def quotes(context: dg.AssetExecutionContext, selected_tickers: pd.DataFrame, polygon: PolygonResource,
            settings: PipelineSettingsResource, database: MarketDatabase) -> TickerFeed:
@@ -131,15 +128,10 @@ def quotes(context: dg.AssetExecutionContext, selected_tickers: pd.DataFrame, po
     return _tick_feed(context, "quotes", selected_tickers, polygon, settings, database, pages)
 
 
-@dg.asset(
-    partitions_def=session_partitions,
-    group_name="market_data",
-    kinds=FEED_KINDS,
-    retry_policy=vendor_retry_policy(),
-    pool="polygon",
-    metadata=asset_metadata("trades"),
-    description="Individual trades for the active tickers (Polygon v3 trades), streamed page by page and "
-                "upserted incrementally from each ticker's watermark.",
+@feed_asset(
+    "trades",
+    "Individual trades for the active tickers (Polygon v3 trades), streamed page by page and "
+    "upserted incrementally from each ticker's watermark.",
 )
 def trades(context: dg.AssetExecutionContext, selected_tickers: pd.DataFrame, polygon: PolygonResource,
            settings: PipelineSettingsResource, database: MarketDatabase) -> TickerFeed:
@@ -149,16 +141,13 @@ def trades(context: dg.AssetExecutionContext, selected_tickers: pd.DataFrame, po
     return _tick_feed(context, "trades", selected_tickers, polygon, settings, database, pages)
 
 
-@dg.asset(
-    partitions_def=session_partitions,
-    group_name="market_data",
+@feed_asset(
+    "options_flow",
+    "Unusual Whales flow alerts since the last stored alert, plus each poll's Polygon option "
+    "chain snapshot (greeks, IV, open interest) for the active tickers. A backfill of a past "
+    "session has alerts only: a snapshot is always of now.",
     kinds={"polygon", "unusual_whales", "postgres"},
-    retry_policy=vendor_retry_policy(),
     pool="unusual_whales",
-    metadata=asset_metadata("options_flow"),
-    description="Unusual Whales flow alerts since the last stored alert, plus each poll's Polygon option "
-                "chain snapshot (greeks, IV, open interest) for the active tickers. A backfill of a past "
-                "session has alerts only: a snapshot is always of now.",
 )
 def options_flow(context: dg.AssetExecutionContext, selected_tickers: pd.DataFrame, polygon: PolygonResource,
                  unusual_whales: UnusualWhalesResource, settings: PipelineSettingsResource,
