@@ -8,7 +8,6 @@ migrated) at the start, so development data is never touched. See ``bench/README
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import os
 import shutil
 import subprocess
@@ -223,36 +222,6 @@ class Bench:
         with closing(adbc.connect(self.url)) as conn:
             return read_window(conn, SCHEMA, SPEC, ("WHERE ts >= $1 AND ts < $2", WINDOW_PARAMS))
 
-    def read_proposed(self) -> pd.DataFrame:
-        """PROPOSED read_window (see README): literal bounds, so ADBC streams a binary COPY, and a
-        per-column Arrow -> pandas conversion straight to the model's dtypes."""
-        clause, params = "WHERE ts >= $1 AND ts < $2", WINDOW_PARAMS
-        for i, value in reversed(list(enumerate(params, 1))):
-            clause = clause.replace(f"${i}", sql_literal(value))
-        with closing(adbc.connect(self.url)) as conn, conn.cursor() as cur:
-            cur.execute(f"SELECT {', '.join(COLUMNS)} FROM {TABLE} {clause} ORDER BY ts")
-            table = cur.fetch_arrow_table()
-        return frame_from_arrow(table)
-
-    def upsert_proposed(self, frame: pd.DataFrame) -> None:
-        """PROPOSED upsert fast path (see README): one DataFrame into an empty window goes straight
-        to the target with COPY, under a per-window advisory lock; otherwise the staging path."""
-        with closing(adbc.connect(self.url)) as conn:
-            with conn.cursor() as cur:
-                cur.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-                            (f"{TABLE}:{WINDOW_PARAMS[0].isoformat()}",))
-                cur.execute(f"SELECT EXISTS (SELECT 1 FROM {TABLE} WHERE ts >= $1 AND ts < $2)", WINDOW_PARAMS)
-                assert not cur.fetchone()[0], "the fast path is only measured on an empty window"
-                chunk = validate(SPEC.model, frame, SPEC.name)
-                _check_window(SPEC, chunk, BENCH_SLICE)
-                chunk = chunk.drop_duplicates(list(SPEC.primary_key), keep="last")
-                table = pa.Table.from_pandas(chunk[COLUMNS], schema=arrow_schema(SPEC), preserve_index=False,
-                                             safe=False)
-                cur.adbc_ingest(SPEC.name, table, mode="append", db_schema_name=SCHEMA)
-                cur.execute(f"SELECT count(*) FROM {TABLE} WHERE ts >= $1 AND ts < $2", WINDOW_PARAMS)
-                cur.fetchone()
-            conn.commit()
-
     def read_sql(self) -> pd.DataFrame:
         query = sqlalchemy.text(f"SELECT {', '.join(COLUMNS)} FROM {TABLE} WHERE ts >= :start AND ts < :end "
                                 "ORDER BY ts")
@@ -273,31 +242,6 @@ class Bench:
         dg.materialize([quotes, reader], partition_key=SESSION, selection=[reader.key], instance=self.instance,
                        run_config=QUIET, resources={"io_manager": PostgresPandasIOManager(database_url=self.url, schema=SCHEMA)})
         return loaded["frame"]
-
-
-def sql_literal(value: Any) -> str:
-    """A typed SQL literal for a window bound (our own date/datetime objects, never user text)."""
-    if isinstance(value, dt.datetime):
-        return f"'{value.isoformat()}'::timestamptz"
-    if isinstance(value, dt.date):
-        return f"'{value.isoformat()}'::date"
-    raise TypeError(f"unexpected window bound {value!r}")
-
-
-def frame_from_arrow(table: pa.Table) -> pd.DataFrame:
-    """Arrow -> the model's pandas dtypes column by column, without float/µs detours."""
-    model = SPEC.model.to_schema().columns
-    data = {}
-    for name in table.column_names:
-        dtype = str(model[name].dtype)
-        column = table.column(name)
-        if dtype == "Int64":
-            data[name] = column.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
-        elif dtype == "date":
-            data[name] = column.to_pandas(date_as_object=True)
-        else:
-            data[name] = column.to_pandas(coerce_temporal_nanoseconds=True)
-    return pd.DataFrame(data, columns=table.column_names)
 
 
 def psql_binary() -> str:
@@ -435,7 +379,6 @@ def main() -> None:
             "write_plain": timed(lambda: bench.write_adbc(frame)),
             "write_validated_replace": lambda: bench.materialize_write(frame, "replace"),
             "write_validated_upsert": lambda: bench.materialize_write(frame, "upsert"),
-            "proposed_upsert": timed(lambda: bench.upsert_proposed(frame)),
         }, before=bench.truncate, after=lambda: bench.count() == n)
         report.add("copy", "psql \\copy FROM csv (baseline)", n, best["copy"][0],
                    "psql process start + client-side CSV COPY (text); the CSV is written beforehand")
@@ -446,15 +389,12 @@ def main() -> None:
         for mode in ("replace", "upsert"):
             seconds, t = best[f"write_validated_{mode}"]
             what = ("DELETE window + COPY into quotes" if mode == "replace" else
-                    "COPY into a TEMP staging table + INSERT .. SELECT DISTINCT ON .. ON CONFLICT DO UPDATE")
+                    "per-window lock, the window is empty so drop_duplicates + COPY straight into quotes "
+                    "(a non-empty window stages and merges ON CONFLICT: see the rewrite rows)")
             report.add(f"write_validated_{mode}", f"ours, IO manager (pandera on), write_mode={mode}", n, seconds,
                        f"STEP_OUTPUT->HANDLED_OUTPUT of dg.materialize: connect, schema check, pandera, window "
                        f"check, {what}, count, COMMIT; handler alone {t['handler']:.3f} s; whole "
                        f"dg.materialize {t['wall']:.3f} s = {n / t['wall']:,.0f} rows/s")
-        report.add("proposed_upsert", "PROPOSED upsert fast path (empty window -> direct COPY)", n,
-                   best["proposed_upsert"][0],
-                   "not in the code yet (see README): lock + EXISTS + pandera + window check + "
-                   "drop_duplicates + COPY into quotes + count, outside Dagster")
 
         best = round_robin(repeat, {"to_sql": timed(lambda: bench.to_sql(small))}, before=bench.truncate,
                            after=lambda: bench.count() == len(small))
@@ -491,7 +431,6 @@ def main() -> None:
             "read_sql": keep("read_sql", bench.read_sql),
             "read": keep("read", bench.read_adbc),
             "read_io": keep("read_io", lambda: bench.materialize_read(frame)),
-            "proposed_read": keep("proposed_read", bench.read_proposed),
         })
         for key, back in results.items():
             assert len(back) == n, (key, len(back))
@@ -502,13 +441,11 @@ def main() -> None:
                                                results["read_sql"].dtypes.astype(str).value_counts().items())
                    + " (Int64 columns come back float64)")
         report.add("read", "ours: read_window over ADBC (model dtypes)", n, best["read"][0],
-                   "connect; SELECT with $1/$2 bound; fetch_arrow_table; to_pandas; coerce_like_model")
+                   "connect; SELECT with literal window bounds (streamed as binary COPY); fetch_arrow_table; "
+                   "per-column Arrow -> model dtypes")
         report.add("read_io", "ours: load through the IO manager (whole dg.materialize)", n,
                    best["read_io"][0], "a downstream asset loads the quotes partition; includes Dagster run "
                    "overhead")
-        report.add("proposed_read", "PROPOSED read_window (literal bounds, per-column Arrow)", n,
-                   best["proposed_read"][0], "not in the code yet (see README): ADBC streams binary COPY when "
-                   "the SELECT has no bind parameters; same dtypes as read_window")
 
         print(f"\nwhere the with-validation time goes (client side, the same {n:,}-row frame, best of "
               f"{repeat}, one step at a time; CPU time is the less load-sensitive figure)")
@@ -522,13 +459,11 @@ def main() -> None:
         "write_plain": ("copy", "write_plain", "psql copy"),
         "write_validated_replace": ("copy", "write_validated", "psql copy"),
         "write_validated_upsert": ("copy", "write_validated", "psql copy"),
-        "proposed_upsert": ("copy", "write_validated", "psql copy"),
         "to_sql": ("copy", None, "psql copy"),
         "rewrite_replace": ("copy", None, "psql copy"),
         "rewrite_upsert": ("copy", None, "psql copy"),
         "read": ("read_sql", "read", "read_sql"),
         "read_io": ("read_sql", "read", "read_sql"),
-        "proposed_read": ("read_sql", "read", "read_sql"),
     }
     print()
     print(f"PostgreSQL {server} at {mask_password(url)}; {os.cpu_count()} CPUs; settings {settings}")
