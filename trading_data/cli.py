@@ -158,6 +158,11 @@ def cmd_simulator(args: argparse.Namespace, rest: list[str]) -> int:
 def cmd_health(args: argparse.Namespace) -> int:
     from trading_data.ops.health import main as health_main
 
+    # Without DAGSTER_HOME, look at the instance `trading-data dev` runs (daemon heartbeat, freshness).
+    if not os.environ.get("DAGSTER_HOME") and (server.project_root() / ".dagster_home" / "dagster.yaml").exists():
+        os.environ["DAGSTER_HOME"] = str(server.project_root() / ".dagster_home")
+        os.environ.setdefault(DAGSTER_PG_URL_ENV, sqlalchemy_psycopg2_url(dagster_database_url()))
+
     return health_main(json_output=args.json)
 
 

@@ -141,6 +141,9 @@ def dagster_instance() -> Any | None:
     return dg.DagsterInstance.get()
 
 
+HEARTBEAT_MAX_AGE_SECONDS = 120
+
+
 def check_daemon(instance: Any | None, error: str | None = None) -> dict[str, Any]:
     if error:
         return _check(FAIL, True, f"cannot open the Dagster instance: {error}", state="unknown")
@@ -160,7 +163,10 @@ def check_daemon(instance: Any | None, error: str | None = None) -> dict[str, An
             "healthy": status.healthy,
             "last_heartbeat": (dt.datetime.fromtimestamp(beat.timestamp, dt.UTC).isoformat() if beat else None),
         }
-    unhealthy = sorted(t for t, s in statuses.items() if s.required and not s.healthy)
+    # Dagster calls a heartbeat healthy for 30 minutes; a probe wants to know the daemon runs now.
+    cutoff = dt.datetime.now(dt.UTC).timestamp() - HEARTBEAT_MAX_AGE_SECONDS
+    unhealthy = sorted(t for t, s in statuses.items() if s.required and (
+        not s.healthy or s.last_heartbeat is None or s.last_heartbeat.timestamp < cutoff))
     if unhealthy:
         return _check(FAIL, True, f"no recent heartbeat from: {', '.join(unhealthy)} (is `dagster-daemon run` "
                                   "or `trading-data dev` running?)", state="down", daemons=daemons)
