@@ -24,7 +24,7 @@ def asset_metadata(table: str, **extra: Any) -> dict[str, Any]:
         "write_mode": spec.write_mode,
         "primary_key": ", ".join(spec.primary_key),
         "dagster/column_schema": column_schema(spec),
-        "dagster/table_name": f"market.{spec.name}",
+        "dagster/table_name": f"{os.environ.get('TRADING_DATA_SCHEMA', 'market')}.{spec.name}",
         **extra,
     }
 

@@ -5,6 +5,7 @@ import datetime as dt
 
 import dagster as dg
 import pandas as pd
+from psycopg import sql
 
 from trading_data.calendar import NEW_YORK, session
 from trading_data.defs.common import KINDS, active_tickers, asset_metadata
@@ -83,8 +84,9 @@ def daily_report(context: dg.AssetExecutionContext, selected_tickers: pd.DataFra
         report.loc[mask, "rows"] = report.loc[mask, "ticker"].map(counts).fillna(0).astype("int64")
     report = DailyReport.validate(report)
     prices = database.read_sql(
-        f"SELECT ts, ticker, timespan, open, high, low, close, volume FROM market.{TABLES['prices'].name} "
-        "WHERE ts >= %s AND ts < %s AND timespan = 'minute' AND ticker = ANY(%s) ORDER BY ts",
+        sql.SQL("SELECT ts, ticker, timespan, open, high, low, close, volume FROM {}.{} WHERE ts >= %s "
+                "AND ts < %s AND timespan = 'minute' AND ticker = ANY(%s) ORDER BY ts").format(
+            sql.Identifier(database.schema_name), sql.Identifier(TABLES["prices"].name)),
         (*today.day_bounds(), tickers[:CHART_TICKERS]))
     if len(prices):
         prices["ts"] = pd.to_datetime(prices["ts"], utc=True)
