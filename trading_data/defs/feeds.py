@@ -67,7 +67,7 @@ class TickerFeed(FrameChunks):
         loop = asyncio.new_event_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=self._max_buffered)
         semaphore = asyncio.Semaphore(self._max_concurrency)
-        holder: dict[str, Any] = {}
+        stats: dict[str, Any] = {}
 
         async def one(clients: Any, ticker: str) -> None:
             async with semaphore:
@@ -81,10 +81,9 @@ class TickerFeed(FrameChunks):
         async def run_all() -> None:
             try:
                 async with self._open_clients() as clients:
-                    holder["clients"] = clients
                     await asyncio.gather(*(one(clients, t) for t in self.tickers))
                     if self._stats is not None:
-                        holder["stats"] = self._stats(clients)
+                        stats.update(self._stats(clients))
             finally:
                 await queue.put(_DONE)
 
@@ -106,7 +105,7 @@ class TickerFeed(FrameChunks):
                 with suppress(BaseException):  # the stream is being abandoned
                     loop.run_until_complete(task)
             loop.close()
-        self._finish(holder.get("stats") or {}, time.perf_counter() - started)
+        self._finish(stats, time.perf_counter() - started)
 
     def _finish(self, stats: dict[str, Any], seconds: float) -> None:
         self.metadata.update({
@@ -117,12 +116,12 @@ class TickerFeed(FrameChunks):
             "validation_failures": dg.MetadataValue.int(int(getattr(self._chunk_filter, "failures", 0))),
             **{k: _metadata_value(v) for k, v in stats.items()},
         })
+        everything_failed = bool(self.tickers) and len(self.failures) == len(self.tickers)
         if self.failures:
             self.metadata["failed_tickers"] = dg.MetadataValue.json(self.failures)
-            if self._log is not None:
+            if self._log is not None and not everything_failed:
                 self._log.warning(f"{self.feed}: {len(self.failures)} of {len(self.tickers)} ticker(s) failed; "
                                   f"the others are stored: {self.failures}")
-        everything_failed = bool(self.tickers) and len(self.failures) == len(self.tickers)
         for breaker in self._breakers:
             # One ticker answering proves the vendor is up; every ticker failing counts as an outage.
             if everything_failed:
