@@ -17,7 +17,7 @@ import pandas as pd
 from trading_data import calendar, schemas
 from trading_data.sources import parsing
 from trading_data.sources.errors import MalformedResponse
-from trading_data.sources.http import ClientStats, QueryParams, RateLimit, RetryPolicy, RowKey, VendorHTTP
+from trading_data.sources.http import ClientStats, RateLimit, RetryPolicy, RowKey, VendorHTTP
 
 VENDOR = "polygon"
 ENV_VAR = "POLYGON_API_KEY"
@@ -47,6 +47,15 @@ def _trade_key(row: Mapping[str, Any]) -> tuple[Any, ...]:
 
 def _quote_key(row: Mapping[str, Any]) -> tuple[Any, ...]:
     return (row.get("sip_timestamp"), row.get("sequence_number"))
+
+
+# Per tick feed: the frame builder, the row key that spots rows repeated across pages, the model.
+_TICK_FEEDS: dict[str, tuple[Any, RowKey, Any]] = {
+    "trades": (parsing.trades_frame, _trade_key, schemas.Trades),
+    "quotes": (parsing.quotes_frame, _quote_key, schemas.Quotes),
+}
+_TICK_DEFAULTS: dict[str, Any] = {"gte_ns": None, "lt_ns": None, "session": None, "limit": MAX_TICK_LIMIT,
+                                  "max_pages": 10_000}
 
 
 def _date_or_ms(value: dt.date | dt.datetime | str | int) -> str:
@@ -157,12 +166,23 @@ class PolygonClient:
             params["timestamp.lt"] = _ns(lt_ns)
         return params
 
-    async def _iter_ticks(self, kind: str, ticker: str, params: QueryParams, key: RowKey,
-                          max_pages: int) -> AsyncIterator[list[dict[str, Any]]]:
+    async def _iter_tick_frames(self, kind: str, ticker: str, *, gte_ns: dt.datetime | int | None,
+                                lt_ns: dt.datetime | int | None, session: dt.date | str | None, limit: int,
+                                max_pages: int, validate: bool) -> AsyncIterator[pd.DataFrame]:
+        build, key, _ = _TICK_FEEDS[kind]
+        params = self._tick_params(gte_ns, lt_ns, session, limit)
         async for rows in self.http.iter_pages(f"/v3/{kind}/{ticker}", params, key=key, max_pages=max_pages):
-            yield rows
+            yield build(rows, ticker, validate=validate)
 
-    async def iter_trades(
+    async def _all_ticks(self, kind: str, ticker: str, window: dict[str, Any]) -> pd.DataFrame:
+        build, _, model = _TICK_FEEDS[kind]
+        frames = [f async for f in self._iter_tick_frames(
+            kind, ticker, **{**_TICK_DEFAULTS, **window, "validate": False})]
+        if not frames:
+            return build([], ticker, validate=True)
+        return model.validate(pd.concat(frames, ignore_index=True))
+
+    def iter_trades(
         self,
         ticker: str,
         *,
@@ -180,18 +200,14 @@ class PolygonClient:
         second pandera pass per page (~16 ms) would keep fewer requests in flight. :meth:`trades`
         validates.
         """
-        params = self._tick_params(gte_ns, lt_ns, session, limit)
-        async for rows in self._iter_ticks("trades", ticker, params, _trade_key, max_pages):
-            yield parsing.trades_frame(rows, ticker, validate=validate)
+        return self._iter_tick_frames("trades", ticker, gte_ns=gte_ns, lt_ns=lt_ns, session=session,
+                                      limit=limit, max_pages=max_pages, validate=validate)
 
     async def trades(self, ticker: str, **window: Any) -> pd.DataFrame:
         """All trades in the window as one validated frame (see :meth:`iter_trades`)."""
-        frames = [f async for f in self.iter_trades(ticker, **window)]
-        if not frames:
-            return parsing.trades_frame([], ticker)
-        return schemas.Trades.validate(pd.concat(frames, ignore_index=True))
+        return await self._all_ticks("trades", ticker, window)
 
-    async def iter_quotes(
+    def iter_quotes(
         self,
         ticker: str,
         *,
@@ -202,23 +218,14 @@ class PolygonClient:
         max_pages: int = 10_000,
         validate: bool = False,
     ) -> AsyncIterator[pd.DataFrame]:
-        """One ``schemas.Quotes`` frame per page, oldest first, for [gte_ns, lt_ns) or a session's day.
-
-        The pages have the model's columns and dtypes but are not validated unless ``validate``: the
-        assets stream them to the IO manager, which validates every chunk before writing it, and a
-        second pandera pass per page (~16 ms) would keep fewer requests in flight. :meth:`quotes`
-        validates.
-        """
-        params = self._tick_params(gte_ns, lt_ns, session, limit)
-        async for rows in self._iter_ticks("quotes", ticker, params, _quote_key, max_pages):
-            yield parsing.quotes_frame(rows, ticker, validate=validate)
+        """One ``schemas.Quotes`` frame per page, oldest first, for [gte_ns, lt_ns) or a session's day
+        (validation as in :meth:`iter_trades`; :meth:`quotes` validates)."""
+        return self._iter_tick_frames("quotes", ticker, gte_ns=gte_ns, lt_ns=lt_ns, session=session,
+                                      limit=limit, max_pages=max_pages, validate=validate)
 
     async def quotes(self, ticker: str, **window: Any) -> pd.DataFrame:
         """All NBBO quotes in the window as one validated frame (see :meth:`iter_quotes`)."""
-        frames = [f async for f in self.iter_quotes(ticker, **window)]
-        if not frames:
-            return parsing.quotes_frame([], ticker)
-        return schemas.Quotes.validate(pd.concat(frames, ignore_index=True))
+        return await self._all_ticks("quotes", ticker, window)
 
     # -- options -----------------------------------------------------------------------------------
 
