@@ -81,3 +81,17 @@ def test_outage_opens_the_breaker_and_runs_fail_fast(clean_market: str, tickers:
     assert failure is not None and "polygon circuit open since" in str(failure.error)
     assert database.breaker("polygon").state().state == "open"
     database.breaker("polygon").reset()
+
+
+def test_an_outage_counts_only_against_the_vendor_that_is_down(clean_market: str, tickers: list[str]) -> None:
+    database = MarketDatabase(database_url=clean_market)
+    for vendor in ("polygon", "unusual_whales"):
+        database.breaker(vendor).reset()
+    with SimulatorServer() as sim:
+        assert _run(clean_market, sim.base_url, tickers, ["selected_tickers"]).success
+        sim.faults.replace([Fault(kind="http_5xx_html", path_prefix="/api/option-trades", count=None)])
+        assert not _run(clean_market, sim.base_url, tickers, ["options_flow"]).success
+    assert database.breaker("unusual_whales").state().consecutive_failures > 0
+    assert database.breaker("polygon").state().consecutive_failures == 0
+    for vendor in ("polygon", "unusual_whales"):
+        database.breaker(vendor).reset()

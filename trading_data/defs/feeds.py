@@ -19,7 +19,7 @@ import dagster as dg
 import pandas as pd
 
 from trading_data.io.postgres import FrameChunks
-from trading_data.ops.breaker import CircuitBreaker
+from trading_data.ops.breaker import DEFAULT_TRIPS_ON, CircuitBreaker
 from trading_data.sources.errors import VendorError
 
 _DONE = object()
@@ -48,6 +48,7 @@ class TickerFeed(FrameChunks):
         self.feed = feed
         self.tickers = list(tickers)
         self.failures: dict[str, str] = {}
+        self._errors: dict[str, BaseException] = {}
         self.rows_by_ticker: dict[str, int] = {t: 0 for t in self.tickers}
         self._open_clients = open_clients
         self._fetch = fetch
@@ -77,6 +78,7 @@ class TickerFeed(FrameChunks):
                             await queue.put((ticker, page))
                 except Exception as exc:  # noqa: BLE001 - isolated per ticker, reported below
                     self.failures[ticker] = describe_error(exc)
+                    self._errors[ticker] = exc
 
         async def run_all() -> None:
             try:
@@ -123,11 +125,16 @@ class TickerFeed(FrameChunks):
                 self._log.warning(f"{self.feed}: {len(self.failures)} of {len(self.tickers)} ticker(s) failed; "
                                   f"the others are stored: {self.failures}")
         for breaker in self._breakers:
-            # One ticker answering proves the vendor is up; every ticker failing counts as an outage.
-            if everything_failed:
-                breaker.record_failure(next(iter(self.failures.values())))
-            else:
+            # One ticker answering proves the vendors are up. Every ticker failing counts against a vendor
+            # only for outage errors (as CircuitBreaker.guard counts them) that name it: a 403 or a bug
+            # is not an outage, and in options_flow a Unusual Whales outage says nothing of Polygon.
+            if not everything_failed:
                 breaker.record_success()
+                continue
+            blamed = [e for e in self._errors.values() if isinstance(e, DEFAULT_TRIPS_ON)
+                      and getattr(e, "vendor", breaker.vendor) == breaker.vendor]
+            if blamed:
+                breaker.record_failure(describe_error(blamed[0]))
         if everything_failed:
             first = next(iter(self.failures.items()))
             raise FeedFailed(f"{self.feed}: every ticker failed ({len(self.failures)}); e.g. {first[0]}: "
