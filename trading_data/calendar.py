@@ -50,8 +50,13 @@ class Session:
 
     def day_bounds(self) -> tuple[dt.datetime, dt.datetime]:
         """The partition window: New York midnight to the next midnight."""
-        start = dt.datetime.combine(self.date, dt.time(0), tzinfo=NEW_YORK)
-        return start, dt.datetime.combine(self.date + dt.timedelta(days=1), dt.time(0), tzinfo=NEW_YORK)
+        return new_york_day(self.date)
+
+
+def new_york_day(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    """New York midnight of ``day`` to the next midnight (a partition's window), New York-aware."""
+    return (dt.datetime.combine(day, dt.time(0), tzinfo=NEW_YORK),
+            dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), tzinfo=NEW_YORK))
 
 
 def is_session(day: dt.date) -> bool:

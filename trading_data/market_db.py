@@ -18,7 +18,7 @@ import psycopg
 from psycopg import sql
 from pydantic import Field
 
-from trading_data.calendar import NEW_YORK
+from trading_data.calendar import new_york_day
 from trading_data.db.migrate import DEFAULT_SCHEMA, validate_schema_name
 from trading_data.db.url import market_database_url, mask_password
 from trading_data.schemas import TABLES
@@ -29,9 +29,7 @@ if TYPE_CHECKING:
 
 def session_bounds(session_key: str) -> tuple[dt.datetime, dt.datetime]:
     """The partition window of a session as UTC datetimes: New York midnight to midnight."""
-    day = dt.date.fromisoformat(session_key)
-    start = dt.datetime.combine(day, dt.time(0), tzinfo=NEW_YORK)
-    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), tzinfo=NEW_YORK)
+    start, end = new_york_day(dt.date.fromisoformat(session_key))
     return start.astimezone(dt.UTC), end.astimezone(dt.UTC)
 
 

@@ -155,8 +155,3 @@ def _metadata_value(value: Any) -> Any:
         return dg.MetadataValue.float(value)
     return value
 
-
-def collect(stream: TickerFeed) -> pd.DataFrame:
-    """Consume a feed into one frame (small feeds and tests)."""
-    frames = list(stream)
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
