@@ -38,6 +38,7 @@ test-fast: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check trading_data trading_data_tests bench
+	$(BIN)/ruff format --check trading_data trading_data_tests bench
 	$(BIN)/mypy trading_data
 
 bench-io: $(STAMP)

@@ -104,15 +104,21 @@ def child(http: bool) -> int:
     try:
         print(rss_line("after imports, database ready"), flush=True)
         started = time.perf_counter()
-        selection = dg.materialize([selected_tickers], partition_key=SESSION, resources=resources,
-                                   run_config=QUIET)
+        selection = dg.materialize(
+            [selected_tickers], partition_key=SESSION, resources=resources, run_config=QUIET
+        )
         assert selection.success
         print(rss_line(f"after selected_tickers ({time.perf_counter() - started:.1f} s)"), flush=True)
         rss_before_quotes = peak_rss_mib()
 
         started = time.perf_counter()
-        result = dg.materialize([quotes, selected_tickers], selection=[quotes], partition_key=SESSION,
-                                resources=resources, run_config=QUIET)
+        result = dg.materialize(
+            [quotes, selected_tickers],
+            selection=[quotes],
+            partition_key=SESSION,
+            resources=resources,
+            run_config=QUIET,
+        )
         seconds = time.perf_counter() - started
         assert result.success
     finally:
@@ -131,13 +137,19 @@ def child(http: bool) -> int:
         item = metadata.get(key)
         return getattr(item, "value", item)
 
-    print(f"rows stored: {rows:,} ({TICKER}, session {SESSION}; rows_written {value('rows_written')}, "
-          f"chunks {value('chunks')}, polygon requests {value('polygon/requests')})")
-    print(f"wall time (quotes materialization): {seconds:.1f} s -> {rows / seconds:,.0f} rows/s "
-          f"(fetch_seconds {value('fetch_seconds')}, write_seconds {value('write_seconds')})")
-    print(f"peak RSS: {peak:,.0f} MiB (peak before quotes {rss_before_quotes:,.0f} MiB; delta "
-          f"{peak - rss_before_quotes:,.0f} MiB); target < {TARGET_PEAK_RSS_MIB} MiB -> "
-          f"{'MET' if peak < TARGET_PEAK_RSS_MIB else 'MISSED'}")
+    print(
+        f"rows stored: {rows:,} ({TICKER}, session {SESSION}; rows_written {value('rows_written')}, "
+        f"chunks {value('chunks')}, polygon requests {value('polygon/requests')})"
+    )
+    print(
+        f"wall time (quotes materialization): {seconds:.1f} s -> {rows / seconds:,.0f} rows/s "
+        f"(fetch_seconds {value('fetch_seconds')}, write_seconds {value('write_seconds')})"
+    )
+    print(
+        f"peak RSS: {peak:,.0f} MiB (peak before quotes {rss_before_quotes:,.0f} MiB; delta "
+        f"{peak - rss_before_quotes:,.0f} MiB); target < {TARGET_PEAK_RSS_MIB} MiB -> "
+        f"{'MET' if peak < TARGET_PEAK_RSS_MIB else 'MISSED'}"
+    )
     return 0
 
 
@@ -148,8 +160,11 @@ def main() -> int:
     args = parser.parse_args()
     if args.child:
         return child(args.http)
-    print(f"bench-quotes-session: {TICKER} quotes for {SESSION} into database {BENCH_DATABASE}; simulator "
-          f"{'over HTTP' if args.http else 'in process'}; fresh child interpreter", flush=True)
+    print(
+        f"bench-quotes-session: {TICKER} quotes for {SESSION} into database {BENCH_DATABASE}; simulator "
+        f"{'over HTTP' if args.http else 'in process'}; fresh child interpreter",
+        flush=True,
+    )
     command = [sys.executable, os.path.abspath(__file__), "--child", *(["--http"] if args.http else [])]
     return subprocess.run(command, check=False).returncode
 

@@ -144,7 +144,7 @@ def _serve_in_child(conn: Connection) -> None:
 def pick_tickers(market: SimulatedMarket, rank: int, count: int = TICKERS) -> list[str]:
     """``count`` tickers from position ``rank`` of the universe ordered by average volume, descending."""
     ordered = sorted(market.universe(), key=lambda p: (-p.avg_volume, p.ticker))
-    return [p.ticker for p in ordered[rank: rank + count]]
+    return [p.ticker for p in ordered[rank : rank + count]]
 
 
 def minimum_seconds(requests: int, rate: RateLimit, latency: float, concurrency: int) -> float:
@@ -156,8 +156,9 @@ def minimum_seconds(requests: int, rate: RateLimit, latency: float, concurrency:
     return max(rate_bound, concurrency_bound)
 
 
-async def fetch_window(base_url: str, tickers: list[str], concurrency: int, limit: int
-                       ) -> tuple[PolygonClient, dict[str, str], int, float]:
+async def fetch_window(
+    base_url: str, tickers: list[str], concurrency: int, limit: int
+) -> tuple[PolygonClient, dict[str, str], int, float]:
     """Quotes then trades of every ticker for the window; (client, failures, rows, seconds)."""
     retry = RetryPolicy(attempts=5, initial_wait=0.05, max_wait=2.0, jitter=0.05, min_wait_after_429=1.0)
     client = PolygonClient.create("bench-key", base_url=base_url, rate_limit=RATE, retry=retry, timeout=30.0)
@@ -187,47 +188,69 @@ def run_once(sim: Simulator, tickers: list[str], concurrency: int, limit: int) -
     stats = client.stats
     server = sim.stats()
     return RunResult(
-        requests=stats.requests, pages=stats.pages, rows=rows, wall=wall,
+        requests=stats.requests,
+        pages=stats.pages,
+        rows=rows,
+        wall=wall,
         minimum=minimum_seconds(stats.requests, RATE, LATENCY_SECONDS, concurrency),
         naive_minimum=stats.requests / RATE.requests * RATE.per_seconds,
-        p50_ms=stats.p50_ms or 0.0, p95_ms=stats.p95_ms or 0.0, client_429=stats.rate_limited,
-        retries=stats.retries, server_rate_limited=int(server["rate_limited"]),
-        server_total=int(server["total"]), server_max_per_second=int(server["max_per_second"]),
-        client_max_in_window=client.http.limiter.max_in_window(), rate_wait=stats.rate_limit_wait_seconds,
+        p50_ms=stats.p50_ms or 0.0,
+        p95_ms=stats.p95_ms or 0.0,
+        client_429=stats.rate_limited,
+        retries=stats.retries,
+        server_rate_limited=int(server["rate_limited"]),
+        server_total=int(server["total"]),
+        server_max_per_second=int(server["max_per_second"]),
+        client_max_in_window=client.http.limiter.max_in_window(),
+        rate_wait=stats.rate_limit_wait_seconds,
         failures=failures,
     )
 
 
 def describe(i: int, r: RunResult) -> str:
-    return (f"run {i}: {r.requests} requests ({r.pages} pages, {r.rows:,} rows) in {r.wall:.3f} s; "
-            f"minimum {r.minimum:.3f} s (naive N/100: {r.naive_minimum:.2f} s) -> ratio {r.ratio:.2f}x "
-            f"(vs naive {r.wall / r.naive_minimum:.2f}x); latency p50 {r.p50_ms:.1f} ms p95 {r.p95_ms:.1f} ms; "
-            f"limiter wait {r.rate_wait:.2f} s summed; client max/1s window {r.client_max_in_window}; "
-            f"server: {r.server_total} requests, max {r.server_max_per_second}/s, rate_limited "
-            f"{r.server_rate_limited}; client 429s {r.client_429}, retries {r.retries}"
-            + (f"; FAILED {r.failures}" if r.failures else ""))
+    return (
+        f"run {i}: {r.requests} requests ({r.pages} pages, {r.rows:,} rows) in {r.wall:.3f} s; "
+        f"minimum {r.minimum:.3f} s (naive N/100: {r.naive_minimum:.2f} s) -> ratio {r.ratio:.2f}x "
+        f"(vs naive {r.wall / r.naive_minimum:.2f}x); latency p50 {r.p50_ms:.1f} ms p95 {r.p95_ms:.1f} ms; "
+        f"limiter wait {r.rate_wait:.2f} s summed; client max/1s window {r.client_max_in_window}; "
+        f"server: {r.server_total} requests, max {r.server_max_per_second}/s, rate_limited "
+        f"{r.server_rate_limited}; client 429s {r.client_429}, retries {r.retries}"
+        + (f"; FAILED {r.failures}" if r.failures else "")
+    )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--rank", type=int, default=1000, help="first ticker's rank by average volume (0 = top 50)")
+    parser.add_argument(
+        "--rank", type=int, default=1000, help="first ticker's rank by average volume (0 = top 50)"
+    )
     parser.add_argument("--limit", type=int, default=50_000, help="rows per page")
-    parser.add_argument("--server", choices=("process", "thread"), default="process",
-                        help="where the simulator runs (default: a child process)")
+    parser.add_argument(
+        "--server",
+        choices=("process", "thread"),
+        default="process",
+        help="where the simulator runs (default: a child process)",
+    )
     args = parser.parse_args()
 
     market = SimulatedMarket()
     tickers = pick_tickers(market, args.rank)
-    print(f"bench-sources: {len(tickers)} tickers ranked {args.rank}..{args.rank + len(tickers) - 1} by average "
-          f"volume ({tickers[0]} .. {tickers[-1]}); window {WINDOW_START:%Y-%m-%d %H:%M}-{WINDOW_END:%H:%M} "
-          f"New York; quotes+trades, limit {args.limit}/page")
-    print(f"simulator ({args.server}) over HTTP on loopback, latency {LATENCY_SECONDS * 1000:.0f} ms/request, server limit "
-          f"{SERVER_LIMIT_PER_SECOND}/s; client RateLimit{(RATE.requests, RATE.per_seconds)}, concurrency "
-          f"{args.concurrency}")
-    print("minimum = max(floor((N-1)/100)*1s + 40ms, ceil(N/concurrency)*40ms): pyrate-limiter's sliding 1 s "
-          "window grants the first 100 at once; target ratio <= 1.25x")
+    print(
+        f"bench-sources: {len(tickers)} tickers ranked {args.rank}..{args.rank + len(tickers) - 1} by average "
+        f"volume ({tickers[0]} .. {tickers[-1]}); window {WINDOW_START:%Y-%m-%d %H:%M}-{WINDOW_END:%H:%M} "
+        f"New York; quotes+trades, limit {args.limit}/page"
+    )
+    print(
+        f"simulator ({args.server}) over HTTP on loopback, latency {LATENCY_SECONDS * 1000:.0f} ms/request, server limit "
+        f"{SERVER_LIMIT_PER_SECOND}/s; client RateLimit{(RATE.requests, RATE.per_seconds)}, concurrency "
+        f"{args.concurrency}"
+    )
+    print(
+        "minimum = max(floor((N-1)/100)*1s + 40ms, ceil(N/concurrency)*40ms): pyrate-limiter's sliding 1 s "
+        "window grants the first 100 at once; target ratio <= 1.25x"
+    )
     results: list[RunResult] = []
     with Simulator(args.server) as sim:
         for i in range(1, args.runs + 1):
@@ -239,10 +262,14 @@ def main() -> int:
     ratios = [r.ratio for r in results]
     limited = sum(r.server_rate_limited for r in results)
     print(f"best:   {best.wall:.3f} s for {best.requests} requests, ratio {best.ratio:.2f}x")
-    print(f"median: {median.wall:.3f} s for {median.requests} requests, ratio {statistics.median(ratios):.2f}x")
+    print(
+        f"median: {median.wall:.3f} s for {median.requests} requests, ratio {statistics.median(ratios):.2f}x"
+    )
     ok = statistics.median(ratios) <= TARGET_RATIO and limited == 0 and not any(r.failures for r in results)
-    print(f"target: median ratio <= {TARGET_RATIO}x and 0 rate_limited -> {'MET' if ok else 'MISSED'} "
-          f"(rate_limited over all runs: {limited})")
+    print(
+        f"target: median ratio <= {TARGET_RATIO}x and 0 rate_limited -> {'MET' if ok else 'MISSED'} "
+        f"(rate_limited over all runs: {limited})"
+    )
     return 0
 
 

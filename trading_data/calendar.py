@@ -55,8 +55,10 @@ class Session:
 
 def new_york_day(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
     """New York midnight of ``day`` to the next midnight (a partition's window), New York-aware."""
-    return (dt.datetime.combine(day, dt.time(0), tzinfo=NEW_YORK),
-            dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), tzinfo=NEW_YORK))
+    return (
+        dt.datetime.combine(day, dt.time(0), tzinfo=NEW_YORK),
+        dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), tzinfo=NEW_YORK),
+    )
 
 
 def is_session(day: dt.date) -> bool:

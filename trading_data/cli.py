@@ -113,8 +113,10 @@ def cmd_db(args: argparse.Namespace) -> int:
         return 0
     if args.action == "start":
         if os.environ.get(DATABASE_URL_ENV):
-            print(f"{DATABASE_URL_ENV} is set: using {mask_password(market_database_url())}, "
-                  "no embedded server needed")
+            print(
+                f"{DATABASE_URL_ENV} is set: using {mask_password(market_database_url())}, "
+                "no embedded server needed"
+            )
         else:
             status = server.start()
             print(f"embedded PostgreSQL running on 127.0.0.1:{status.port} (data in {status.data_dir})")
@@ -126,8 +128,10 @@ def cmd_db(args: argparse.Namespace) -> int:
         return 0
     if args.action == "migrate":
         result = migrate(market_database_url(), _schema())
-        print(f"applied: {', '.join(result.applied) or 'nothing new'}; "
-              f"mode: {'timescaledb' if result.timescale else 'postgresql'}")
+        print(
+            f"applied: {', '.join(result.applied) or 'nothing new'}; "
+            f"mode: {'timescaledb' if result.timescale else 'postgresql'}"
+        )
         return 0
     if args.action == "status":
         embedded = server.status()
@@ -141,8 +145,9 @@ def cmd_db(args: argparse.Namespace) -> int:
             info["reachable"] = True
         except Exception as exc:  # noqa: BLE001 - reported, not raised: status must always answer
             info["reachable"] = False
-            info["error"] = f"{type(exc).__name__}: {exc}".replace(market_database_url(),
-                                                                    mask_password(market_database_url()))
+            info["error"] = f"{type(exc).__name__}: {exc}".replace(
+                market_database_url(), mask_password(market_database_url())
+            )
             info["hint"] = "start it with `trading-data db start` (or `make dev`)"
         print(json.dumps(info, indent=2, default=str))
         return 0 if info["reachable"] else 1
@@ -159,7 +164,10 @@ def cmd_health(args: argparse.Namespace) -> int:
     from trading_data.ops.health import main as health_main
 
     # Without DAGSTER_HOME, look at the instance `trading-data dev` runs (daemon heartbeat, freshness).
-    if not os.environ.get("DAGSTER_HOME") and (server.project_root() / ".dagster_home" / "dagster.yaml").exists():
+    if (
+        not os.environ.get("DAGSTER_HOME")
+        and (server.project_root() / ".dagster_home" / "dagster.yaml").exists()
+    ):
         os.environ["DAGSTER_HOME"] = str(server.project_root() / ".dagster_home")
         os.environ.setdefault(DAGSTER_PG_URL_ENV, sqlalchemy_psycopg2_url(dagster_database_url()))
 
@@ -175,7 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="manage the database")
     db.add_argument("action", choices=["url", "start", "stop", "status", "migrate"])
     db.add_argument("--show-password", action="store_true", help="print the URL with its password")
-    sub.add_parser("simulator", help="the offline market simulator (simulator serve --port N)", add_help=False)
+    sub.add_parser(
+        "simulator", help="the offline market simulator (simulator serve --port N)", add_help=False
+    )
     health = sub.add_parser("health", help="check database, vendors, daemon and freshness")
     health.add_argument("--json", action="store_true", help="machine-readable output for probes")
     return parser

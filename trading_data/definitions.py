@@ -16,7 +16,8 @@ ASSETS = dg.load_assets_from_modules([selection, market_data, analytics])
 # Declarative automation (indicators follow prices updates) needs this sensor; Dagster's default one
 # starts STOPPED.
 AUTOMATION_SENSOR = dg.AutomationConditionSensorDefinition(
-    "default_automation_condition_sensor", target=dg.AssetSelection.all(),
+    "default_automation_condition_sensor",
+    target=dg.AssetSelection.all(),
     default_status=dg.DefaultSensorStatus.RUNNING,
 )
 

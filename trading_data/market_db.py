@@ -52,8 +52,10 @@ class MarketDatabase(dg.ConfigurableResource):
         try:
             conn = psycopg.connect(self.url, connect_timeout=10)
         except psycopg.OperationalError as exc:
-            raise RuntimeError(f"cannot reach PostgreSQL at {mask_password(self.url)}: {exc}. Start it with "
-                               "`trading-data db start` or set TRADING_DATA_DATABASE_URL.") from exc
+            raise RuntimeError(
+                f"cannot reach PostgreSQL at {mask_password(self.url)}: {exc}. Start it with "
+                "`trading-data db start` or set TRADING_DATA_DATABASE_URL."
+            ) from exc
         with conn:
             yield conn
 
@@ -66,12 +68,16 @@ class MarketDatabase(dg.ConfigurableResource):
     def _table(self, table: str) -> sql.Composed:
         return sql.SQL("{}.{}").format(sql.Identifier(self.schema_name), sql.Identifier(TABLES[table].name))
 
-    def watermarks(self, table: str, session_key: str, tickers: Sequence[str],
-                   where: str = "") -> dict[str, pd.Timestamp]:
+    def watermarks(
+        self, table: str, session_key: str, tickers: Sequence[str], where: str = ""
+    ) -> dict[str, pd.Timestamp]:
         """Latest stored ``ts`` per ticker inside the session's window (incremental ticks start there)."""
         start, end = session_bounds(session_key)
-        query = sql.SQL("SELECT ticker, max(ts) FROM {} WHERE ts >= %s AND ts < %s AND ticker = ANY(%s) "
-                        + (f"AND {where} " if where else "") + "GROUP BY ticker").format(self._table(table))
+        query = sql.SQL(
+            "SELECT ticker, max(ts) FROM {} WHERE ts >= %s AND ts < %s AND ticker = ANY(%s) "
+            + (f"AND {where} " if where else "")
+            + "GROUP BY ticker"
+        ).format(self._table(table))
         with self.connect() as conn:
             rows = conn.execute(query, (start, end, list(tickers))).fetchall()
         return {ticker: pd.Timestamp(latest) for ticker, latest in rows if latest is not None}
@@ -85,7 +91,8 @@ class MarketDatabase(dg.ConfigurableResource):
             start, end = session_bounds(session_key)
             clause, params = "ts >= %s AND ts < %s", (start, end)  # type: ignore[assignment]
         query = sql.SQL("SELECT ticker, count(*) FROM {} WHERE " + clause + " GROUP BY ticker").format(
-            self._table(table))
+            self._table(table)
+        )
         with self.connect() as conn:
             return {t: int(n) for t, n in conn.execute(query, params).fetchall()}
 
@@ -95,10 +102,18 @@ class MarketDatabase(dg.ConfigurableResource):
         key = sql.SQL(", ").join(sql.Identifier(c) for c in spec.primary_key)
         start, end = session_bounds(session_key)
         column = sql.Identifier(spec.time_column)
-        bounds: tuple[Any, ...] = (start, end) if spec.time_column == "ts" else (
-            dt.date.fromisoformat(session_key), dt.date.fromisoformat(session_key) + dt.timedelta(days=1))
-        query = sql.SQL("SELECT count(*) FROM (SELECT {key} FROM {t} WHERE {c} >= %s AND {c} < %s "
-                        "GROUP BY {key} HAVING count(*) > 1) d").format(key=key, t=self._table(table), c=column)
+        bounds: tuple[Any, ...] = (
+            (start, end)
+            if spec.time_column == "ts"
+            else (
+                dt.date.fromisoformat(session_key),
+                dt.date.fromisoformat(session_key) + dt.timedelta(days=1),
+            )
+        )
+        query = sql.SQL(
+            "SELECT count(*) FROM (SELECT {key} FROM {t} WHERE {c} >= %s AND {c} < %s "
+            "GROUP BY {key} HAVING count(*) > 1) d"
+        ).format(key=key, t=self._table(table), c=column)
         with self.connect() as conn:
             return int(conn.execute(query, bounds).fetchone()[0])  # type: ignore[index]
 
@@ -110,13 +125,18 @@ class MarketDatabase(dg.ConfigurableResource):
             (table, partition_key, run_id, str(row.pop("reject_reason")), json.dumps(row, default=str))
             for row in rejects.to_dict("records")
         ]
-        query = sql.SQL("INSERT INTO {}.rejects (table_name, partition_key, run_id, reason, record) "
-                        "VALUES (%s, %s, %s, %s, %s::jsonb)").format(sql.Identifier(self.schema_name))
+        query = sql.SQL(
+            "INSERT INTO {}.rejects (table_name, partition_key, run_id, reason, record) "
+            "VALUES (%s, %s, %s, %s, %s::jsonb)"
+        ).format(sql.Identifier(self.schema_name))
         with self.connect() as conn, conn.cursor() as cur:
             # Idempotent per partition and run: a retried step replaces its own rejects.
-            cur.execute(sql.SQL("DELETE FROM {}.rejects WHERE table_name = %s AND partition_key = %s "
-                                "AND run_id = %s").format(sql.Identifier(self.schema_name)),
-                        (table, partition_key, run_id))
+            cur.execute(
+                sql.SQL(
+                    "DELETE FROM {}.rejects WHERE table_name = %s AND partition_key = %s AND run_id = %s"
+                ).format(sql.Identifier(self.schema_name)),
+                (table, partition_key, run_id),
+            )
             cur.executemany(query, payload)
         return len(payload)
 
@@ -124,7 +144,8 @@ class MarketDatabase(dg.ConfigurableResource):
         """(table, ticker) -> rows rejected for the session (latest run per table)."""
         query = sql.SQL(
             "SELECT table_name, coalesce(record->>'ticker', ''), count(*) FROM {}.rejects "
-            "WHERE partition_key = %s GROUP BY 1, 2").format(sql.Identifier(self.schema_name))
+            "WHERE partition_key = %s GROUP BY 1, 2"
+        ).format(sql.Identifier(self.schema_name))
         with self.connect() as conn:
             return {(t, k): int(n) for t, k, n in conn.execute(query, (session_key,)).fetchall()}
 
@@ -140,7 +161,8 @@ class MarketDatabase(dg.ConfigurableResource):
         extra = "AND timespan = 'minute' " if table == "prices" else ""
         query = sql.SQL(
             "SELECT ticker, date_trunc('minute', ts) AS ts, count(*) AS n, max(ts) AS last_ts FROM {} "
-            "WHERE ts >= %s AND ts < %s " + extra + "GROUP BY 1, 2 ORDER BY 1, 2").format(self._table(table))
+            "WHERE ts >= %s AND ts < %s " + extra + "GROUP BY 1, 2 ORDER BY 1, 2"
+        ).format(self._table(table))
         frame = self.read_sql(query, (start, end))
         if not frame.empty:
             frame["ts"] = pd.to_datetime(frame["ts"], utc=True)

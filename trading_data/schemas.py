@@ -212,17 +212,32 @@ class TableSpec:
 TABLES: dict[str, TableSpec] = {
     spec.name: spec
     for spec in [
-        TableSpec("selected_tickers", SelectedTickers, "session", ("session", "ticker"), "30 days", "replace"),
+        TableSpec(
+            "selected_tickers", SelectedTickers, "session", ("session", "ticker"), "30 days", "replace"
+        ),
         TableSpec("position_sizes", PositionSizes, "session", ("session", "ticker"), "30 days", "replace"),
         TableSpec("prices", Prices, "ts", ("ticker", "timespan", "ts"), "7 days", "upsert"),
         TableSpec("quotes", Quotes, "ts", ("ticker", "ts", "sequence_number"), "1 day", "upsert"),
-        TableSpec("trades", Trades, "ts", ("ticker", "ts", "sequence_number", "exchange", "trade_id"),
-                  "1 day", "upsert"),
-        TableSpec("options_flow", OptionsFlow, "ts", ("ticker", "ts", "record_type", "record_id"),
-                  "7 days", "upsert"),
+        TableSpec(
+            "trades",
+            Trades,
+            "ts",
+            ("ticker", "ts", "sequence_number", "exchange", "trade_id"),
+            "1 day",
+            "upsert",
+        ),
+        TableSpec(
+            "options_flow",
+            OptionsFlow,
+            "ts",
+            ("ticker", "ts", "record_type", "record_id"),
+            "7 days",
+            "upsert",
+        ),
         TableSpec("indicators", Indicators, "ts", ("ticker", "ts"), "7 days", "replace"),
-        TableSpec("daily_report", DailyReport, "session", ("session", "table_name", "ticker"),
-                  "30 days", "replace"),
+        TableSpec(
+            "daily_report", DailyReport, "session", ("session", "table_name", "ticker"), "30 days", "replace"
+        ),
     ]
 }
 

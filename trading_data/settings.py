@@ -251,7 +251,9 @@ def _env_values(environ: Mapping[str, str]) -> tuple[dict[str, object], dict[str
     return values, sources
 
 
-def _with_env(err: SettingsError, env_sources: Mapping[str, str], values: Mapping[str, object]) -> SettingsError:
+def _with_env(
+    err: SettingsError, env_sources: Mapping[str, str], values: Mapping[str, object]
+) -> SettingsError:
     if err.env_var or err.option not in env_sources:
         return err
     return SettingsError(err.option, err.problem, env_sources[err.option], values.get(err.option))

@@ -25,8 +25,12 @@ def describe_failures(table: str, failure_cases: pd.DataFrame, frame: pd.DataFra
     for (column, check), cases in grouped:
         column_name = "<frame>" if pd.isna(column) else column
         rows = [int(i) for i in cases["index"].dropna().unique()[:sample] if i in frame.index]
-        sample_rows = frame.loc[rows].to_dict("records") if rows else cases["failure_case"].head(sample).tolist()
-        lines.append(f"  column {column_name!r} failed check {check!r} on {len(cases)} row(s); e.g. {sample_rows}")
+        sample_rows = (
+            frame.loc[rows].to_dict("records") if rows else cases["failure_case"].head(sample).tolist()
+        )
+        lines.append(
+            f"  column {column_name!r} failed check {check!r} on {len(cases)} row(s); e.g. {sample_rows}"
+        )
     return "\n".join(lines)
 
 
@@ -58,8 +62,11 @@ def split_valid(model: type[pa.DataFrameModel], frame: pd.DataFrame, table: str)
         row_cases = cases[cases["index"].notna()]
         if len(row_cases) < len(cases):
             raise ValidationFailed(table, cases, frame) from None
-        reasons = (row_cases.assign(reason=row_cases["column"].astype(str) + ": " + row_cases["check"].astype(str))
-                   .groupby("index")["reason"].agg("; ".join))
+        reasons = (
+            row_cases.assign(reason=row_cases["column"].astype(str) + ": " + row_cases["check"].astype(str))
+            .groupby("index")["reason"]
+            .agg("; ".join)
+        )
         bad_index = frame.index.isin(reasons.index)
         rejects = frame[bad_index].assign(reject_reason=reasons.reindex(frame.index[bad_index]).values)
         valid = validate(model, frame[~bad_index], table)

@@ -47,8 +47,12 @@ def database_url(server_url: str, worker_id: str) -> Iterator[str]:
 def clean_market(database_url: str) -> str:
     """A migrated database whose market tables are empty."""
     with psycopg.connect(database_url, autocommit=True) as conn:
-        tables = [r[0] for r in conn.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'market' "
-            "AND table_name <> 'schema_migrations'")]
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'market' "
+                "AND table_name <> 'schema_migrations'"
+            )
+        ]
         conn.execute("TRUNCATE " + ", ".join(f"market.{t}" for t in tables))
     return database_url

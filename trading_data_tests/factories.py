@@ -15,8 +15,9 @@ TICKERS = ["AAPL", "MSFT", "NVDA", "BRK.B"]
 
 def _minutes(session_key: str, n: int) -> pd.DatetimeIndex:
     opened = pd.Timestamp(session(session_key).open)
-    return pd.DatetimeIndex([opened + pd.Timedelta(minutes=i % 200, seconds=i // 200) for i in range(n)]
-                            ).tz_convert("UTC")
+    return pd.DatetimeIndex(
+        [opened + pd.Timedelta(minutes=i % 200, seconds=i // 200) for i in range(n)]
+    ).tz_convert("UTC")
 
 
 def sample_frame(table: str, session_key: str, n: int = 8, *, seed: int = 0) -> pd.DataFrame:
@@ -31,46 +32,141 @@ def sample_frame(table: str, session_key: str, n: int = 8, *, seed: int = 0) -> 
     if table in ("selected_tickers", "position_sizes", "daily_report"):
         tickers = [f"T{i}" if i >= len(TICKERS) else TICKERS[i] for i in range(n)]
     frames = {
-        "selected_tickers": lambda: pd.DataFrame({
-            "session": [day] * n, "ticker": tickers, "avg_volume": f * 2e6, "last_close": price, "atr": f,
-            "volatility": f / 100, "relative_volume": f, "momentum": f / 10, "opportunity_score": f / 2,
-            "rank": pd.array(range(1, n + 1), dtype="Int64"), "in_focus": True, "is_active": True,
-            "is_fallback": False, "selection_source": "selection", "selected_at": now}),
-        "position_sizes": lambda: pd.DataFrame({
-            "session": [day] * n, "ticker": tickers, "price": price, "atr": f, "stop_distance": 2 * f,
-            "risk_amount": 5000 * f, "shares": np.full(n, 100), "notional": price * 100,
-            "weight": price * 100 / 1e6, "is_fallback": False, "computed_at": now}),
-        "prices": lambda: pd.DataFrame({
-            "ts": ts, "ticker": tickers, "timespan": "minute", "open": price, "high": price + 1,
-            "low": price - 1, "close": price, "volume": f * 100.5, "vwap": price,
-            "transactions": pd.array([5] * n, dtype="Int64")}),
-        "quotes": lambda: pd.DataFrame({
-            "ts": ts, "ticker": tickers, "sequence_number": np.arange(n), "sip_ns": ts.asi8,
-            "participant_ns": pd.array([None] * n, dtype="Int64"), "bid_price": price, "bid_size": f * 3,
-            "bid_exchange": pd.array([11] * n, dtype="Int64"), "ask_price": price + 0.01, "ask_size": f * 2,
-            "ask_exchange": pd.array([12] * n, dtype="Int64"), "tape": pd.array([3] * n, dtype="Int64")}),
-        "trades": lambda: pd.DataFrame({
-            "ts": ts, "ticker": tickers, "sequence_number": np.arange(n), "exchange": np.full(n, 4),
-            "trade_id": [str(i) for i in range(n)], "sip_ns": ts.asi8,
-            "participant_ns": pd.array(ts.asi8 - 1000, dtype="Int64"), "price": price, "size": f * 10,
-            "conditions": ["12,37"] * n, "tape": pd.array([3] * n, dtype="Int64")}),
-        "options_flow": lambda: pd.DataFrame({
-            "ts": ts, "ticker": tickers, "record_type": "flow_alert", "record_id": [f"id-{i}" for i in range(n)],
-            "option_symbol": [f"{t.replace('.', '')}261218C00150000" for t in tickers],
-            "expiry": [dt.date(2026, 12, 18)] * n, "strike": f * 150, "option_type": "call", "price": f,
-            "size": pd.array([10] * n, dtype="Int64"), "premium": f * 1000, "volume": f * 50,
-            "open_interest": pd.array([100] * n, dtype="Int64"), "implied_volatility": f / 3, "delta": f / 2,
-            "gamma": f / 100, "theta": -f / 10, "vega": f / 10, "underlying_price": price,
-            "alert_rule": "RepeatedHits"}),
-        "indicators": lambda: pd.DataFrame({
-            "ts": ts, "ticker": tickers, "close": price, **{c: price for c in (
-                "sma_20", "ema_12", "ema_26", "bb_upper", "bb_middle", "bb_lower", "vwap")},
-            "rsi_14": f * 50, "macd": f / 10, "macd_signal": f / 20, "macd_hist": f / 20, "atr_14": f}),
-        "daily_report": lambda: pd.DataFrame({
-            "session": [day] * n, "table_name": "quotes", "ticker": tickers, "rows": np.full(n, 10),
-            "expected_minutes": np.full(n, 390), "covered_minutes": np.full(n, 300), "coverage": f * 300 / 390,
-            "gaps": np.full(n, 1), "max_gap_minutes": np.full(n, 7), "validation_failures": np.zeros(n, int),
-            "last_ts": ts, "freshness_minutes": f * 3}),
+        "selected_tickers": lambda: pd.DataFrame(
+            {
+                "session": [day] * n,
+                "ticker": tickers,
+                "avg_volume": f * 2e6,
+                "last_close": price,
+                "atr": f,
+                "volatility": f / 100,
+                "relative_volume": f,
+                "momentum": f / 10,
+                "opportunity_score": f / 2,
+                "rank": pd.array(range(1, n + 1), dtype="Int64"),
+                "in_focus": True,
+                "is_active": True,
+                "is_fallback": False,
+                "selection_source": "selection",
+                "selected_at": now,
+            }
+        ),
+        "position_sizes": lambda: pd.DataFrame(
+            {
+                "session": [day] * n,
+                "ticker": tickers,
+                "price": price,
+                "atr": f,
+                "stop_distance": 2 * f,
+                "risk_amount": 5000 * f,
+                "shares": np.full(n, 100),
+                "notional": price * 100,
+                "weight": price * 100 / 1e6,
+                "is_fallback": False,
+                "computed_at": now,
+            }
+        ),
+        "prices": lambda: pd.DataFrame(
+            {
+                "ts": ts,
+                "ticker": tickers,
+                "timespan": "minute",
+                "open": price,
+                "high": price + 1,
+                "low": price - 1,
+                "close": price,
+                "volume": f * 100.5,
+                "vwap": price,
+                "transactions": pd.array([5] * n, dtype="Int64"),
+            }
+        ),
+        "quotes": lambda: pd.DataFrame(
+            {
+                "ts": ts,
+                "ticker": tickers,
+                "sequence_number": np.arange(n),
+                "sip_ns": ts.asi8,
+                "participant_ns": pd.array([None] * n, dtype="Int64"),
+                "bid_price": price,
+                "bid_size": f * 3,
+                "bid_exchange": pd.array([11] * n, dtype="Int64"),
+                "ask_price": price + 0.01,
+                "ask_size": f * 2,
+                "ask_exchange": pd.array([12] * n, dtype="Int64"),
+                "tape": pd.array([3] * n, dtype="Int64"),
+            }
+        ),
+        "trades": lambda: pd.DataFrame(
+            {
+                "ts": ts,
+                "ticker": tickers,
+                "sequence_number": np.arange(n),
+                "exchange": np.full(n, 4),
+                "trade_id": [str(i) for i in range(n)],
+                "sip_ns": ts.asi8,
+                "participant_ns": pd.array(ts.asi8 - 1000, dtype="Int64"),
+                "price": price,
+                "size": f * 10,
+                "conditions": ["12,37"] * n,
+                "tape": pd.array([3] * n, dtype="Int64"),
+            }
+        ),
+        "options_flow": lambda: pd.DataFrame(
+            {
+                "ts": ts,
+                "ticker": tickers,
+                "record_type": "flow_alert",
+                "record_id": [f"id-{i}" for i in range(n)],
+                "option_symbol": [f"{t.replace('.', '')}261218C00150000" for t in tickers],
+                "expiry": [dt.date(2026, 12, 18)] * n,
+                "strike": f * 150,
+                "option_type": "call",
+                "price": f,
+                "size": pd.array([10] * n, dtype="Int64"),
+                "premium": f * 1000,
+                "volume": f * 50,
+                "open_interest": pd.array([100] * n, dtype="Int64"),
+                "implied_volatility": f / 3,
+                "delta": f / 2,
+                "gamma": f / 100,
+                "theta": -f / 10,
+                "vega": f / 10,
+                "underlying_price": price,
+                "alert_rule": "RepeatedHits",
+            }
+        ),
+        "indicators": lambda: pd.DataFrame(
+            {
+                "ts": ts,
+                "ticker": tickers,
+                "close": price,
+                **{
+                    c: price
+                    for c in ("sma_20", "ema_12", "ema_26", "bb_upper", "bb_middle", "bb_lower", "vwap")
+                },
+                "rsi_14": f * 50,
+                "macd": f / 10,
+                "macd_signal": f / 20,
+                "macd_hist": f / 20,
+                "atr_14": f,
+            }
+        ),
+        "daily_report": lambda: pd.DataFrame(
+            {
+                "session": [day] * n,
+                "table_name": "quotes",
+                "ticker": tickers,
+                "rows": np.full(n, 10),
+                "expected_minutes": np.full(n, 390),
+                "covered_minutes": np.full(n, 300),
+                "coverage": f * 300 / 390,
+                "gaps": np.full(n, 1),
+                "max_gap_minutes": np.full(n, 7),
+                "validation_failures": np.zeros(n, int),
+                "last_ts": ts,
+                "freshness_minutes": f * 3,
+            }
+        ),
     }
     frame = frames[table]()
     return TABLES[table].model.validate(frame[TABLES[table].columns])

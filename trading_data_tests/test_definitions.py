@@ -13,8 +13,15 @@ EXPECTED_DEPS = {
     "trades": {"selected_tickers"},
     "options_flow": {"selected_tickers"},
     "indicators": {"prices"},
-    "daily_report": {"selected_tickers", "indicators", "prices", "quotes", "trades", "options_flow",
-                     "position_sizes"},
+    "daily_report": {
+        "selected_tickers",
+        "indicators",
+        "prices",
+        "quotes",
+        "trades",
+        "options_flow",
+        "position_sizes",
+    },
 }
 
 EXPECTED_CRONS = {
@@ -64,9 +71,11 @@ def test_schedule_crons_snapshot() -> None:
 
 def test_sensors_snapshot() -> None:
     sensors = {s.name: s.default_status for s in defs.get_repository_def().sensor_defs}
-    assert sensors == {"run_failure_alert_sensor": dg.DefaultSensorStatus.RUNNING,
-                       "volatility_burst_sensor": dg.DefaultSensorStatus.RUNNING,
-                       "default_automation_condition_sensor": dg.DefaultSensorStatus.RUNNING}
+    assert sensors == {
+        "run_failure_alert_sensor": dg.DefaultSensorStatus.RUNNING,
+        "volatility_burst_sensor": dg.DefaultSensorStatus.RUNNING,
+        "default_automation_condition_sensor": dg.DefaultSensorStatus.RUNNING,
+    }
 
 
 def test_checks_are_partitioned() -> None:

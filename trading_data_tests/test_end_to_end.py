@@ -42,7 +42,9 @@ def _resources(url: str, **settings: object) -> dict:
 
 
 def _materialize(url: str, partition: str, **settings: object) -> dg.ExecuteInProcessResult:
-    return dg.materialize([*ASSETS, *ASSET_CHECKS], partition_key=partition, resources=_resources(url, **settings))
+    return dg.materialize(
+        [*ASSETS, *ASSET_CHECKS], partition_key=partition, resources=_resources(url, **settings)
+    )
 
 
 def _snapshot(url: str) -> dict[str, tuple[int, str]]:
@@ -53,8 +55,10 @@ def _snapshot(url: str) -> dict[str, tuple[int, str]]:
             volatile = {"selected_at", "computed_at", "freshness_minutes"}
             columns = ", ".join(c for c in spec.columns if c not in volatile)
             key = ", ".join(spec.primary_key)
-            row = conn.execute(f"SELECT count(*), md5(coalesce(string_agg(r::text, '|' ORDER BY r::text), '')) "
-                               f"FROM (SELECT {columns} FROM market.{name} ORDER BY {key}) r").fetchone()
+            row = conn.execute(
+                f"SELECT count(*), md5(coalesce(string_agg(r::text, '|' ORDER BY r::text), '')) "
+                f"FROM (SELECT {columns} FROM market.{name} ORDER BY {key}) r"
+            ).fetchone()
             assert row is not None
             out[name] = (int(row[0]), row[1])
     return out
@@ -64,17 +68,28 @@ def test_whole_session_then_again_changes_nothing(clean_market: str, quiet_ticke
     result = _materialize(clean_market, SESSION, symbols=quiet_tickers)
     assert result.success
     first = _snapshot(clean_market)
-    for table in ("selected_tickers", "position_sizes", "prices", "quotes", "trades", "options_flow",
-                  "indicators", "daily_report"):
+    for table in (
+        "selected_tickers",
+        "position_sizes",
+        "prices",
+        "quotes",
+        "trades",
+        "options_flow",
+        "indicators",
+        "daily_report",
+    ):
         assert first[table][0] > 0, f"{table} is empty"
     assert first["selected_tickers"][0] == len(quiet_tickers)
 
     with psycopg.connect(clean_market) as conn:
         tickers = {r[0] for r in conn.execute("SELECT DISTINCT ticker FROM market.quotes")}
-        minutes = conn.execute("SELECT count(DISTINCT ts) FROM market.prices WHERE timespan = 'day'").fetchone()
+        minutes = conn.execute(
+            "SELECT count(DISTINCT ts) FROM market.prices WHERE timespan = 'day'"
+        ).fetchone()
         bad_time = conn.execute(
             "SELECT count(*) FROM market.trades WHERE (ts AT TIME ZONE 'America/New_York')::date <> %s",
-            (SESSION,)).fetchone()
+            (SESSION,),
+        ).fetchone()
         report_tables = {r[0] for r in conn.execute("SELECT DISTINCT table_name FROM market.daily_report")}
     assert tickers == set(quiet_tickers)
     assert minutes == (1,)
@@ -101,14 +116,21 @@ def test_backfill_over_a_holiday(clean_market: str, quiet_tickers: list[str]) ->
     for key in keys:
         assert _materialize(clean_market, key, symbols=quiet_tickers).success
     with psycopg.connect(clean_market) as conn:
-        days = [r[0].isoformat() for r in conn.execute(
-            "SELECT DISTINCT (ts AT TIME ZONE 'America/New_York')::date FROM market.prices ORDER BY 1")]
-        late = conn.execute("SELECT count(*) FROM market.prices WHERE timespan = 'minute' AND "
-                            "(ts AT TIME ZONE 'America/New_York')::time >= '13:00' AND "
-                            "(ts AT TIME ZONE 'America/New_York')::date = '2026-11-27'").fetchone()
-        warm = conn.execute("SELECT count(*) FROM market.indicators WHERE "
-                            "(ts AT TIME ZONE 'America/New_York')::date = '2026-11-27' AND ema_26 IS NULL"
-                            ).fetchone()
+        days = [
+            r[0].isoformat()
+            for r in conn.execute(
+                "SELECT DISTINCT (ts AT TIME ZONE 'America/New_York')::date FROM market.prices ORDER BY 1"
+            )
+        ]
+        late = conn.execute(
+            "SELECT count(*) FROM market.prices WHERE timespan = 'minute' AND "
+            "(ts AT TIME ZONE 'America/New_York')::time >= '13:00' AND "
+            "(ts AT TIME ZONE 'America/New_York')::date = '2026-11-27'"
+        ).fetchone()
+        warm = conn.execute(
+            "SELECT count(*) FROM market.indicators WHERE "
+            "(ts AT TIME ZONE 'America/New_York')::date = '2026-11-27' AND ema_26 IS NULL"
+        ).fetchone()
     assert days == keys
     assert late == (0,)
     # The 11-25 bars warm the 11-27 indicators up: no leading NaNs on the second session.

@@ -31,8 +31,9 @@ class Clock:
 
 
 def _tickers() -> list[str]:
-    profiles = sorted((p for p in SimulatedMarket().universe() if p.avg_volume >= 400_000),
-                      key=lambda p: p.avg_volume)
+    profiles = sorted(
+        (p for p in SimulatedMarket().universe() if p.avg_volume >= 400_000), key=lambda p: p.avg_volume
+    )
     return sorted(p.ticker for p in profiles[:2])
 
 
@@ -41,9 +42,12 @@ def _run(url: str, sim_url: str, tickers: list[str], selection: list[str]) -> dg
         "io_manager": PostgresPandasIOManager(database_url=url),
         "database": MarketDatabase(database_url=url),
         "settings": PipelineSettingsResource(symbols=tickers),
-        "polygon": PolygonResource(source="simulated", simulator_url=sim_url, retry_initial_wait_seconds=0.01),
-        "unusual_whales": UnusualWhalesResource(source="simulated", simulator_url=sim_url,
-                                                retry_initial_wait_seconds=0.01),
+        "polygon": PolygonResource(
+            source="simulated", simulator_url=sim_url, retry_initial_wait_seconds=0.01
+        ),
+        "unusual_whales": UnusualWhalesResource(
+            source="simulated", simulator_url=sim_url, retry_initial_wait_seconds=0.01
+        ),
     }
     return dg.materialize(ASSETS, partition_key=SESSION, resources=resources, selection=selection)
 

@@ -1,6 +1,5 @@
 """The PostgreSQL IO manager against a real server: round trips, windows, modes, failures."""
 
-
 import threading
 from collections.abc import Iterator
 
@@ -21,8 +20,11 @@ SESSION = "2026-11-27"
 def _asset(table: str, frame_or_fn, **metadata) -> dg.AssetsDefinition:
     spec = TABLES[table]
 
-    @dg.asset(name=table, partitions_def=session_partitions,
-              metadata={"partition_expr": spec.time_column, **metadata})
+    @dg.asset(
+        name=table,
+        partitions_def=session_partitions,
+        metadata={"partition_expr": spec.time_column, **metadata},
+    )
     def _table(context: dg.AssetExecutionContext):
         return frame_or_fn(context) if callable(frame_or_fn) else frame_or_fn
 
@@ -32,19 +34,28 @@ def _asset(table: str, frame_or_fn, **metadata) -> dg.AssetsDefinition:
 def _reader(table: str, start: int = 0, end: int = 0) -> tuple[dg.AssetsDefinition, dict]:
     loaded: dict = {}
 
-    @dg.asset(partitions_def=session_partitions,
-              ins={"upstream": dg.AssetIn(table, partition_mapping=dg.TimeWindowPartitionMapping(
-                  start_offset=start, end_offset=end))})
+    @dg.asset(
+        partitions_def=session_partitions,
+        ins={
+            "upstream": dg.AssetIn(
+                table, partition_mapping=dg.TimeWindowPartitionMapping(start_offset=start, end_offset=end)
+            )
+        },
+    )
     def reader(upstream: pd.DataFrame) -> None:
         loaded["frame"] = upstream
 
     return reader, loaded
 
 
-def _materialize(url: str, assets, partition: str = SESSION, raise_on_error: bool = True,
-                 selection=None):
-    return dg.materialize(assets, partition_key=partition, raise_on_error=raise_on_error, selection=selection,
-                          resources={"io_manager": PostgresPandasIOManager(database_url=url)})
+def _materialize(url: str, assets, partition: str = SESSION, raise_on_error: bool = True, selection=None):
+    return dg.materialize(
+        assets,
+        partition_key=partition,
+        raise_on_error=raise_on_error,
+        selection=selection,
+        resources={"io_manager": PostgresPandasIOManager(database_url=url)},
+    )
 
 
 def _count(url: str, table: str) -> int:
@@ -60,12 +71,16 @@ def test_round_trip_every_table(clean_market: str, table: str) -> None:
     materialization = result.asset_materializations_for_node(table)[0]
     assert materialization.metadata["dagster/row_count"].value == len(frame)
     assert materialization.metadata["write_mode"].value == TABLES[table].write_mode
-    assert [c.name for c in materialization.metadata["dagster/column_schema"].schema.columns] == \
-        TABLES[table].columns
+    assert [c.name for c in materialization.metadata["dagster/column_schema"].schema.columns] == TABLES[
+        table
+    ].columns
     back = loaded["frame"]
     key = list(TABLES[table].primary_key)
-    pd.testing.assert_frame_equal(back.sort_values(key).reset_index(drop=True),
-                                  frame.sort_values(key).reset_index(drop=True), check_dtype=True)
+    pd.testing.assert_frame_equal(
+        back.sort_values(key).reset_index(drop=True),
+        frame.sort_values(key).reset_index(drop=True),
+        check_dtype=True,
+    )
 
 
 def test_replace_twice_leaves_same_rows(clean_market: str) -> None:
@@ -99,7 +114,7 @@ def test_upsert_merges(clean_market: str) -> None:
 
 def test_upsert_of_iterator_streams_chunks_in_one_transaction(clean_market: str) -> None:
     frame = sample_frame("trades", SESSION, 30)
-    chunks = [frame.iloc[i:i + 7] for i in range(0, 30, 7)]
+    chunks = [frame.iloc[i : i + 7] for i in range(0, 30, 7)]
     result = _materialize(clean_market, [_asset("trades", lambda _: FrameChunks(chunks))])
     assert result.asset_materializations_for_node("trades")[0].metadata["chunks"].value == 5
     assert _count(clean_market, "trades") == 30
@@ -114,7 +129,9 @@ def test_failure_mid_stream_leaves_old_partition(clean_market: str) -> None:
         yield new.iloc[:10]
         raise ConnectionError("vendor went away after the first page")
 
-    result = _materialize(clean_market, [_asset("indicators", lambda c: FrameChunks(failing(c)))], raise_on_error=False)
+    result = _materialize(
+        clean_market, [_asset("indicators", lambda c: FrameChunks(failing(c)))], raise_on_error=False
+    )
     assert not result.success
     assert "vendor went away" in str(result.all_events)
     with psycopg.connect(clean_market) as conn:
@@ -132,13 +149,16 @@ def test_killed_connection_leaves_old_partition(clean_market: str) -> None:
         yield new.iloc[:20]
         # Kill every other backend writing to this database: the IO manager's connection dies mid-write.
         with psycopg.connect(clean_market, autocommit=True) as conn:
-            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                         "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
         killed.set()
         yield new.iloc[20:]
 
-    result = _materialize(clean_market, [_asset("indicators", lambda c: FrameChunks(killer_chunks(c)))],
-                          raise_on_error=False)
+    result = _materialize(
+        clean_market, [_asset("indicators", lambda c: FrameChunks(killer_chunks(c)))], raise_on_error=False
+    )
     assert killed.is_set() and not result.success
     failure = result.failure_data_for_node("indicators")
     assert failure is not None and "transaction was rolled back" in str(failure.error)
@@ -191,8 +211,10 @@ def test_unreachable_database_names_masked_url(clean_market: str) -> None:
 
 def test_row_at_2359_new_york_belongs_to_that_session(clean_market: str) -> None:
     frame = sample_frame("quotes", SESSION, 2)
-    frame["ts"] = [pd.Timestamp(f"{SESSION} 23:59:59.999", tz="America/New_York").tz_convert("UTC"),
-                   pd.Timestamp("2026-11-30 00:00", tz="America/New_York").tz_convert("UTC")]
+    frame["ts"] = [
+        pd.Timestamp(f"{SESSION} 23:59:59.999", tz="America/New_York").tz_convert("UTC"),
+        pd.Timestamp("2026-11-30 00:00", tz="America/New_York").tz_convert("UTC"),
+    ]
     with pytest.raises(StorageError, match="outside the partition window"):
         _materialize(clean_market, [_asset("quotes", frame)])
     _materialize(clean_market, [_asset("quotes", frame.iloc[:1])])
@@ -209,8 +231,9 @@ def test_range_load_across_a_holiday(clean_market: str) -> None:
     for key in ("2026-11-24", "2026-11-25", SESSION):
         _materialize(clean_market, [_asset("prices", sample_frame("prices", key, 4))], key)
     reader, loaded = _reader("prices", start=-2)
-    _materialize(clean_market, [_asset("prices", sample_frame("prices", SESSION, 4)), reader],
-                 selection=[reader.key])
+    _materialize(
+        clean_market, [_asset("prices", sample_frame("prices", SESSION, 4)), reader], selection=[reader.key]
+    )
     days = sorted(loaded["frame"]["ts"].dt.tz_convert("America/New_York").dt.date.astype(str).unique())
     assert days == ["2026-11-24", "2026-11-25", SESSION]
     assert len(loaded["frame"]) == 12

@@ -20,24 +20,33 @@ SESSION = "2026-11-25"
 
 @pytest.fixture(scope="module")
 def tickers() -> list[str]:
-    profiles = sorted((p for p in SimulatedMarket().universe() if p.avg_volume >= 400_000),
-                      key=lambda p: p.avg_volume)
+    profiles = sorted(
+        (p for p in SimulatedMarket().universe() if p.avg_volume >= 400_000), key=lambda p: p.avg_volume
+    )
     return sorted(p.ticker for p in profiles[:3])
 
 
-def _run(url: str, sim_url: str, tickers: list[str], selection: list[str], strict: bool = False
-         ) -> dg.ExecuteInProcessResult:
+def _run(
+    url: str, sim_url: str, tickers: list[str], selection: list[str], strict: bool = False
+) -> dg.ExecuteInProcessResult:
     resources = {
         "io_manager": PostgresPandasIOManager(database_url=url),
         "database": MarketDatabase(database_url=url),
         "settings": PipelineSettingsResource(symbols=tickers, strict_validation=strict),
-        "polygon": PolygonResource(source="simulated", simulator_url=sim_url, retry_attempts=2,
-                                   retry_initial_wait_seconds=0.01, retry_min_wait_after_429_seconds=0.01),
-        "unusual_whales": UnusualWhalesResource(source="simulated", simulator_url=sim_url,
-                                                retry_initial_wait_seconds=0.01),
+        "polygon": PolygonResource(
+            source="simulated",
+            simulator_url=sim_url,
+            retry_attempts=2,
+            retry_initial_wait_seconds=0.01,
+            retry_min_wait_after_429_seconds=0.01,
+        ),
+        "unusual_whales": UnusualWhalesResource(
+            source="simulated", simulator_url=sim_url, retry_initial_wait_seconds=0.01
+        ),
     }
-    return dg.materialize(ASSETS, partition_key=SESSION, resources=resources, selection=selection,
-                          raise_on_error=False)
+    return dg.materialize(
+        ASSETS, partition_key=SESSION, resources=resources, selection=selection, raise_on_error=False
+    )
 
 
 def _tickers_stored(url: str) -> set[str]:

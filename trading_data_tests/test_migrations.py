@@ -19,7 +19,8 @@ def test_tables_match_the_models(database_url: str) -> None:
         for spec in TABLES.values():
             rows = conn.execute(
                 "SELECT column_name, data_type, is_nullable FROM information_schema.columns "
-                "WHERE table_schema = 'market' AND table_name = %s ORDER BY ordinal_position", (spec.name,)
+                "WHERE table_schema = 'market' AND table_name = %s ORDER BY ordinal_position",
+                (spec.name,),
             ).fetchall()
             stored = {name: (kind.upper(), nullable == "YES") for name, kind, nullable in rows}
             expected = {
@@ -30,7 +31,9 @@ def test_tables_match_the_models(database_url: str) -> None:
             key = conn.execute(
                 "SELECT array_agg(a.attname ORDER BY array_position(i.indkey, a.attnum)) FROM pg_index i "
                 "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
-                "WHERE i.indrelid = %s::regclass AND i.indisprimary", (f"market.{spec.name}",)).fetchone()
+                "WHERE i.indrelid = %s::regclass AND i.indisprimary",
+                (f"market.{spec.name}",),
+            ).fetchone()
             assert key is not None
             assert tuple(key[0]) == spec.primary_key
             assert spec.time_column in spec.primary_key
@@ -58,10 +61,13 @@ def test_timescale_ddl_generation() -> None:
     assert ddl[0] == "CREATE EXTENSION IF NOT EXISTS timescaledb"
     quotes = [s for s in ddl if "market.quotes'" in s or "market.quotes " in s]
     assert any("by_range('ts', INTERVAL '1 day')" in s and "if_not_exists => TRUE" in s for s in quotes)
-    assert any("compress_segmentby = 'ticker'" in s and "compress_orderby = 'ts DESC, sequence_number'" in s
-               for s in quotes)
-    assert any("add_compression_policy('market.quotes', compress_after => INTERVAL '45 days'" in s
-               for s in quotes)
+    assert any(
+        "compress_segmentby = 'ticker'" in s and "compress_orderby = 'ts DESC, sequence_number'" in s
+        for s in quotes
+    )
+    assert any(
+        "add_compression_policy('market.quotes', compress_after => INTERVAL '45 days'" in s for s in quotes
+    )
     sessions = [s for s in ddl if "market.selected_tickers" in s]
     assert any("by_range('session', INTERVAL '30 days')" in s for s in sessions)
     # Every table becomes a hypertable, compressed by ticker, with a policy.
@@ -73,8 +79,10 @@ def test_timescale_branch(database_url: str) -> None:
     with psycopg.connect(database_url) as conn:
         available = timescale_available(conn)
     if not available:
-        pytest.skip("the TimescaleDB extension is not installed on this PostgreSQL server "
-                    "(plain PostgreSQL mode; DDL generation is tested above)")
+        pytest.skip(
+            "the TimescaleDB extension is not installed on this PostgreSQL server "
+            "(plain PostgreSQL mode; DDL generation is tested above)"
+        )
     result = migrate(database_url, "market_ts", use_timescale=True)
     assert result.timescale
     status = storage_mode(database_url, "market_ts")

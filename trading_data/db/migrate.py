@@ -73,8 +73,9 @@ def timescale_installed(conn: psycopg.Connection) -> bool:
     return row is not None
 
 
-def timescale_ddl(schema: str, specs: list[TableSpec] | None = None,
-                  compress_after: str = DEFAULT_COMPRESS_AFTER) -> list[str]:
+def timescale_ddl(
+    schema: str, specs: list[TableSpec] | None = None, compress_after: str = DEFAULT_COMPRESS_AFTER
+) -> list[str]:
     """The statements that turn every market table into a compressed hypertable (idempotent)."""
     validate_schema_name(schema)
     statements = ["CREATE EXTENSION IF NOT EXISTS timescaledb"]
@@ -100,20 +101,33 @@ def migrate(url: str, schema: str = DEFAULT_SCHEMA, *, use_timescale: bool | Non
     with psycopg.connect(url) as conn:
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
         conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
-        conn.execute(sql.SQL(
-            "CREATE TABLE IF NOT EXISTS {}.schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
-            " applied_at TIMESTAMPTZ NOT NULL DEFAULT now())").format(sql.Identifier(schema)))
-        done = {row[0] for row in conn.execute(
-            sql.SQL("SELECT version FROM {}.schema_migrations").format(sql.Identifier(schema)))}
+        conn.execute(
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {}.schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+                " applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+            ).format(sql.Identifier(schema))
+        )
+        done = {
+            row[0]
+            for row in conn.execute(
+                sql.SQL("SELECT version FROM {}.schema_migrations").format(sql.Identifier(schema))
+            )
+        }
         for migration in load_migrations():
             if migration.version in done:
                 continue
             try:
                 conn.execute(migration.sql_text.replace("{schema}", schema).encode())
             except psycopg.Error as exc:
-                raise MigrationError(f"migration {migration.version:04d}_{migration.name} failed: {exc}") from exc
-            conn.execute(sql.SQL("INSERT INTO {}.schema_migrations (version, name) VALUES (%s, %s)").format(
-                sql.Identifier(schema)), (migration.version, migration.name))
+                raise MigrationError(
+                    f"migration {migration.version:04d}_{migration.name} failed: {exc}"
+                ) from exc
+            conn.execute(
+                sql.SQL("INSERT INTO {}.schema_migrations (version, name) VALUES (%s, %s)").format(
+                    sql.Identifier(schema)
+                ),
+                (migration.version, migration.name),
+            )
             applied.append(f"{migration.version:04d}_{migration.name}")
         timescale = timescale_available(conn) if use_timescale is None else use_timescale
         if timescale:
@@ -128,18 +142,37 @@ def migrate(url: str, schema: str = DEFAULT_SCHEMA, *, use_timescale: bool | Non
 def storage_mode(url: str, schema: str = DEFAULT_SCHEMA) -> dict[str, object]:
     """What ``trading-data db status`` shows: versions applied and the TimescaleDB mode."""
     with psycopg.connect(url) as conn:
-        exists = conn.execute("SELECT 1 FROM information_schema.tables WHERE table_schema = %s"
-                              " AND table_name = 'schema_migrations'", (schema,)).fetchone()
-        versions = [] if not exists else [f"{v:04d}_{n}" for v, n in conn.execute(
-            sql.SQL("SELECT version, name FROM {}.schema_migrations ORDER BY version").format(
-                sql.Identifier(schema)))]
-        pending = [f"{m.version:04d}_{m.name}" for m in load_migrations()
-                   if f"{m.version:04d}_{m.name}" not in versions]
+        exists = conn.execute(
+            "SELECT 1 FROM information_schema.tables WHERE table_schema = %s"
+            " AND table_name = 'schema_migrations'",
+            (schema,),
+        ).fetchone()
+        versions = (
+            []
+            if not exists
+            else [
+                f"{v:04d}_{n}"
+                for v, n in conn.execute(
+                    sql.SQL("SELECT version, name FROM {}.schema_migrations ORDER BY version").format(
+                        sql.Identifier(schema)
+                    )
+                )
+            ]
+        )
+        pending = [
+            f"{m.version:04d}_{m.name}"
+            for m in load_migrations()
+            if f"{m.version:04d}_{m.name}" not in versions
+        ]
         hypertables: list[str] = []
         if timescale_installed(conn):
-            hypertables = [r[0] for r in conn.execute(
-                "SELECT hypertable_name FROM timescaledb_information.hypertables WHERE hypertable_schema = %s",
-                (schema,))]
+            hypertables = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT hypertable_name FROM timescaledb_information.hypertables WHERE hypertable_schema = %s",
+                    (schema,),
+                )
+            ]
         return {
             "schema": schema,
             "applied": versions,

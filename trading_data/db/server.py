@@ -96,8 +96,9 @@ def status() -> ServerStatus:
             os.kill(pid, 0)
         except (ValueError, IndexError, ProcessLookupError, PermissionError):
             pid = None
-    return ServerStatus(running=pid is not None and _accepts(embedded_port()), pid=pid,
-                        port=embedded_port(), data_dir=pgdata)
+    return ServerStatus(
+        running=pid is not None and _accepts(embedded_port()), pid=pid, port=embedded_port(), data_dir=pgdata
+    )
 
 
 def _accepts(port: int) -> bool:
@@ -126,7 +127,10 @@ def start() -> ServerStatus:
     if not (pgdata / "PG_VERSION").exists():
         subprocess.run(
             [_bin("initdb"), "-D", str(pgdata), "--auth=trust", "--encoding=utf8", "-U", "postgres"],
-            check=True, user=user, capture_output=True, text=True,
+            check=True,
+            user=user,
+            capture_output=True,
+            text=True,
         )
         with (pgdata / "postgresql.conf").open("a") as conf:
             # Sized for a laptop and for bulk loads of a few million rows per partition.
@@ -136,9 +140,22 @@ def start() -> ServerStatus:
             )
     log = pgdata / "server.log"
     result = subprocess.run(
-        [_bin("pg_ctl"), "-D", str(pgdata), "-w", "-t", "60", "-l", str(log),
-         "-o", f"-h 127.0.0.1 -p {current.port} -k {pgdata}", "start"],
-        user=user, capture_output=True, text=True,
+        [
+            _bin("pg_ctl"),
+            "-D",
+            str(pgdata),
+            "-w",
+            "-t",
+            "60",
+            "-l",
+            str(log),
+            "-o",
+            f"-h 127.0.0.1 -p {current.port} -k {pgdata}",
+            "start",
+        ],
+        user=user,
+        capture_output=True,
+        text=True,
     )
     if result.returncode != 0:
         tail = log.read_text()[-2000:] if log.exists() else result.stderr
@@ -163,6 +180,11 @@ def stop() -> ServerStatus:
     current = status()
     if current.pid is None:
         return current
-    subprocess.run([_bin("pg_ctl"), "-D", str(current.data_dir), "-w", "-m", "fast", "stop"],
-                   user=_run_as(), check=True, capture_output=True, text=True)
+    subprocess.run(
+        [_bin("pg_ctl"), "-D", str(current.data_dir), "-w", "-m", "fast", "stop"],
+        user=_run_as(),
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return status()

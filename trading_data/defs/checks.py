@@ -26,15 +26,23 @@ FEED_GRACE = dt.timedelta(minutes=20)
 
 def _active(database: MarketDatabase, session_key: str) -> list[str]:
     frame = database.read_sql(
-        sql.SQL("SELECT ticker FROM {}.selected_tickers WHERE session = %s AND is_active ORDER BY ticker").format(
-            sql.Identifier(database.schema_name)), (dt.date.fromisoformat(session_key),))
+        sql.SQL(
+            "SELECT ticker FROM {}.selected_tickers WHERE session = %s AND is_active ORDER BY ticker"
+        ).format(sql.Identifier(database.schema_name)),
+        (dt.date.fromisoformat(session_key),),
+    )
     return frame["ticker"].tolist() if len(frame) else []
 
 
-@dg.asset_check(asset="selected_tickers", partitions_def=session_partitions, blocking=True,
-                description="At least one active ticker, and no more than max_active_tickers.")
-def selected_tickers_has_active(context: dg.AssetCheckExecutionContext, database: MarketDatabase,
-                                settings: PipelineSettingsResource) -> dg.AssetCheckResult:
+@dg.asset_check(
+    asset="selected_tickers",
+    partitions_def=session_partitions,
+    blocking=True,
+    description="At least one active ticker, and no more than max_active_tickers.",
+)
+def selected_tickers_has_active(
+    context: dg.AssetCheckExecutionContext, database: MarketDatabase, settings: PipelineSettingsResource
+) -> dg.AssetCheckResult:
     active = _active(database, context.partition_key)
     limit = settings.to_settings().max_active_tickers
     symbols = settings.to_settings().symbols
@@ -42,24 +50,38 @@ def selected_tickers_has_active(context: dg.AssetCheckExecutionContext, database
     return dg.AssetCheckResult(passed=ok, metadata={"active": len(active), "max_active_tickers": limit})
 
 
-@dg.asset_check(asset="position_sizes", partitions_def=session_partitions, blocking=True,
-                description="Total weight within the gross exposure limit; no negative positions.")
-def position_sizes_within_limits(context: dg.AssetCheckExecutionContext,
-                                 database: MarketDatabase) -> dg.AssetCheckResult:
+@dg.asset_check(
+    asset="position_sizes",
+    partitions_def=session_partitions,
+    blocking=True,
+    description="Total weight within the gross exposure limit; no negative positions.",
+)
+def position_sizes_within_limits(
+    context: dg.AssetCheckExecutionContext, database: MarketDatabase
+) -> dg.AssetCheckResult:
     frame = database.read_sql(
-        sql.SQL("SELECT coalesce(sum(weight), 0) AS gross, coalesce(min(shares), 0) AS min_shares "
-                "FROM {}.position_sizes WHERE session = %s").format(sql.Identifier(database.schema_name)),
-        (dt.date.fromisoformat(context.partition_key),))
+        sql.SQL(
+            "SELECT coalesce(sum(weight), 0) AS gross, coalesce(min(shares), 0) AS min_shares "
+            "FROM {}.position_sizes WHERE session = %s"
+        ).format(sql.Identifier(database.schema_name)),
+        (dt.date.fromisoformat(context.partition_key),),
+    )
     gross, min_shares = float(frame["gross"].iloc[0]), int(frame["min_shares"].iloc[0])
-    return dg.AssetCheckResult(passed=gross <= 1.0 + 1e-9 and min_shares >= 0,
-                               metadata={"gross_weight": gross, "min_shares": min_shares})
+    return dg.AssetCheckResult(
+        passed=gross <= 1.0 + 1e-9 and min_shares >= 0,
+        metadata={"gross_weight": gross, "min_shares": min_shares},
+    )
 
 
 def _feed_check(table: str, blocking: bool) -> dg.AssetChecksDefinition:
-    @dg.asset_check(asset=table, name=f"{table}_covers_active_tickers", partitions_def=session_partitions,
-                    blocking=blocking,
-                    description=f"Every active ticker has {table} rows once the session has been open "
-                                f"{int(FEED_GRACE.total_seconds() // 60)} minutes.")
+    @dg.asset_check(
+        asset=table,
+        name=f"{table}_covers_active_tickers",
+        partitions_def=session_partitions,
+        blocking=blocking,
+        description=f"Every active ticker has {table} rows once the session has been open "
+        f"{int(FEED_GRACE.total_seconds() // 60)} minutes.",
+    )
     def _check(context: dg.AssetCheckExecutionContext, database: MarketDatabase) -> dg.AssetCheckResult:
         key = context.partition_key
         active = _active(database, key)
@@ -70,38 +92,60 @@ def _feed_check(table: str, blocking: bool) -> dg.AssetChecksDefinition:
         return dg.AssetCheckResult(
             passed=not (due and missing),
             severity=dg.AssetCheckSeverity.ERROR,
-            metadata={"missing_tickers": dg.MetadataValue.json(missing), "rows": sum(rows.values()),
-                      "due": due},
+            metadata={
+                "missing_tickers": dg.MetadataValue.json(missing),
+                "rows": sum(rows.values()),
+                "due": due,
+            },
         )
 
     return _check
 
 
 def _crossed_quotes_check() -> dg.AssetChecksDefinition:
-    @dg.asset_check(asset="quotes", partitions_def=session_partitions,
-                    description="No crossed NBBO quotes stored (ask below bid).")
-    def quotes_not_crossed(context: dg.AssetCheckExecutionContext, database: MarketDatabase) -> dg.AssetCheckResult:
+    @dg.asset_check(
+        asset="quotes",
+        partitions_def=session_partitions,
+        description="No crossed NBBO quotes stored (ask below bid).",
+    )
+    def quotes_not_crossed(
+        context: dg.AssetCheckExecutionContext, database: MarketDatabase
+    ) -> dg.AssetCheckResult:
         start, end = session_bounds(context.partition_key)
         frame = database.read_sql(
-            sql.SQL("SELECT count(*) AS n FROM {}.{} WHERE ts >= %s AND ts < %s AND bid_price > 0 "
-                    "AND ask_price > 0 AND ask_price < bid_price").format(
-                sql.Identifier(database.schema_name), sql.Identifier(TABLES["quotes"].name)), (start, end))
+            sql.SQL(
+                "SELECT count(*) AS n FROM {}.{} WHERE ts >= %s AND ts < %s AND bid_price > 0 "
+                "AND ask_price > 0 AND ask_price < bid_price"
+            ).format(sql.Identifier(database.schema_name), sql.Identifier(TABLES["quotes"].name)),
+            (start, end),
+        )
         crossed = int(frame["n"].iloc[0])
         return dg.AssetCheckResult(passed=crossed == 0, metadata={"crossed": crossed})
 
     return quotes_not_crossed
 
 
-@dg.asset_check(asset="daily_report", partitions_def=session_partitions,
-                description="Warns when a collected feed covers under half of the session's minutes.")
-def daily_report_coverage(context: dg.AssetCheckExecutionContext, database: MarketDatabase) -> dg.AssetCheckResult:
+@dg.asset_check(
+    asset="daily_report",
+    partitions_def=session_partitions,
+    description="Warns when a collected feed covers under half of the session's minutes.",
+)
+def daily_report_coverage(
+    context: dg.AssetCheckExecutionContext, database: MarketDatabase
+) -> dg.AssetCheckResult:
     frame = database.read_sql(
-        sql.SQL("SELECT table_name, ticker, coverage FROM {}.daily_report WHERE session = %s AND "
-                "table_name IN ('prices', 'quotes', 'trades') AND coverage < 0.5").format(
-            sql.Identifier(database.schema_name)), (dt.date.fromisoformat(context.partition_key),))
+        sql.SQL(
+            "SELECT table_name, ticker, coverage FROM {}.daily_report WHERE session = %s AND "
+            "table_name IN ('prices', 'quotes', 'trades') AND coverage < 0.5"
+        ).format(sql.Identifier(database.schema_name)),
+        (dt.date.fromisoformat(context.partition_key),),
+    )
     poor = [f"{r.table_name}/{r.ticker}: {r.coverage:.0%}" for r in frame.itertuples()]
-    return dg.AssetCheckResult(passed=not poor, severity=dg.AssetCheckSeverity.WARN,
-                               metadata={"poor_coverage": dg.MetadataValue.json(poor)})
+    return dg.AssetCheckResult(
+        passed=not poor,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"poor_coverage": dg.MetadataValue.json(poor)},
+    )
 
 
 ASSET_CHECKS = [

@@ -40,8 +40,9 @@ def vendor_retry_policy() -> dg.RetryPolicy:
     read when the definitions load; the test suite sets it to 0.
     """
     delay = float(os.environ.get(STEP_RETRY_DELAY_ENV, "20"))
-    return dg.RetryPolicy(max_retries=3, delay=delay, backoff=dg.Backoff.EXPONENTIAL,
-                          jitter=dg.Jitter.PLUS_MINUS)
+    return dg.RetryPolicy(
+        max_retries=3, delay=delay, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+    )
 
 
 def partition_day(context: dg.AssetExecutionContext) -> dt.date:

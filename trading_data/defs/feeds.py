@@ -40,10 +40,21 @@ def describe_error(exc: BaseException) -> str:
 class TickerFeed(FrameChunks):
     """Pages of one feed for many tickers, fetched concurrently, consumed once."""
 
-    def __init__(self, *, feed: str, tickers: Sequence[str], open_clients: OpenClients, fetch: FetchPages,
-                 max_concurrency: int = 8, max_buffered_pages: int = 4, chunk_filter: ChunkFilter | None = None,
-                 stats: Callable[[Any], dict[str, Any]] | None = None, log: Any = None,
-                 breakers: Sequence[CircuitBreaker] = (), strict: bool = False):
+    def __init__(
+        self,
+        *,
+        feed: str,
+        tickers: Sequence[str],
+        open_clients: OpenClients,
+        fetch: FetchPages,
+        max_concurrency: int = 8,
+        max_buffered_pages: int = 4,
+        chunk_filter: ChunkFilter | None = None,
+        stats: Callable[[Any], dict[str, Any]] | None = None,
+        log: Any = None,
+        breakers: Sequence[CircuitBreaker] = (),
+        strict: bool = False,
+    ):
         super().__init__(self._iterate())
         self.feed = feed
         self.tickers = list(tickers)
@@ -110,20 +121,24 @@ class TickerFeed(FrameChunks):
         self._finish(stats, time.perf_counter() - started)
 
     def _finish(self, stats: dict[str, Any], seconds: float) -> None:
-        self.metadata.update({
-            "tickers": dg.MetadataValue.int(len(self.tickers)),
-            "tickers_failed": dg.MetadataValue.int(len(self.failures)),
-            "fetch_seconds": dg.MetadataValue.float(round(seconds, 3)),
-            "rows_by_ticker": dg.MetadataValue.json(self.rows_by_ticker),
-            "validation_failures": dg.MetadataValue.int(int(getattr(self._chunk_filter, "failures", 0))),
-            **{k: _metadata_value(v) for k, v in stats.items()},
-        })
+        self.metadata.update(
+            {
+                "tickers": dg.MetadataValue.int(len(self.tickers)),
+                "tickers_failed": dg.MetadataValue.int(len(self.failures)),
+                "fetch_seconds": dg.MetadataValue.float(round(seconds, 3)),
+                "rows_by_ticker": dg.MetadataValue.json(self.rows_by_ticker),
+                "validation_failures": dg.MetadataValue.int(int(getattr(self._chunk_filter, "failures", 0))),
+                **{k: _metadata_value(v) for k, v in stats.items()},
+            }
+        )
         everything_failed = bool(self.tickers) and len(self.failures) == len(self.tickers)
         if self.failures:
             self.metadata["failed_tickers"] = dg.MetadataValue.json(self.failures)
             if self._log is not None and not everything_failed:
-                self._log.warning(f"{self.feed}: {len(self.failures)} of {len(self.tickers)} ticker(s) failed; "
-                                  f"the others are stored: {self.failures}")
+                self._log.warning(
+                    f"{self.feed}: {len(self.failures)} of {len(self.tickers)} ticker(s) failed; "
+                    f"the others are stored: {self.failures}"
+                )
         for breaker in self._breakers:
             # One ticker answering proves the vendors are up. Every ticker failing counts against a vendor
             # only for outage errors (as CircuitBreaker.guard counts them) that name it: a 403 or a bug
@@ -131,19 +146,26 @@ class TickerFeed(FrameChunks):
             if not everything_failed:
                 breaker.record_success()
                 continue
-            blamed = [e for e in self._errors.values() if isinstance(e, DEFAULT_TRIPS_ON)
-                      and getattr(e, "vendor", breaker.vendor) == breaker.vendor]
+            blamed = [
+                e
+                for e in self._errors.values()
+                if isinstance(e, DEFAULT_TRIPS_ON) and getattr(e, "vendor", breaker.vendor) == breaker.vendor
+            ]
             if blamed:
                 breaker.record_failure(describe_error(blamed[0]))
         if everything_failed:
             first = next(iter(self.failures.items()))
-            raise FeedFailed(f"{self.feed}: every ticker failed ({len(self.failures)}); e.g. {first[0]}: "
-                             f"{first[1]}", vendor="multiple")
+            raise FeedFailed(
+                f"{self.feed}: every ticker failed ({len(self.failures)}); e.g. {first[0]}: {first[1]}",
+                vendor="multiple",
+            )
         if self.failures and self._strict:
             # strict_validation: the other tickers' rows are kept, but the step fails and says why.
             self.error_after_commit = FeedFailed(
                 f"{self.feed}: {len(self.failures)} of {len(self.tickers)} ticker(s) failed (the others were "
-                f"stored): {self.failures}", vendor="multiple")
+                f"stored): {self.failures}",
+                vendor="multiple",
+            )
 
 
 def _metadata_value(value: Any) -> Any:
@@ -154,4 +176,3 @@ def _metadata_value(value: Any) -> Any:
     if isinstance(value, float):
         return dg.MetadataValue.float(value)
     return value
-

@@ -59,7 +59,9 @@ def ticker_indicators(bars: pd.DataFrame) -> pd.DataFrame:
     close = bars["close"].to_numpy(dtype="float64")
     volume = bars["volume"].to_numpy(dtype="float64")
     macd, macd_signal, macd_hist = talib.MACD(close, fastperiod=12, slowperiod=26, signalperiod=9)
-    bb_upper, bb_middle, bb_lower = talib.BBANDS(close, timeperiod=20, nbdevup=2.0, nbdevdn=2.0, matype=talib.MA_Type.SMA)
+    bb_upper, bb_middle, bb_lower = talib.BBANDS(
+        close, timeperiod=20, nbdevup=2.0, nbdevdn=2.0, matype=talib.MA_Type.SMA
+    )
 
     day = bars["ts"].dt.tz_convert(NEW_YORK).dt.date.to_numpy()
     typical_volume = pd.Series((high + low + close) / 3.0 * volume, index=bars.index)
@@ -99,7 +101,9 @@ def compute_indicators(bars: pd.DataFrame, warmup_bars: pd.DataFrame | None = No
     warmup = _minute_bars(warmup_bars, "warm-up bars")
     first_ts = target.groupby("ticker")["ts"].min()
     warmup = warmup[warmup["ticker"].isin(first_ts.index)]
-    warmup = warmup[warmup["ts"] < warmup["ticker"].map(first_ts)].drop_duplicates(["ticker", "ts"], keep="last")
+    warmup = warmup[warmup["ts"] < warmup["ticker"].map(first_ts)].drop_duplicates(
+        ["ticker", "ts"], keep="last"
+    )
 
     combined = pd.concat(
         [warmup.assign(is_target=False), target.assign(is_target=True)], ignore_index=True

@@ -180,19 +180,38 @@ def render_markdown(
                 "n/a" if pd.isna(stalest) else f"{stalest:.0f}",
             ]
         )
-    headers = ["table", "tickers", "rows", "mean coverage", "min coverage", "gaps", "failures", "stalest (min)"]
+    headers = [
+        "table",
+        "tickers",
+        "rows",
+        "mean coverage",
+        "min coverage",
+        "gaps",
+        "failures",
+        "stalest (min)",
+    ]
     lines += _markdown_table(headers, summary) + [""]
 
     dense = report_df[report_df["table_name"].isin(worst_tables)]
     if len(dense) and worst > 0:
         ordered = dense.sort_values(
-            ["coverage", "gaps", "table_name", "ticker"], ascending=[True, False, True, True], na_position="first"
+            ["coverage", "gaps", "table_name", "ticker"],
+            ascending=[True, False, True, True],
+            na_position="first",
         ).head(worst)
         lines += [f"## Worst coverage ({', '.join(worst_tables)})", ""]
         lines += _markdown_table(
             ["table", "ticker", "coverage", "gaps", "max gap (min)", "failures", "rows"],
             (
-                [r.table_name, r.ticker, _pct(r.coverage), r.gaps, r.max_gap_minutes, r.validation_failures, r.rows]
+                [
+                    r.table_name,
+                    r.ticker,
+                    _pct(r.coverage),
+                    r.gaps,
+                    r.max_gap_minutes,
+                    r.validation_failures,
+                    r.rows,
+                ]
                 for r in ordered.itertuples()
             ),
         )
@@ -242,7 +261,9 @@ def render_chart(
             axis.set_yticks([])
         price_source = bars if not bars.empty else values
         if not price_source.empty:
-            axis.plot(_local_times(price_source["ts"]), price_source["close"], color="black", lw=1, label="close")
+            axis.plot(
+                _local_times(price_source["ts"]), price_source["close"], color="black", lw=1, label="close"
+            )
         if not values.empty:
             times = _local_times(values["ts"])
             axis.plot(times, values["sma_20"], color="tab:blue", lw=0.9, label="sma 20")

@@ -295,7 +295,9 @@ def symbols_selection(
             prepared, _ = prepare_bars(session, bars[bars["ticker"].isin(tickers)], params.lookback_days)
             metrics = ticker_metrics(prepared, params.atr_period)
             metrics["opportunity_score"] = opportunity_scores(metrics.dropna(subset=["volatility"]))
-            rows = rows.merge(metrics[METRIC_COLUMNS + ["opportunity_score"]].reset_index(), on="ticker", how="left")
+            rows = rows.merge(
+                metrics[METRIC_COLUMNS + ["opportunity_score"]].reset_index(), on="ticker", how="left"
+            )
         except (ValueError, KeyError) as exc:
             notes = f"; metrics unavailable ({exc})"
     rows["rank"] = np.arange(1, len(rows) + 1)
@@ -343,7 +345,9 @@ def select_tickers(
         frame, funnel = rank_universe(session, bars, params, now)
     except (ValueError, KeyError, TypeError, ArithmeticError) as exc:
         # Bad or missing market data must not leave the day without tickers (seed section 6).
-        return fallback_selection(session, params.default_tickers, f"selection failed: {exc}", None, params, now)
+        return fallback_selection(
+            session, params.default_tickers, f"selection failed: {exc}", None, params, now
+        )
     if funnel["active"] == 0:
         if funnel["passed_filters"] == 0:
             reason = (

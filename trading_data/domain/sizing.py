@@ -143,15 +143,25 @@ def size_positions(
         factor = gross_cap / gross
         frame["shares"] = [_floor(s * factor) for s in frame["shares"]]
         for ticker in frame["ticker"]:
-            reasons.setdefault(ticker, f"scaled by {factor:.4f} to max_gross_exposure {params.max_gross_exposure:g}")
+            reasons.setdefault(
+                ticker, f"scaled by {factor:.4f} to max_gross_exposure {params.max_gross_exposure:g}"
+            )
     frame["shares"] = frame["shares"].astype("int64")
     frame["notional"] = frame["shares"] * frame["price"]
     frame["weight"] = frame["notional"] / equity
     frame["session"] = session
     frame["computed_at"] = stamp
-    frame = frame.astype({"price": "float64", "atr": "float64", "stop_distance": "float64",
-                          "risk_amount": "float64", "notional": "float64", "weight": "float64",
-                          "is_fallback": "bool"})
+    frame = frame.astype(
+        {
+            "price": "float64",
+            "atr": "float64",
+            "stop_distance": "float64",
+            "risk_amount": "float64",
+            "notional": "float64",
+            "weight": "float64",
+            "is_fallback": "bool",
+        }
+    )
     return SizingResult(PositionSizes.validate(frame.loc[:, OUTPUT_COLUMNS].reset_index(drop=True)), reasons)
 
 
@@ -161,4 +171,3 @@ def _as_float(value: object) -> float:
     except (TypeError, ValueError):
         return float("nan")
     return result if not pd.isna(result) else float("nan")
-

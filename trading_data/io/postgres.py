@@ -83,8 +83,9 @@ def _where(spec: TableSpec, table_slice: TableSlice) -> tuple[str, tuple[Any, ..
             start, end = window_parameters(spec, dimension.partitions)
             column = dimension.partition_expr
             if column != spec.time_column:
-                raise StorageError(f"{spec.name}: partition_expr {column!r} must be the time column "
-                                   f"{spec.time_column!r}")
+                raise StorageError(
+                    f"{spec.name}: partition_expr {column!r} must be the time column {spec.time_column!r}"
+                )
             return f"WHERE {column} >= $1 AND {column} < $2", (start, end)
     return "", ()
 
@@ -115,8 +116,10 @@ class PostgresClient(DbClient):
         try:
             conn = adbc.connect(url)
         except adbc_driver_manager.Error as exc:
-            raise StorageError(f"cannot reach PostgreSQL at {mask_password(url)}: {exc}. Start it with "
-                               "`trading-data db start` or set TRADING_DATA_DATABASE_URL.") from exc
+            raise StorageError(
+                f"cannot reach PostgreSQL at {mask_password(url)}: {exc}. Start it with "
+                "`trading-data db start` or set TRADING_DATA_DATABASE_URL."
+            ) from exc
         try:
             yield conn
             conn.commit()
@@ -124,9 +127,11 @@ class PostgresClient(DbClient):
             # If the connection died, the server has rolled the transaction back already.
             with suppress(adbc_driver_manager.Error):
                 conn.rollback()
-            raise StorageError(f"PostgreSQL at {mask_password(url)} failed during {table_slice.schema}."
-                               f"{table_slice.table}: {exc}. The transaction was rolled back: the table "
-                               "holds its previous data; re-run to retry.") from exc
+            raise StorageError(
+                f"PostgreSQL at {mask_password(url)} failed during {table_slice.schema}."
+                f"{table_slice.table}: {exc}. The transaction was rolled back: the table "
+                "holds its previous data; re-run to retry."
+            ) from exc
         except BaseException:
             with suppress(adbc_driver_manager.Error):
                 conn.rollback()
@@ -140,16 +145,22 @@ class PostgresClient(DbClient):
         # Tables are created by migrations, never by the IO manager (DESIGN.md decision 6).
         spec = table_spec(table_slice.table)
         with connection.cursor() as cur:
-            cur.execute("SELECT column_name FROM information_schema.columns WHERE table_schema = $1 "
-                        "AND table_name = $2", (table_slice.schema, spec.name))
+            cur.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = $1 "
+                "AND table_name = $2",
+                (table_slice.schema, spec.name),
+            )
             columns = {row[0] for row in cur.fetchall()}
         if not columns:
-            raise StorageError(f"table {table_slice.schema}.{spec.name} does not exist: run "
-                               "`trading-data db migrate`")
+            raise StorageError(
+                f"table {table_slice.schema}.{spec.name} does not exist: run `trading-data db migrate`"
+            )
         missing = [c for c in spec.columns if c not in columns]
         if missing:
-            raise StorageError(f"table {table_slice.schema}.{spec.name} lacks columns {missing}: run "
-                               "`trading-data db migrate`")
+            raise StorageError(
+                f"table {table_slice.schema}.{spec.name} lacks columns {missing}: run "
+                "`trading-data db migrate`"
+            )
 
     @staticmethod
     def delete_table_slice(context: dg.OutputContext, table_slice: TableSlice, connection: Any) -> None:
@@ -166,7 +177,9 @@ class PostgresClient(DbClient):
         columns = ", ".join(table_slice.columns or spec.columns)
         where, params = _where(spec, table_slice)
         if params:
-            where = where.replace("$1", f"'{params[0].isoformat()}'").replace("$2", f"'{params[1].isoformat()}'")
+            where = where.replace("$1", f"'{params[0].isoformat()}'").replace(
+                "$2", f"'{params[1].isoformat()}'"
+            )
         return f"SELECT {columns} FROM {_qualified(table_slice)} {where}".strip()
 
 
@@ -174,8 +187,9 @@ def _check_columns(spec: TableSpec, frame: pd.DataFrame) -> None:
     extra = [c for c in frame.columns if c not in spec.columns]
     missing = [c for c in spec.columns if c not in frame.columns]
     if extra or missing:
-        raise StorageError(f"{spec.name}: frame columns differ from the table: missing {missing}, "
-                           f"unexpected {extra}")
+        raise StorageError(
+            f"{spec.name}: frame columns differ from the table: missing {missing}, unexpected {extra}"
+        )
 
 
 def _check_window(spec: TableSpec, frame: pd.DataFrame, table_slice: TableSlice) -> None:
@@ -185,17 +199,24 @@ def _check_window(spec: TableSpec, frame: pd.DataFrame, table_slice: TableSlice)
         return
     start, end = params
     values = frame[spec.time_column]
-    outside = frame[(values < start) | (values >= end)] if spec.time_column == "session" else \
-        frame[(values < pd.Timestamp(start)) | (values >= pd.Timestamp(end))]
+    outside = (
+        frame[(values < start) | (values >= end)]
+        if spec.time_column == "session"
+        else frame[(values < pd.Timestamp(start)) | (values >= pd.Timestamp(end))]
+    )
     if len(outside):
-        raise StorageError(f"{spec.name}: {len(outside)} row(s) fall outside the partition window "
-                           f"[{start}, {end}); e.g. {outside.head(2).to_dict('records')}")
+        raise StorageError(
+            f"{spec.name}: {len(outside)} row(s) fall outside the partition window "
+            f"[{start}, {end}); e.g. {outside.head(2).to_dict('records')}"
+        )
 
 
 def _lock_window_and_check_empty(cur: Any, target: str, where: str, params: tuple[Any, ...]) -> bool:
     """Serialise upserts of one window until COMMIT, and say whether the window holds no row yet."""
-    cur.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-                (f"{target} {[p.isoformat() for p in params]}",))
+    cur.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+        (f"{target} {[p.isoformat() for p in params]}",),
+    )
     cur.fetchall()
     cur.execute(f"SELECT EXISTS (SELECT 1 FROM {target} {where})", params or None)
     return not cur.fetchone()[0]
@@ -212,17 +233,20 @@ def column_schema(spec: TableSpec) -> dg.TableSchema:
     """The model as a Dagster TableSchema, for the UI's Columns panel."""
     from trading_data.schemas import sql_columns
 
-    return dg.TableSchema(columns=[
-        dg.TableColumn(name, sql_type.lower(), constraints=dg.TableColumnConstraints(nullable=nullable))
-        for name, (sql_type, nullable) in sql_columns(spec).items()
-    ])
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(name, sql_type.lower(), constraints=dg.TableColumnConstraints(nullable=nullable))
+            for name, (sql_type, nullable) in sql_columns(spec).items()
+        ]
+    )
 
 
 class PandasPostgresTypeHandler(DbTypeHandler[pd.DataFrame]):
     """Writes DataFrames (or iterators of DataFrames) and reads partition windows as DataFrames."""
 
-    def handle_output(self, context: dg.OutputContext, table_slice: TableSlice, obj: Any,
-                      connection: Any) -> Mapping[str, Any]:
+    def handle_output(
+        self, context: dg.OutputContext, table_slice: TableSlice, obj: Any, connection: Any
+    ) -> Mapping[str, Any]:
         spec = table_spec(table_slice.table)
         mode = _write_mode(context)
         schema = arrow_schema(spec)
@@ -233,8 +257,11 @@ class PandasPostgresTypeHandler(DbTypeHandler[pd.DataFrame]):
         chunks = 0
         where, params = _where(spec, table_slice)
         with connection.cursor() as cur:
-            if mode == "upsert" and _lock_window_and_check_empty(cur, target, where, params) and \
-                    isinstance(obj, pd.DataFrame):
+            if (
+                mode == "upsert"
+                and _lock_window_and_check_empty(cur, target, where, params)
+                and isinstance(obj, pd.DataFrame)
+            ):
                 # Nothing to merge with: after drop_duplicates the frame's keys are unique, so COPY
                 # straight into the table (the cost of replace) instead of staging + ON CONFLICT.
                 mode = "append"
@@ -249,8 +276,9 @@ class PandasPostgresTypeHandler(DbTypeHandler[pd.DataFrame]):
                 if mode in ("upsert", "append"):
                     # ON CONFLICT cannot update a row twice in one statement: keep the last copy.
                     chunk = chunk.drop_duplicates(list(spec.primary_key), keep="last")
-                table = pa.Table.from_pandas(chunk[spec.columns], schema=schema, preserve_index=False,
-                                             safe=False)
+                table = pa.Table.from_pandas(
+                    chunk[spec.columns], schema=schema, preserve_index=False, safe=False
+                )
                 if mode == "upsert":
                     cur.adbc_ingest(staging, table, mode="append", temporary=True)
                 else:
@@ -283,16 +311,22 @@ class PandasPostgresTypeHandler(DbTypeHandler[pd.DataFrame]):
 
     def load_input(self, context: dg.InputContext, table_slice: TableSlice, connection: Any) -> pd.DataFrame:
         spec = table_spec(table_slice.table)
-        return read_window(connection, table_slice.schema, spec, _where(spec, table_slice),
-                           columns=table_slice.columns)
+        return read_window(
+            connection, table_slice.schema, spec, _where(spec, table_slice), columns=table_slice.columns
+        )
 
     @property
     def supported_types(self) -> Sequence[type[object]]:
         return [pd.DataFrame, FrameChunks]
 
 
-def read_window(connection: Any, schema: str, spec: TableSpec, where: tuple[str, tuple[Any, ...]],
-                columns: Sequence[str] | None = None) -> pd.DataFrame:
+def read_window(
+    connection: Any,
+    schema: str,
+    spec: TableSpec,
+    where: tuple[str, tuple[Any, ...]],
+    columns: Sequence[str] | None = None,
+) -> pd.DataFrame:
     """Read rows of one table as a frame typed like its model, ordered by the time column."""
     clause, params = where
     # Bounds as typed literals, not bind parameters: ADBC streams a parameterless SELECT as binary
@@ -302,8 +336,10 @@ def read_window(connection: Any, schema: str, spec: TableSpec, where: tuple[str,
         clause = clause.replace(f"${i}", _literal(value))
     cols = list(columns or spec.columns)
     with connection.cursor() as cur:
-        cur.execute(f"SELECT {', '.join(cols)} FROM {validate_schema_name(schema)}.{spec.name} {clause} "
-                    f"ORDER BY {spec.time_column}")
+        cur.execute(
+            f"SELECT {', '.join(cols)} FROM {validate_schema_name(schema)}.{spec.name} {clause} "
+            f"ORDER BY {spec.time_column}"
+        )
         table = cur.fetch_arrow_table()
     return frame_from_arrow(spec, table)
 

@@ -50,7 +50,12 @@ Clock = Callable[[], dt.datetime]
 MAX_ERROR_CHARS = 500
 # Errors that say "the vendor is unhealthy" (retries already spent); 4xx the caller must fix do not count.
 DEFAULT_TRIPS_ON: tuple[type[BaseException], ...] = (
-    VendorUnavailable, MalformedResponse, httpx.TransportError, TimeoutError, ConnectionError)
+    VendorUnavailable,
+    MalformedResponse,
+    httpx.TransportError,
+    TimeoutError,
+    ConnectionError,
+)
 _SECRET_PARAM = re.compile(r"(?i)\b(api_?key|api_?token|access_token|token)=[^&\s\"']+")
 
 
@@ -88,10 +93,14 @@ class BreakerState:
         if self.state == "closed":
             return f"{self.vendor} circuit closed ({self.consecutive_failures} consecutive failures)"
         if self.state == "half_open":
-            return (f"{self.vendor} circuit half-open: one probe in flight since {_et(self.updated_at)} "
-                    f"(opened {_et(self.opened_at)}; last: {self.last_error})")
-        return (f"{self.vendor} circuit open since {_et(self.opened_at)}, next probe {_et(self.next_probe_at)} "
-                f"({self.consecutive_failures} consecutive failures; last: {self.last_error})")
+            return (
+                f"{self.vendor} circuit half-open: one probe in flight since {_et(self.updated_at)} "
+                f"(opened {_et(self.opened_at)}; last: {self.last_error})"
+            )
+        return (
+            f"{self.vendor} circuit open since {_et(self.opened_at)}, next probe {_et(self.next_probe_at)} "
+            f"({self.consecutive_failures} consecutive failures; last: {self.last_error})"
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -147,8 +156,10 @@ class CircuitBreaker:
         self._table = sql.SQL("{}.circuit_breakers").format(sql.Identifier(self.schema))
 
     def __repr__(self) -> str:
-        return (f"CircuitBreaker(vendor={self.vendor!r}, url={mask_password(self.url)!r}, "
-                f"threshold={self.failure_threshold}, reset_timeout={self.reset_timeout})")
+        return (
+            f"CircuitBreaker(vendor={self.vendor!r}, url={mask_password(self.url)!r}, "
+            f"threshold={self.failure_threshold}, reset_timeout={self.reset_timeout})"
+        )
 
     # --- plumbing -------------------------------------------------------------------------------------
 
@@ -165,27 +176,45 @@ class CircuitBreaker:
 
     def _lock_row(self, conn: psycopg.Connection) -> BreakerState:
         """Create the vendor's row if missing and lock it for the rest of the transaction."""
-        conn.execute(sql.SQL("INSERT INTO {} (vendor) VALUES (%s) ON CONFLICT (vendor) DO NOTHING").format(
-            self._table), (self.vendor,))
-        row = conn.execute(sql.SQL("SELECT " + _COLUMNS + " FROM {} WHERE vendor = %s FOR UPDATE").format(
-            self._table), (self.vendor,)).fetchone()
+        conn.execute(
+            sql.SQL("INSERT INTO {} (vendor) VALUES (%s) ON CONFLICT (vendor) DO NOTHING").format(
+                self._table
+            ),
+            (self.vendor,),
+        )
+        row = conn.execute(
+            sql.SQL("SELECT " + _COLUMNS + " FROM {} WHERE vendor = %s FOR UPDATE").format(self._table),
+            (self.vendor,),
+        ).fetchone()
         assert row is not None
         return BreakerState(*row)
 
     def _write(self, conn: psycopg.Connection, state: BreakerState) -> None:
         conn.execute(
-            sql.SQL("UPDATE {} SET state = %s, consecutive_failures = %s, opened_at = %s, next_probe_at = %s, "
-                    "last_error = %s, updated_at = %s WHERE vendor = %s").format(self._table),
-            (state.state, state.consecutive_failures, state.opened_at, state.next_probe_at, state.last_error,
-             state.updated_at, self.vendor))
+            sql.SQL(
+                "UPDATE {} SET state = %s, consecutive_failures = %s, opened_at = %s, next_probe_at = %s, "
+                "last_error = %s, updated_at = %s WHERE vendor = %s"
+            ).format(self._table),
+            (
+                state.state,
+                state.consecutive_failures,
+                state.opened_at,
+                state.next_probe_at,
+                state.last_error,
+                state.updated_at,
+                self.vendor,
+            ),
+        )
 
     # --- the API --------------------------------------------------------------------------------------
 
     def state(self) -> BreakerState:
         """The vendor's current row (``closed`` with no failures when it has none)."""
         with self._transaction() as conn:
-            row = conn.execute(sql.SQL("SELECT " + _COLUMNS + " FROM {} WHERE vendor = %s").format(self._table),
-                               (self.vendor,)).fetchone()
+            row = conn.execute(
+                sql.SQL("SELECT " + _COLUMNS + " FROM {} WHERE vendor = %s").format(self._table),
+                (self.vendor,),
+            ).fetchone()
         return BreakerState(*row) if row else BreakerState(vendor=self.vendor)
 
     def before_call(self) -> BreakerStateName:
@@ -197,8 +226,9 @@ class CircuitBreaker:
         now = self._now()
         with self._transaction() as conn:
             # Fast path without a row lock: a closed breaker (the normal case) needs no write.
-            row = conn.execute(sql.SQL("SELECT state FROM {} WHERE vendor = %s").format(self._table),
-                               (self.vendor,)).fetchone()
+            row = conn.execute(
+                sql.SQL("SELECT state FROM {} WHERE vendor = %s").format(self._table), (self.vendor,)
+            ).fetchone()
             if row is None or row[0] == "closed":
                 return "closed"
             current = self._lock_row(conn)  # re-read under the lock: another process may have moved it
@@ -207,45 +237,82 @@ class CircuitBreaker:
             probe_due = current.next_probe_at is None or now >= current.next_probe_at
             if not probe_due:
                 if current.state == "half_open":
-                    raise CircuitOpenError(current, f"{current.describe()}; next probe after "
-                                                    f"{_et(current.next_probe_at)} if it never reports")
+                    raise CircuitOpenError(
+                        current,
+                        f"{current.describe()}; next probe after "
+                        f"{_et(current.next_probe_at)} if it never reports",
+                    )
                 raise CircuitOpenError(current)
             # This caller is the probe. next_probe_at becomes the probe's lease: if it never reports,
             # the next caller after the lease probes again.
-            self._write(conn, BreakerState(
-                vendor=self.vendor, state="half_open", consecutive_failures=current.consecutive_failures,
-                opened_at=current.opened_at, next_probe_at=now + self.reset_timeout,
-                last_error=current.last_error, updated_at=now))
+            self._write(
+                conn,
+                BreakerState(
+                    vendor=self.vendor,
+                    state="half_open",
+                    consecutive_failures=current.consecutive_failures,
+                    opened_at=current.opened_at,
+                    next_probe_at=now + self.reset_timeout,
+                    last_error=current.last_error,
+                    updated_at=now,
+                ),
+            )
             return "half_open"
 
     def record_success(self) -> BreakerState:
         """A call succeeded: close the breaker and reset the failure count."""
         now = self._now()
         with self._transaction() as conn:
-            row = conn.execute(sql.SQL("SELECT state, consecutive_failures FROM {} WHERE vendor = %s").format(
-                self._table), (self.vendor,)).fetchone()
+            row = conn.execute(
+                sql.SQL("SELECT state, consecutive_failures FROM {} WHERE vendor = %s").format(self._table),
+                (self.vendor,),
+            ).fetchone()
             if row is None or (row[0] == "closed" and row[1] == 0):
                 return self._read(conn)
             current = self._lock_row(conn)
-            closed = BreakerState(vendor=self.vendor, state="closed", consecutive_failures=0, opened_at=None,
-                                  next_probe_at=None, last_error=current.last_error, updated_at=now)
+            closed = BreakerState(
+                vendor=self.vendor,
+                state="closed",
+                consecutive_failures=0,
+                opened_at=None,
+                next_probe_at=None,
+                last_error=current.last_error,
+                updated_at=now,
+            )
             self._write(conn, closed)
             return closed
 
     def record_failure(self, error: str | BaseException) -> BreakerState:
         """A call failed: count it; open at the threshold; a failed half-open probe re-opens."""
         now = self._now()
-        message = _clean_error(f"{type(error).__name__}: {error}" if isinstance(error, BaseException) else error)
+        message = _clean_error(
+            f"{type(error).__name__}: {error}" if isinstance(error, BaseException) else error
+        )
         with self._transaction() as conn:
             current = self._lock_row(conn)
             failures = current.consecutive_failures + 1
-            if current.state == "half_open" or (current.state == "closed" and failures >= self.failure_threshold):
-                new = BreakerState(vendor=self.vendor, state="open", consecutive_failures=failures, opened_at=now,
-                                   next_probe_at=now + self.reset_timeout, last_error=message, updated_at=now)
+            if current.state == "half_open" or (
+                current.state == "closed" and failures >= self.failure_threshold
+            ):
+                new = BreakerState(
+                    vendor=self.vendor,
+                    state="open",
+                    consecutive_failures=failures,
+                    opened_at=now,
+                    next_probe_at=now + self.reset_timeout,
+                    last_error=message,
+                    updated_at=now,
+                )
             else:  # still closed below the threshold, or already open (a call that started before it opened)
-                new = BreakerState(vendor=self.vendor, state=current.state, consecutive_failures=failures,
-                                   opened_at=current.opened_at, next_probe_at=current.next_probe_at,
-                                   last_error=message, updated_at=now)
+                new = BreakerState(
+                    vendor=self.vendor,
+                    state=current.state,
+                    consecutive_failures=failures,
+                    opened_at=current.opened_at,
+                    next_probe_at=current.next_probe_at,
+                    last_error=message,
+                    updated_at=now,
+                )
             self._write(conn, new)
             return new
 
@@ -256,12 +323,15 @@ class CircuitBreaker:
             self._write(conn, BreakerState(vendor=self.vendor, updated_at=self._now()))
 
     def _read(self, conn: psycopg.Connection) -> BreakerState:
-        row = conn.execute(sql.SQL("SELECT " + _COLUMNS + " FROM {} WHERE vendor = %s").format(self._table),
-                           (self.vendor,)).fetchone()
+        row = conn.execute(
+            sql.SQL("SELECT " + _COLUMNS + " FROM {} WHERE vendor = %s").format(self._table), (self.vendor,)
+        ).fetchone()
         return BreakerState(*row) if row else BreakerState(vendor=self.vendor)
 
     @contextmanager
-    def guard(self, trips_on: tuple[type[BaseException], ...] = DEFAULT_TRIPS_ON) -> Iterator[BreakerStateName]:
+    def guard(
+        self, trips_on: tuple[type[BaseException], ...] = DEFAULT_TRIPS_ON
+    ) -> Iterator[BreakerStateName]:
         """``before_call`` on entry; on exit ``record_success``, or ``record_failure`` for ``trips_on``
         errors. Other errors (a 404, a bad request) prove the vendor answered: a probe counts them as a
         success, a closed breaker records nothing."""
@@ -283,5 +353,7 @@ def breaker_states(url: str, schema: str = DEFAULT_SCHEMA) -> list[BreakerState]
     """Every vendor's row, for health reports."""
     table = sql.SQL("{}.circuit_breakers").format(sql.Identifier(validate_schema_name(schema)))
     with psycopg.connect(url, connect_timeout=10) as conn:
-        rows = conn.execute(sql.SQL("SELECT " + _COLUMNS + " FROM {} ORDER BY vendor").format(table)).fetchall()
+        rows = conn.execute(
+            sql.SQL("SELECT " + _COLUMNS + " FROM {} ORDER BY vendor").format(table)
+        ).fetchall()
     return [BreakerState(*row) for row in rows]

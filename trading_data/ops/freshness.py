@@ -100,8 +100,11 @@ def tick_times(spec: ScheduleSpec, day: dt.date) -> list[dt.datetime]:
     weekday = day.isoweekday()  # Monday 1 … Sunday 7; cron's Sunday is 0 or 7
     if dow != "*" and not {weekday, weekday % 7} & set(_expand(dow, 0, 7)):
         return []
-    return [dt.datetime.combine(day, dt.time(h, m), tzinfo=NEW_YORK)
-            for h in _expand(hour, 0, 23) for m in _expand(minute, 0, 59)]
+    return [
+        dt.datetime.combine(day, dt.time(h, m), tzinfo=NEW_YORK)
+        for h in _expand(hour, 0, 23)
+        for m in _expand(minute, 0, 59)
+    ]
 
 
 @dataclass(frozen=True)
@@ -116,12 +119,15 @@ class Expectation:
     schedule: str
 
     def describe(self) -> str:
-        return (f"{self.asset}: the {self.due_tick.strftime('%H:%M')} ET {self.schedule} tick of {self.session} "
-                f"was due by {self.deadline.strftime('%H:%M')} ET")
+        return (
+            f"{self.asset}: the {self.due_tick.strftime('%H:%M')} ET {self.schedule} tick of {self.session} "
+            f"was due by {self.deadline.strftime('%H:%M')} ET"
+        )
 
 
-def freshness_expectation(asset_family: str, now: dt.datetime, *,
-                          market_hours_only: bool = False) -> Expectation | None:
+def freshness_expectation(
+    asset_family: str, now: dt.datetime, *, market_hours_only: bool = False
+) -> Expectation | None:
     """The tick whose data must be present at ``now``, or None when nothing is expected."""
     fam = family(asset_family)
     spec = SPECS_BY_NAME[fam.schedule]
@@ -139,11 +145,19 @@ def freshness_expectation(asset_family: str, now: dt.datetime, *,
     if not due:
         return None
     tick = due[-1]
-    return Expectation(family=fam.name, asset=fam.asset, session=sess.key, due_tick=tick,
-                       deadline=tick + fam.grace, schedule=spec.name)
+    return Expectation(
+        family=fam.name,
+        asset=fam.asset,
+        session=sess.key,
+        due_tick=tick,
+        deadline=tick + fam.grace,
+        schedule=spec.name,
+    )
 
 
-def expected_latest(asset_family: str, now: dt.datetime, *, market_hours_only: bool = False) -> dt.datetime | None:
+def expected_latest(
+    asset_family: str, now: dt.datetime, *, market_hours_only: bool = False
+) -> dt.datetime | None:
     """The time the family's latest materialization must be at or after, at ``now``; None when no data is
     expected (a closed day, before the first tick's grace). See the module docstring."""
     exp = freshness_expectation(asset_family, now, market_hours_only=market_hours_only)
@@ -169,39 +183,59 @@ class FreshnessVerdict:
         }
 
 
-def evaluate_freshness(asset_family: str, now: dt.datetime, last_materialized: dt.datetime | None, *,
-                       market_hours_only: bool = False) -> FreshnessVerdict:
+def evaluate_freshness(
+    asset_family: str,
+    now: dt.datetime,
+    last_materialized: dt.datetime | None,
+    *,
+    market_hours_only: bool = False,
+) -> FreshnessVerdict:
     """Pass when nothing is expected or the last materialization (of today's session) is at or after the
     due tick."""
     exp = freshness_expectation(asset_family, now, market_hours_only=market_hours_only)
     if exp is None:
         now_ny = now.astimezone(NEW_YORK) if now.tzinfo else now.replace(tzinfo=NEW_YORK)
         day = now_ny.date()
-        why = (f"{day.isoformat()} is not an NYSE session ({closed_reason(day)})" if not is_session(day)
-               else f"no {family(asset_family).asset} tick is due yet at {now_ny.strftime('%H:%M')} ET")
+        why = (
+            f"{day.isoformat()} is not an NYSE session ({closed_reason(day)})"
+            if not is_session(day)
+            else f"no {family(asset_family).asset} tick is due yet at {now_ny.strftime('%H:%M')} ET"
+        )
         return FreshnessVerdict(True, f"no expectation: {why}", None, last_materialized)
     if last_materialized is None:
-        return FreshnessVerdict(False, f"{exp.describe()}; no materialization of {exp.session} yet", exp, None)
+        return FreshnessVerdict(
+            False, f"{exp.describe()}; no materialization of {exp.session} yet", exp, None
+        )
     if last_materialized >= exp.due_tick:
-        return FreshnessVerdict(True, f"fresh: materialized {last_materialized.astimezone(NEW_YORK):%H:%M} ET",
-                                exp, last_materialized)
+        return FreshnessVerdict(
+            True,
+            f"fresh: materialized {last_materialized.astimezone(NEW_YORK):%H:%M} ET",
+            exp,
+            last_materialized,
+        )
     age = now - last_materialized
     return FreshnessVerdict(
-        False, f"{exp.describe()}; latest materialization at {last_materialized.astimezone(NEW_YORK):%H:%M} ET "
-               f"is {int(age.total_seconds() // 60)} minutes old", exp, last_materialized)
+        False,
+        f"{exp.describe()}; latest materialization at {last_materialized.astimezone(NEW_YORK):%H:%M} ET "
+        f"is {int(age.total_seconds() // 60)} minutes old",
+        exp,
+        last_materialized,
+    )
 
 
 # --- Dagster asset checks ------------------------------------------------------------------------------
 
 
-def latest_materialization_time(instance: dg.DagsterInstance, asset_key: dg.AssetKey,
-                                partition_key: str | None) -> dt.datetime | None:
+def latest_materialization_time(
+    instance: dg.DagsterInstance, asset_key: dg.AssetKey, partition_key: str | None
+) -> dt.datetime | None:
     """When ``asset_key`` (its ``partition_key`` partition, when given) was last materialized."""
     if partition_key is None:
         event = instance.get_latest_materialization_event(asset_key)
         return dt.datetime.fromtimestamp(event.timestamp, dt.UTC) if event else None
     records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=[partition_key]), limit=1).records
+        dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=[partition_key]), limit=1
+    ).records
     return dt.datetime.fromtimestamp(records[0].timestamp, dt.UTC) if records else None
 
 
@@ -209,9 +243,13 @@ def _utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def build_freshness_check(asset_family: str, *, clock: Clock = _utc_now,
-                          market_hours_only: bool | None = None,
-                          severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.WARN) -> dg.AssetChecksDefinition:
+def build_freshness_check(
+    asset_family: str,
+    *,
+    clock: Clock = _utc_now,
+    market_hours_only: bool | None = None,
+    severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.WARN,
+) -> dg.AssetChecksDefinition:
     """A non-blocking check ``<asset>_calendar_fresh`` on the family's asset. It loads no data: it reads
     the latest materialization of today's session partition from the instance. ``market_hours_only``
     None reads ``TRADING_DATA_MARKET_HOURS_ONLY`` at evaluation, like the schedules."""
@@ -221,20 +259,30 @@ def build_freshness_check(asset_family: str, *, clock: Clock = _utc_now,
         asset=fam.asset,
         name=f"{fam.asset}_calendar_fresh",
         blocking=False,
-        description=(f"{fam.asset} was materialized for today's session since its last due "
-                     f"{fam.schedule} tick (grace {int(fam.grace.total_seconds() // 60)} min); "
-                     "no expectation on non-sessions, before the first tick, or after an early close."),
-        metadata={"family": fam.name, "schedule": fam.schedule, "grace_minutes": fam.grace.total_seconds() / 60},
+        description=(
+            f"{fam.asset} was materialized for today's session since its last due "
+            f"{fam.schedule} tick (grace {int(fam.grace.total_seconds() // 60)} min); "
+            "no expectation on non-sessions, before the first tick, or after an early close."
+        ),
+        metadata={
+            "family": fam.name,
+            "schedule": fam.schedule,
+            "grace_minutes": fam.grace.total_seconds() / 60,
+        },
     )
     def _check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
         now = clock()
         mho = market_hours_only_from_env() if market_hours_only is None else market_hours_only
         exp = freshness_expectation(fam.name, now, market_hours_only=mho)
-        last = (latest_materialization_time(context.instance, dg.AssetKey(fam.asset), exp.session)
-                if exp else None)
+        last = (
+            latest_materialization_time(context.instance, dg.AssetKey(fam.asset), exp.session)
+            if exp
+            else None
+        )
         verdict = evaluate_freshness(fam.name, now, last, market_hours_only=mho)
-        return dg.AssetCheckResult(passed=verdict.passed, severity=severity, description=verdict.reason,
-                                   metadata=verdict.metadata())
+        return dg.AssetCheckResult(
+            passed=verdict.passed, severity=severity, description=verdict.reason, metadata=verdict.metadata()
+        )
 
     return _check
 
@@ -246,20 +294,27 @@ def build_freshness_checks(clock: Clock = _utc_now, **kwargs: object) -> list[dg
 FRESHNESS_CHECKS: list[dg.AssetChecksDefinition] = build_freshness_checks()
 
 FRESHNESS_JOB = dg.define_asset_job(
-    "freshness_checks_job", selection=dg.AssetSelection.checks(*FRESHNESS_CHECKS),
+    "freshness_checks_job",
+    selection=dg.AssetSelection.checks(*FRESHNESS_CHECKS),
     description="Evaluates the calendar-aware freshness checks (no asset is materialized).",
-    tags={"feed": "freshness"})
+    tags={"feed": "freshness"},
+)
 
 # Every 5 minutes on weekdays 09:00-17:55 New York (covers the 16:30 report's grace); the checks
 # themselves pass silently on holidays and after early closes.
 FRESHNESS_SCHEDULE = dg.ScheduleDefinition(
-    name="freshness_checks_schedule", cron_schedule="*/5 9-17 * * 1-5", job=FRESHNESS_JOB,
-    execution_timezone="America/New_York", default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Runs the calendar-aware freshness checks every 5 minutes on weekdays.")
+    name="freshness_checks_schedule",
+    cron_schedule="*/5 9-17 * * 1-5",
+    job=FRESHNESS_JOB,
+    execution_timezone="America/New_York",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Runs the calendar-aware freshness checks every 5 minutes on weekdays.",
+)
 
 
-def freshness_report(instance: dg.DagsterInstance | None, now: dt.datetime, *,
-                     environ: Mapping[str, str] | None = None) -> dict[str, FreshnessVerdict | None]:
+def freshness_report(
+    instance: dg.DagsterInstance | None, now: dt.datetime, *, environ: Mapping[str, str] | None = None
+) -> dict[str, FreshnessVerdict | None]:
     """Per asset: the verdict, or None when there is no instance to ask (health's "unknown")."""
     environ = os.environ if environ is None else environ
     mho = market_hours_only_from_env(environ)

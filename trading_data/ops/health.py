@@ -64,23 +64,48 @@ def check_database(url: str, schema: str) -> tuple[dict[str, Any], dict[str, Any
             conn.execute("SELECT 1")
         info = storage_mode(url, schema)
     except Exception as exc:  # noqa: BLE001 - reported, not raised
-        return _check(FAIL, True, f"cannot reach {masked}: {_error(exc, url)}; start it with "
-                                  "`trading-data db start` or set TRADING_DATA_DATABASE_URL",
-                      url=masked, reachable=False), None
+        return _check(
+            FAIL,
+            True,
+            f"cannot reach {masked}: {_error(exc, url)}; start it with "
+            "`trading-data db start` or set TRADING_DATA_DATABASE_URL",
+            url=masked,
+            reachable=False,
+        ), None
     pending = list(info["pending"])  # type: ignore[call-overload]
     applied = list(info["applied"])  # type: ignore[call-overload]
     if pending:
-        db = _check(FAIL, True, f"{masked} schema {schema}: migrations pending: {', '.join(pending)} "
-                                "(run `trading-data db migrate`)",
-                    url=masked, reachable=True, applied=applied, pending=pending)
+        db = _check(
+            FAIL,
+            True,
+            f"{masked} schema {schema}: migrations pending: {', '.join(pending)} "
+            "(run `trading-data db migrate`)",
+            url=masked,
+            reachable=True,
+            applied=applied,
+            pending=pending,
+        )
     else:
-        db = _check(OK, True, f"{masked} schema {schema}: {len(applied)} migrations applied",
-                    url=masked, reachable=True, applied=applied, pending=[])
+        db = _check(
+            OK,
+            True,
+            f"{masked} schema {schema}: {len(applied)} migrations applied",
+            url=masked,
+            reachable=True,
+            applied=applied,
+            pending=[],
+        )
     mode = str(info["mode"])
-    storage = _check(OK, False, "TimescaleDB hypertables" if mode == "timescaledb" else
-                     "plain PostgreSQL" + (" (TimescaleDB available but not enabled)"
-                                           if info["timescale_available"] else ""),
-                     mode=mode, hypertables=info["hypertables"])
+    storage = _check(
+        OK,
+        False,
+        "TimescaleDB hypertables"
+        if mode == "timescaledb"
+        else "plain PostgreSQL"
+        + (" (TimescaleDB available but not enabled)" if info["timescale_available"] else ""),
+        mode=mode,
+        hypertables=info["hypertables"],
+    )
     return db, storage
 
 
@@ -94,14 +119,20 @@ async def _probe_vendor(vendor: str) -> dict[str, Any]:
         mode = resource.vendor_settings().mode
         async with resource.client() as client:
             body = await client.market_status_now()
-        return _check(OK, True, f"{mode}: /v1/marketstatus/now says market {body.get('market')}",
-                      mode=mode, market=body.get("market"))
+        return _check(
+            OK,
+            True,
+            f"{mode}: /v1/marketstatus/now says market {body.get('market')}",
+            mode=mode,
+            market=body.get("market"),
+        )
     uw = unusual_whales_resource(**config)
     mode = uw.vendor_settings().mode
     async with uw.client() as uw_client:
         body = await uw_client.http.get_json(FLOW_ALERTS_PATH, {"limit": 1})
-    return _check(OK, True, f"{mode}: {FLOW_ALERTS_PATH} answered ({len(body.get('data', []))} alert)",
-                  mode=mode)
+    return _check(
+        OK, True, f"{mode}: {FLOW_ALERTS_PATH} answered ({len(body.get('data', []))} alert)", mode=mode
+    )
 
 
 def check_vendor(vendor: str, timeout: float = VENDOR_TIMEOUT_SECONDS) -> dict[str, Any]:
@@ -127,8 +158,9 @@ def check_breakers(url: str, schema: str, reachable: bool) -> dict[str, dict[str
     out = {}
     for vendor in sorted(set(VENDORS) | set(rows)):
         state = rows.get(vendor, BreakerState(vendor=vendor))
-        out[f"breaker:{vendor}"] = _check(OK if state.is_closed else WARN, False, state.describe(),
-                                          **state.as_dict())
+        out[f"breaker:{vendor}"] = _check(
+            OK if state.is_closed else WARN, False, state.describe(), **state.as_dict()
+        )
     return out
 
 
@@ -148,8 +180,12 @@ def check_daemon(instance: Any | None, error: str | None = None) -> dict[str, An
     if error:
         return _check(FAIL, True, f"cannot open the Dagster instance: {error}", state="unknown")
     if instance is None:
-        return _check(WARN, False, "unknown: DAGSTER_HOME is not set (trading-data dev uses "
-                                   "<project>/.dagster_home)", state="unknown")
+        return _check(
+            WARN,
+            False,
+            "unknown: DAGSTER_HOME is not set (trading-data dev uses <project>/.dagster_home)",
+            state="unknown",
+        )
     try:
         statuses = instance.get_daemon_statuses()
     except Exception as exc:  # noqa: BLE001
@@ -161,15 +197,26 @@ def check_daemon(instance: Any | None, error: str | None = None) -> dict[str, An
         beat = status.last_heartbeat
         daemons[daemon_type] = {
             "healthy": status.healthy,
-            "last_heartbeat": (dt.datetime.fromtimestamp(beat.timestamp, dt.UTC).isoformat() if beat else None),
+            "last_heartbeat": (
+                dt.datetime.fromtimestamp(beat.timestamp, dt.UTC).isoformat() if beat else None
+            ),
         }
     # Dagster calls a heartbeat healthy for 30 minutes; a probe wants to know the daemon runs now.
     cutoff = dt.datetime.now(dt.UTC).timestamp() - HEARTBEAT_MAX_AGE_SECONDS
-    unhealthy = sorted(t for t, s in statuses.items() if s.required and (
-        not s.healthy or s.last_heartbeat is None or s.last_heartbeat.timestamp < cutoff))
+    unhealthy = sorted(
+        t
+        for t, s in statuses.items()
+        if s.required and (not s.healthy or s.last_heartbeat is None or s.last_heartbeat.timestamp < cutoff)
+    )
     if unhealthy:
-        return _check(FAIL, True, f"no recent heartbeat from: {', '.join(unhealthy)} (is `dagster-daemon run` "
-                                  "or `trading-data dev` running?)", state="down", daemons=daemons)
+        return _check(
+            FAIL,
+            True,
+            f"no recent heartbeat from: {', '.join(unhealthy)} (is `dagster-daemon run` "
+            "or `trading-data dev` running?)",
+            state="down",
+            daemons=daemons,
+        )
     return _check(OK, True, f"{len(statuses)} daemons heartbeating", state="running", daemons=daemons)
 
 
@@ -179,14 +226,24 @@ def check_freshness(instance: Any | None, now: dt.datetime) -> dict[str, dict[st
         if verdict is None:
             out[f"freshness:{asset}"] = _check(WARN, False, "unknown: no Dagster instance", state="unknown")
             continue
-        out[f"freshness:{asset}"] = _check(OK if verdict.passed else WARN, False, verdict.reason,
-                                           **{k: v for k, v in verdict.metadata().items() if k != "reason"})
+        out[f"freshness:{asset}"] = _check(
+            OK if verdict.passed else WARN,
+            False,
+            verdict.reason,
+            **{k: v for k, v in verdict.metadata().items() if k != "reason"},
+        )
     return out
 
 
-def collect_health(url: str | None = None, schema: str | None = None, *, now: dt.datetime | None = None,
-                   instance: Any | None = None, use_dagster_home: bool = True,
-                   check_vendors: bool = True) -> dict[str, Any]:
+def collect_health(
+    url: str | None = None,
+    schema: str | None = None,
+    *,
+    now: dt.datetime | None = None,
+    instance: Any | None = None,
+    use_dagster_home: bool = True,
+    check_vendors: bool = True,
+) -> dict[str, Any]:
     """Run every check (see the module docstring) and return the report as a JSON-ready dict.
 
     ``instance``: a Dagster instance to ask for daemons and materializations; without one and with
@@ -224,15 +281,22 @@ def collect_health(url: str | None = None, schema: str | None = None, *, now: dt
     required_failed = [n for n, c in checks.items() if c["required"] and c["status"] == FAIL]
     warned = [n for n, c in checks.items() if c["status"] != OK]
     status = FAIL if required_failed else WARN if warned else OK
-    return {"status": status, "ok": not required_failed, "checked_at": now.isoformat(),
-            "failed": required_failed, "warnings": [n for n in warned if n not in required_failed],
-            "checks": checks}
+    return {
+        "status": status,
+        "ok": not required_failed,
+        "checked_at": now.isoformat(),
+        "failed": required_failed,
+        "warnings": [n for n in warned if n not in required_failed],
+        "checks": checks,
+    }
 
 
 def render_table(report: Mapping[str, Any]) -> str:
     checked = dt.datetime.fromisoformat(report["checked_at"]).astimezone(NEW_YORK)
-    rows = [(name, c["status"], "required" if c["required"] else "", c["detail"])
-            for name, c in report["checks"].items()]
+    rows = [
+        (name, c["status"], "required" if c["required"] else "", c["detail"])
+        for name, c in report["checks"].items()
+    ]
     width = max(len(r[0]) for r in rows)
     lines = [f"trading-data health at {checked:%Y-%m-%d %H:%M} ET: {report['status']}", ""]
     lines += [f"{name:<{width}}  {status:<4}  {req:<8}  {detail}" for name, status, req, detail in rows]

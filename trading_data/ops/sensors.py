@@ -57,6 +57,7 @@ MAX_ERROR_CHARS = 1500
 try:  # the vendor clients' scrubber; a local fallback keeps the alert path dependency-light
     from trading_data.sources.errors import scrub_url as _scrub_url
 except ImportError:  # pragma: no cover
+
     def _scrub_url(url: str) -> str:  # type: ignore[misc]
         return re.sub(r"(?i)([?&](api_?key|api_?token|access_token|token)=)[^&\s]+", r"\1***", url)
 
@@ -123,8 +124,13 @@ def failure_summary(context: dg.RunFailureSensorContext) -> FailureSummary:
     err_info = getattr(job_failure, "error", None)
     if err_info is not None:
         error = f"{error}: {_root_cause(err_info)}"
-    return FailureSummary(job=run.job_name, run_id=run.run_id, partition=run.tags.get("dagster/partition"),
-                          error=error, failed_steps=steps)
+    return FailureSummary(
+        job=run.job_name,
+        run_id=run.run_id,
+        partition=run.tags.get("dagster/partition"),
+        error=error,
+        failed_steps=steps,
+    )
 
 
 def alert_payload(summary: FailureSummary, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -132,25 +138,43 @@ def alert_payload(summary: FailureSummary, environ: Mapping[str, str] | None = N
     partition = summary.partition or "—"
     title = f":red_circle: Dagster run failed: {summary.job} (partition {partition})"
     error = _clip(scrub_text(summary.error, environ))
-    lines = [f"*Job:* `{summary.job}`", f"*Run:* `{summary.run_id}`", f"*Partition:* `{partition}`",
-             f"*Error:* {error}"]
-    steps_text = "\n".join(f"• `{key}`: {_clip(scrub_text(msg, environ), 500)}"
-                           for key, msg in summary.failed_steps[:10])
+    lines = [
+        f"*Job:* `{summary.job}`",
+        f"*Run:* `{summary.run_id}`",
+        f"*Partition:* `{partition}`",
+        f"*Error:* {error}",
+    ]
+    steps_text = "\n".join(
+        f"• `{key}`: {_clip(scrub_text(msg, environ), 500)}" for key, msg in summary.failed_steps[:10]
+    )
     if len(summary.failed_steps) > 10:
         steps_text += f"\n… and {len(summary.failed_steps) - 10} more failed steps"
     blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": _clip(title.replace(":red_circle: ", ""), 150)}},
+        {
+            "type": "header",
+            "text": {"type": "plain_text", "text": _clip(title.replace(":red_circle: ", ""), 150)},
+        },
         {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)}},
     ]
     if steps_text:
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": "*Failed steps:*\n" + steps_text}})
-    text = (f"{title}. Run {summary.run_id}. "
-            f"Failed steps: {', '.join(k for k, _ in summary.failed_steps) or 'none'}. Error: {error}")
+        blocks.append(
+            {"type": "section", "text": {"type": "mrkdwn", "text": "*Failed steps:*\n" + steps_text}}
+        )
+    text = (
+        f"{title}. Run {summary.run_id}. "
+        f"Failed steps: {', '.join(k for k, _ in summary.failed_steps) or 'none'}. Error: {error}"
+    )
     return {"text": text, "blocks": blocks}
 
 
-def post_alert(url: str, payload: Mapping[str, Any], *, timeout: float = 10.0, attempts: int = 2,
-               client: httpx.Client | None = None) -> bool:
+def post_alert(
+    url: str,
+    payload: Mapping[str, Any],
+    *,
+    timeout: float = 10.0,
+    attempts: int = 2,
+    client: httpx.Client | None = None,
+) -> bool:
     """POST ``payload`` as JSON; one retry on a transport error, 429 or 5xx. True when delivered.
     Never raises (a broken webhook must not break the sensor); failures are logged without the URL."""
     owns = client is None
@@ -164,7 +188,9 @@ def post_alert(url: str, payload: Mapping[str, Any], *, timeout: float = 10.0, a
                 continue
             if response.status_code < 300:
                 return True
-            log.warning("alert webhook attempt %d/%d answered HTTP %d", attempt, attempts, response.status_code)
+            log.warning(
+                "alert webhook attempt %d/%d answered HTTP %d", attempt, attempts, response.status_code
+            )
             if response.status_code != 429 and response.status_code < 500:
                 return False
         return False
@@ -224,9 +250,14 @@ class BurstThresholds:
 
         per_hour = int(number(BURST_MAX_PER_HOUR_ENV, cls.max_per_hour))
         if 60 % per_hour:
-            raise ValueError(f"{BURST_MAX_PER_HOUR_ENV}={per_hour} must divide 60 (1, 2, 3, 4, 5, 6, 10, 12, …)")
-        return cls(volatility=number(BURST_VOLATILITY_ENV, cls.volatility),
-                   volume_ratio=number(BURST_VOLUME_RATIO_ENV, cls.volume_ratio), max_per_hour=per_hour)
+            raise ValueError(
+                f"{BURST_MAX_PER_HOUR_ENV}={per_hour} must divide 60 (1, 2, 3, 4, 5, 6, 10, 12, …)"
+            )
+        return cls(
+            volatility=number(BURST_VOLATILITY_ENV, cls.volatility),
+            volume_ratio=number(BURST_VOLUME_RATIO_ENV, cls.volume_ratio),
+            max_per_hour=per_hour,
+        )
 
 
 @dataclass(frozen=True)
@@ -246,8 +277,13 @@ class BurstDecision:
     bursting: list[TickerBurst] = field(default_factory=list)
 
 
-def burst_metrics(window_bars: pd.DataFrame, session_volume: Mapping[str, float], now: dt.datetime,
-                  session_open: dt.datetime, thresholds: BurstThresholds) -> list[TickerBurst]:
+def burst_metrics(
+    window_bars: pd.DataFrame,
+    session_volume: Mapping[str, float],
+    now: dt.datetime,
+    session_open: dt.datetime,
+    thresholds: BurstThresholds,
+) -> list[TickerBurst]:
     """Per ticker: annualized realized volatility and volume ratio (see the module docstring).
 
     ``window_bars``: minute bars (ticker, ts, close, volume) from the last ``window_minutes``;
@@ -261,12 +297,16 @@ def burst_metrics(window_bars: pd.DataFrame, session_volume: Mapping[str, float]
     for ticker, bars in window_bars.sort_values("ts").groupby("ticker", sort=True):
         closes = bars["close"].astype(float).to_numpy()
         returns = np.diff(np.log(closes)) if len(closes) > 1 else np.array([])
-        vol = (float(np.std(returns, ddof=1) * math.sqrt(MINUTES_PER_YEAR))
-               if len(returns) >= thresholds.min_returns else None)
+        vol = (
+            float(np.std(returns, ddof=1) * math.sqrt(MINUTES_PER_YEAR))
+            if len(returns) >= thresholds.min_returns
+            else None
+        )
         total = float(session_volume.get(str(ticker), 0.0))
         ratio = ((float(bars["volume"].sum()) / window) / (total / elapsed)) if total > 0 else None
-        bursting = ((vol is not None and vol >= thresholds.volatility)
-                    or (ratio is not None and ratio >= thresholds.volume_ratio))
+        bursting = (vol is not None and vol >= thresholds.volatility) or (
+            ratio is not None and ratio >= thresholds.volume_ratio
+        )
         out.append(TickerBurst(str(ticker), vol, ratio, bursting))
     return out
 
@@ -285,13 +325,19 @@ def session_gate(now: dt.datetime) -> str | None:
         return f"{day.isoformat()} is not an NYSE session: {closed_reason(day)}"
     sess = session(day)
     if not sess.open <= ny < sess.close:
-        return (f"outside the regular session ({sess.open:%H:%M}-{sess.close:%H:%M} ET on {sess.key}; "
-                f"now {ny:%H:%M} ET)")
+        return (
+            f"outside the regular session ({sess.open:%H:%M}-{sess.close:%H:%M} ET on {sess.key}; "
+            f"now {ny:%H:%M} ET)"
+        )
     return None
 
 
-def decide_burst(now: dt.datetime, metrics: Sequence[TickerBurst], thresholds: BurstThresholds,
-                 jobs: Sequence[str] = BURST_JOBS) -> BurstDecision:
+def decide_burst(
+    now: dt.datetime,
+    metrics: Sequence[TickerBurst],
+    thresholds: BurstThresholds,
+    jobs: Sequence[str] = BURST_JOBS,
+) -> BurstDecision:
     """Request an extra run of every job in ``jobs`` when any ticker bursts, once per (hour, slot)."""
     gate = session_gate(now)
     if gate:
@@ -299,21 +345,29 @@ def decide_burst(now: dt.datetime, metrics: Sequence[TickerBurst], thresholds: B
     key = now.astimezone(NEW_YORK).date().isoformat()
     bursting = [m for m in metrics if m.bursting]
     if not metrics:
-        return BurstDecision(skip_reason=f"no minute bars for active tickers in the last "
-                                         f"{thresholds.window_minutes} minutes", session=key)
+        return BurstDecision(
+            skip_reason=f"no minute bars for active tickers in the last {thresholds.window_minutes} minutes",
+            session=key,
+        )
     if not bursting:
         top = max(metrics, key=lambda m: m.volatility or 0.0)
         return BurstDecision(
-            skip_reason=(f"no burst among {len(metrics)} tickers (highest volatility {top.ticker} "
-                         f"{(top.volatility or 0):.2f} < {thresholds.volatility}; volume ratio threshold "
-                         f"{thresholds.volume_ratio})"), session=key)
+            skip_reason=(
+                f"no burst among {len(metrics)} tickers (highest volatility {top.ticker} "
+                f"{(top.volatility or 0):.2f} < {thresholds.volatility}; volume ratio threshold "
+                f"{thresholds.volume_ratio})"
+            ),
+            session=key,
+        )
     hour, slot = burst_slot(now, thresholds.max_per_hour)
-    return BurstDecision(session=key, bursting=bursting,
-                         run_keys={job: f"burst:{job}:{key}:{hour:02d}:{slot}" for job in jobs})
+    return BurstDecision(
+        session=key, bursting=bursting, run_keys={job: f"burst:{job}:{key}:{hour:02d}:{slot}" for job in jobs}
+    )
 
 
-def load_burst_inputs(database: MarketDatabase, now: dt.datetime,
-                      window_minutes: int) -> tuple[pd.DataFrame, dict[str, float], dt.datetime]:
+def load_burst_inputs(
+    database: MarketDatabase, now: dt.datetime, window_minutes: int
+) -> tuple[pd.DataFrame, dict[str, float], dt.datetime]:
     """Today's active tickers' minute bars in the window, their session volume so far, and the open."""
     ny = now.astimezone(NEW_YORK)
     sess = session(ny.date())
@@ -321,14 +375,26 @@ def load_burst_inputs(database: MarketDatabase, now: dt.datetime,
     window_start = max(now - dt.timedelta(minutes=window_minutes), sess.open)
     active = sql.SQL("SELECT ticker FROM {}.selected_tickers WHERE session = %s AND is_active").format(schema)
     bars = database.read_sql(
-        sql.SQL("SELECT ticker, ts, close, volume FROM {}.prices WHERE timespan = 'minute' AND ts >= %s "
-                "AND ts < %s AND ticker IN (" ).format(schema) + active + sql.SQL(") ORDER BY ticker, ts"),
-        (window_start, now, sess.date))
+        sql.SQL(
+            "SELECT ticker, ts, close, volume FROM {}.prices WHERE timespan = 'minute' AND ts >= %s "
+            "AND ts < %s AND ticker IN ("
+        ).format(schema)
+        + active
+        + sql.SQL(") ORDER BY ticker, ts"),
+        (window_start, now, sess.date),
+    )
     totals = database.read_sql(
-        sql.SQL("SELECT ticker, sum(volume) AS volume FROM {}.prices WHERE timespan = 'minute' AND ts >= %s "
-                "AND ts < %s AND ticker IN (").format(schema) + active + sql.SQL(") GROUP BY ticker"),
-        (sess.open, now, sess.date))
-    volume = {str(t): float(v) for t, v in zip(totals.get("ticker", []), totals.get("volume", []), strict=True)}
+        sql.SQL(
+            "SELECT ticker, sum(volume) AS volume FROM {}.prices WHERE timespan = 'minute' AND ts >= %s "
+            "AND ts < %s AND ticker IN ("
+        ).format(schema)
+        + active
+        + sql.SQL(") GROUP BY ticker"),
+        (sess.open, now, sess.date),
+    )
+    volume = {
+        str(t): float(v) for t, v in zip(totals.get("ticker", []), totals.get("volume", []), strict=True)
+    }
     return bars, volume, sess.open
 
 
@@ -349,11 +415,17 @@ def build_volatility_burst_sensor(
     job_names = [job.name for job in targets]
     feeds = {spec.job_name: spec for spec in SPECS_BY_NAME.values()}
 
-    @dg.sensor(name=name, jobs=targets, minimum_interval_seconds=60,
-               default_status=dg.DefaultSensorStatus.RUNNING,
-               description="Extra quotes/trades runs for today's session when active tickers' minute bars "
-                           "show a volatility or volume burst (at most N per hour, see trading_data.ops.sensors).")
-    def _burst(context: dg.SensorEvaluationContext, database: MarketDatabase) -> dg.SensorResult | dg.SkipReason:
+    @dg.sensor(
+        name=name,
+        jobs=targets,
+        minimum_interval_seconds=60,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Extra quotes/trades runs for today's session when active tickers' minute bars "
+        "show a volatility or volume burst (at most N per hour, see trading_data.ops.sensors).",
+    )
+    def _burst(
+        context: dg.SensorEvaluationContext, database: MarketDatabase
+    ) -> dg.SensorResult | dg.SkipReason:
         now = clock()
         gate = session_gate(now)
         if gate:
@@ -367,7 +439,8 @@ def build_volatility_burst_sensor(
         assert decision.session is not None
         summary = ", ".join(
             f"{m.ticker} vol {m.volatility:.2f}" if m.volatility is not None else m.ticker
-            for m in decision.bursting[:10])
+            for m in decision.bursting[:10]
+        )
         requests = []
         for job_name, run_key in decision.run_keys.items():
             spec = feeds.get(job_name)
@@ -376,8 +449,9 @@ def build_volatility_burst_sensor(
                 tags[TAG_FEED] = spec.feed
                 if spec.priority is not None:
                     tags[TAG_PRIORITY] = str(spec.priority)
-            requests.append(dg.RunRequest(run_key=run_key, job_name=job_name, partition_key=decision.session,
-                                          tags=tags))
+            requests.append(
+                dg.RunRequest(run_key=run_key, job_name=job_name, partition_key=decision.session, tags=tags)
+            )
         context.log.info(f"burst: {summary}; requesting {sorted(decision.run_keys.values())}")
         return dg.SensorResult(run_requests=requests)
 

@@ -170,7 +170,9 @@ class RetryPolicy:
     max_retry_after: float = 300.0
 
     def backoff(self, attempt: int, *, rate_limited: bool) -> float:
-        wait = min(self.max_wait, self.initial_wait * 2 ** max(attempt - 1, 0)) + random.uniform(0, self.jitter)
+        wait = min(self.max_wait, self.initial_wait * 2 ** max(attempt - 1, 0)) + random.uniform(
+            0, self.jitter
+        )
         return max(wait, self.min_wait_after_429) if rate_limited else wait
 
 
@@ -336,7 +338,10 @@ class VendorHTTP:
         if api_key:
             all_headers["Authorization"] = f"Bearer {api_key}"
         self._client = httpx.AsyncClient(
-            base_url=base_url, headers=all_headers, timeout=timeout, transport=transport,
+            base_url=base_url,
+            headers=all_headers,
+            timeout=timeout,
+            transport=transport,
             follow_redirects=False,
         )
 
@@ -382,7 +387,9 @@ class VendorHTTP:
             final = exc.final
             raise type(final)(
                 f"{final} (gave up after {self.retry.attempts} attempts)",
-                vendor=final.vendor, status=final.status, url=final.url,
+                vendor=final.vendor,
+                status=final.status,
+                url=final.url,
             ) from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -400,7 +407,9 @@ class VendorHTTP:
         self.stats.retries += 1
         exc = state.outcome.exception() if state.outcome else None
         wait = state.next_action.sleep if state.next_action else 0.0
-        log.warning("%s: retrying in %.1fs after attempt %d: %s", self.vendor, wait, state.attempt_number, exc)
+        log.warning(
+            "%s: retrying in %.1fs after attempt %d: %s", self.vendor, wait, state.attempt_number, exc
+        )
 
     def _describe(self, method: str, url: httpx.URL | str) -> str:
         shown = scrub_url(httpx.URL(str(url)).raw_path.decode("ascii"))
@@ -416,16 +425,24 @@ class VendorHTTP:
             response = await self._client.send(request)
         except httpx.TimeoutException as exc:
             self.stats.transport_errors += 1
-            raise _Transient(VendorUnavailable(
-                f"{self.vendor} {where}: timed out ({type(exc).__name__})", vendor=self.vendor, url=where,
-            )) from exc
+            raise _Transient(
+                VendorUnavailable(
+                    f"{self.vendor} {where}: timed out ({type(exc).__name__})",
+                    vendor=self.vendor,
+                    url=where,
+                )
+            ) from exc
         except httpx.TransportError as exc:
             self.stats.transport_errors += 1
             # A body cut short (Content-Length mismatch, connection closed mid-body) lands here too.
-            raise _Transient(VendorUnavailable(
-                f"{self.vendor} {where}: connection error ({type(exc).__name__}: "
-                f"{scrub_secret(str(exc), self._api_key) or 'no detail'})", vendor=self.vendor, url=where,
-            )) from exc
+            raise _Transient(
+                VendorUnavailable(
+                    f"{self.vendor} {where}: connection error ({type(exc).__name__}: "
+                    f"{scrub_secret(str(exc), self._api_key) or 'no detail'})",
+                    vendor=self.vendor,
+                    url=where,
+                )
+            ) from exc
         finally:
             self.stats.latencies_ms.append((time.perf_counter() - started) * 1000)
         self.stats.bytes_received += len(response.content)
@@ -448,12 +465,19 @@ class VendorHTTP:
         reason = f"HTTP {status} {response.reason_phrase}".rstrip()
         if status in (401, 403):
             what = "rejected the credentials" if status == 401 else "refused access (not entitled)"
-            hint = (f"set {self.env_var} to a valid key" if status == 401
-                    else f"check the plan behind {self.env_var}")
+            hint = (
+                f"set {self.env_var} to a valid key"
+                if status == 401
+                else f"check the plan behind {self.env_var}"
+            )
             if not self._api_key:
                 hint = f"{self.env_var} is not set"
-            raise VendorAuthError(f"{self.vendor} {what} ({reason}){quoted}; {hint}. Request: {where}",
-                                  vendor=self.vendor, status=status, url=where)
+            raise VendorAuthError(
+                f"{self.vendor} {what} ({reason}){quoted}; {hint}. Request: {where}",
+                vendor=self.vendor,
+                status=status,
+                url=where,
+            )
         if status in RETRYABLE_STATUSES:
             if status == 429:
                 self.stats.rate_limited += 1
@@ -462,13 +486,16 @@ class VendorHTTP:
             kind = response.headers.get("content-type", "").split(";")[0] or "no content-type"
             detail = quoted or f" ({kind} body)"
             raise _Transient(
-                VendorUnavailable(f"{self.vendor} {where}: {reason}{detail}",
-                                  vendor=self.vendor, status=status, url=where),
+                VendorUnavailable(
+                    f"{self.vendor} {where}: {reason}{detail}", vendor=self.vendor, status=status, url=where
+                ),
                 retry_after=parse_retry_after(response.headers.get("retry-after")),
                 rate_limited=status == 429,
             )
         error_cls = VendorNotFound if status == 404 else VendorRequestError if status < 500 else VendorError
-        raise error_cls(f"{self.vendor} {where}: {reason}{quoted}", vendor=self.vendor, status=status, url=where)
+        raise error_cls(
+            f"{self.vendor} {where}: {reason}{quoted}", vendor=self.vendor, status=status, url=where
+        )
 
     def _parse(self, response: httpx.Response, where: str) -> Any:
         problem: str | None
@@ -482,8 +509,14 @@ class VendorHTTP:
             problem = self._body_check(body) if self._body_check else None
         if problem:
             self.stats.malformed += 1
-            raise _Transient(MalformedResponse(f"{self.vendor} {where}: malformed response: {problem}",
-                                               vendor=self.vendor, status=response.status_code, url=where))
+            raise _Transient(
+                MalformedResponse(
+                    f"{self.vendor} {where}: malformed response: {problem}",
+                    vendor=self.vendor,
+                    status=response.status_code,
+                    url=where,
+                )
+            )
         return body
 
     # -- cursor paging -----------------------------------------------------------------------------
@@ -512,7 +545,10 @@ class VendorHTTP:
             if pages >= max_pages:
                 raise PageLimitExceeded(
                     f"{self.vendor} GET {path}: more than max_pages={max_pages} pages; narrow the request "
-                    "(time window, limit) or raise max_pages", vendor=self.vendor, url=path)
+                    "(time window, limit) or raise max_pages",
+                    vendor=self.vendor,
+                    url=path,
+                )
             if next_path is None:
                 body = await self.get_json(path, params)
             else:
@@ -520,12 +556,18 @@ class VendorHTTP:
             pages += 1
             self.stats.pages += 1
             if not isinstance(body, dict):
-                raise MalformedResponse(f"{self.vendor} GET {path}: expected a JSON object, got "
-                                        f"{type(body).__name__}", vendor=self.vendor, url=path)
+                raise MalformedResponse(
+                    f"{self.vendor} GET {path}: expected a JSON object, got {type(body).__name__}",
+                    vendor=self.vendor,
+                    url=path,
+                )
             rows = body.get(results_key, [])
             if not isinstance(rows, list):
-                raise MalformedResponse(f"{self.vendor} GET {path}: '{results_key}' is "
-                                        f"{type(rows).__name__}, expected a list", vendor=self.vendor, url=path)
+                raise MalformedResponse(
+                    f"{self.vendor} GET {path}: '{results_key}' is {type(rows).__name__}, expected a list",
+                    vendor=self.vendor,
+                    url=path,
+                )
             next_url = body.get("next_url")
             if key is not None and (previous_keys or next_url):
                 # Keys are only needed to compare with a previous page or for the next one: a single
@@ -543,7 +585,9 @@ class VendorHTTP:
                 raise PagingLoopError(
                     f"{self.vendor} GET {path}: next_url repeated after {pages} pages "
                     f"({self._describe('GET', next_path)}); the vendor's cursor is cycling",
-                    vendor=self.vendor, url=path)
+                    vendor=self.vendor,
+                    url=path,
+                )
             seen_cursors.add(next_path)
 
     async def paginate(
@@ -557,7 +601,9 @@ class VendorHTTP:
     ) -> list[dict[str, Any]]:
         """All rows of every page (see :meth:`iter_pages`)."""
         rows: list[dict[str, Any]] = []
-        async for page in self.iter_pages(path, params, results_key=results_key, key=key, max_pages=max_pages):
+        async for page in self.iter_pages(
+            path, params, results_key=results_key, key=key, max_pages=max_pages
+        ):
             rows.extend(page)
         return rows
 

@@ -108,7 +108,9 @@ def _int64(values: Sequence[Any]) -> pd.arrays.IntegerArray:
 
 
 def _floats(values: Iterable[Any]) -> np.ndarray:
-    return np.array([np.nan if v is None else float(v) for v in (to_float(x) for x in values)], dtype="float64")
+    return np.array(
+        [np.nan if v is None else float(v) for v in (to_float(x) for x in values)], dtype="float64"
+    )
 
 
 def _utc(values: Sequence[Any]) -> pd.DatetimeIndex:
@@ -195,34 +197,38 @@ def _finish(df: pd.DataFrame, model: Any, validate: bool) -> pd.DataFrame:
 def bars_frame(rows: Sequence[Row], ticker: str, timespan: str, *, validate: bool = True) -> pd.DataFrame:
     """Aggregates (``/v2/aggs/ticker/...``) → ``schemas.Prices`` (see :func:`quotes_frame` for ``validate``)."""
     n = len(rows)
-    df = pd.DataFrame({
-        "ts": _ms_to_utc(_int_column(_column(rows, "t"))),
-        "ticker": [ticker] * n,
-        "timespan": [timespan] * n,
-        "open": _float_column(_column(rows, "o")),
-        "high": _float_column(_column(rows, "h")),
-        "low": _float_column(_column(rows, "l")),
-        "close": _float_column(_column(rows, "c")),
-        "volume": _float_column(_optional(rows, "v", 0)),
-        "vwap": _float_column(_optional(rows, "vw")),
-        "transactions": _nullable_int_column(_optional(rows, "n")),
-    })
+    df = pd.DataFrame(
+        {
+            "ts": _ms_to_utc(_int_column(_column(rows, "t"))),
+            "ticker": [ticker] * n,
+            "timespan": [timespan] * n,
+            "open": _float_column(_column(rows, "o")),
+            "high": _float_column(_column(rows, "h")),
+            "low": _float_column(_column(rows, "l")),
+            "close": _float_column(_column(rows, "c")),
+            "volume": _float_column(_optional(rows, "v", 0)),
+            "vwap": _float_column(_optional(rows, "vw")),
+            "transactions": _nullable_int_column(_optional(rows, "n")),
+        }
+    )
     return _finish(df, schemas.Prices, validate)
 
 
 def grouped_daily_frame(rows: Sequence[Row], *, validate: bool = True) -> pd.DataFrame:
     """Whole-market daily bars (``/v2/aggs/grouped/...``; ``T`` = ticker) → ``models.GroupedDaily``."""
-    df = pd.DataFrame({
-        "ticker": [str(v) for v in _column(rows, "T")],
-        "ts": _ms_to_utc(_int_column(_column(rows, "t"))),
-        "open": _float_column(_optional(rows, "o")),
-        "high": _float_column(_optional(rows, "h")),
-        "low": _float_column(_optional(rows, "l")),
-        "close": _float_column(_optional(rows, "c")),
-        "volume": _float_column(_optional(rows, "v", 0)),
-        "vwap": _float_column(_optional(rows, "vw")),
-        "transactions": _nullable_int_column(_optional(rows, "n")),
-    })
+    df = pd.DataFrame(
+        {
+            "ticker": [str(v) for v in _column(rows, "T")],
+            "ts": _ms_to_utc(_int_column(_column(rows, "t"))),
+            "open": _float_column(_optional(rows, "o")),
+            "high": _float_column(_optional(rows, "h")),
+            "low": _float_column(_optional(rows, "l")),
+            "close": _float_column(_optional(rows, "c")),
+            "volume": _float_column(_optional(rows, "v", 0)),
+            "vwap": _float_column(_optional(rows, "vw")),
+            "transactions": _nullable_int_column(_optional(rows, "n")),
+        }
+    )
     return _finish(df, models.GroupedDaily, validate)
 
 
@@ -233,19 +239,23 @@ def trades_frame(rows: Sequence[Row], ticker: str, *, validate: bool = True) -> 
     """
     n = len(rows)
     sip = _int_column(_column(rows, "sip_timestamp"))
-    df = pd.DataFrame({
-        "ts": _ns_to_utc(sip),
-        "ticker": [ticker] * n,
-        "sequence_number": _int_column(_column(rows, "sequence_number")),
-        "exchange": _int_column(_column(rows, "exchange")),
-        "trade_id": [str(v) for v in _column(rows, "id")],
-        "sip_ns": sip,
-        "participant_ns": _nullable_int_column(_optional(rows, "participant_timestamp")),
-        "price": _float_column(_column(rows, "price")),
-        "size": _float_column(_column(rows, "size")),
-        "conditions": [",".join([str(c) for c in cs]) if cs else None for cs in _optional(rows, "conditions")],
-        "tape": _nullable_int_column(_optional(rows, "tape")),
-    })
+    df = pd.DataFrame(
+        {
+            "ts": _ns_to_utc(sip),
+            "ticker": [ticker] * n,
+            "sequence_number": _int_column(_column(rows, "sequence_number")),
+            "exchange": _int_column(_column(rows, "exchange")),
+            "trade_id": [str(v) for v in _column(rows, "id")],
+            "sip_ns": sip,
+            "participant_ns": _nullable_int_column(_optional(rows, "participant_timestamp")),
+            "price": _float_column(_column(rows, "price")),
+            "size": _float_column(_column(rows, "size")),
+            "conditions": [
+                ",".join([str(c) for c in cs]) if cs else None for cs in _optional(rows, "conditions")
+            ],
+            "tape": _nullable_int_column(_optional(rows, "tape")),
+        }
+    )
     return _finish(df, schemas.Trades, validate)
 
 
@@ -258,20 +268,22 @@ def quotes_frame(rows: Sequence[Row], ticker: str, *, validate: bool = True) -> 
     """
     n = len(rows)
     sip = _int_column(_column(rows, "sip_timestamp"))
-    df = pd.DataFrame({
-        "ts": _ns_to_utc(sip),
-        "ticker": [ticker] * n,
-        "sequence_number": _int_column(_column(rows, "sequence_number")),
-        "sip_ns": sip,
-        "participant_ns": _nullable_int_column(_optional(rows, "participant_timestamp")),
-        "bid_price": _float_column(_optional(rows, "bid_price", 0)),
-        "bid_size": _float_column(_optional(rows, "bid_size", 0)),
-        "bid_exchange": _nullable_int_column(_optional(rows, "bid_exchange")),
-        "ask_price": _float_column(_optional(rows, "ask_price", 0)),
-        "ask_size": _float_column(_optional(rows, "ask_size", 0)),
-        "ask_exchange": _nullable_int_column(_optional(rows, "ask_exchange")),
-        "tape": _nullable_int_column(_optional(rows, "tape")),
-    })
+    df = pd.DataFrame(
+        {
+            "ts": _ns_to_utc(sip),
+            "ticker": [ticker] * n,
+            "sequence_number": _int_column(_column(rows, "sequence_number")),
+            "sip_ns": sip,
+            "participant_ns": _nullable_int_column(_optional(rows, "participant_timestamp")),
+            "bid_price": _float_column(_optional(rows, "bid_price", 0)),
+            "bid_size": _float_column(_optional(rows, "bid_size", 0)),
+            "bid_exchange": _nullable_int_column(_optional(rows, "bid_exchange")),
+            "ask_price": _float_column(_optional(rows, "ask_price", 0)),
+            "ask_size": _float_column(_optional(rows, "ask_size", 0)),
+            "ask_exchange": _nullable_int_column(_optional(rows, "ask_exchange")),
+            "tape": _nullable_int_column(_optional(rows, "tape")),
+        }
+    )
     return _finish(df, schemas.Quotes, validate)
 
 
@@ -289,25 +301,27 @@ def chain_snapshot_frame(rows: Sequence[Row], underlying: str, polled_at: dt.dat
         last_trade = r.get("last_trade") or {}
         last_quote = r.get("last_quote") or {}
         day = r.get("day") or {}
-        records.append({
-            "record_id": osi.symbol,
-            "option_symbol": osi.symbol,
-            "expiry": osi.expiry,
-            "strike": to_float(details.get("strike_price")) or osi.strike,
-            "option_type": details.get("contract_type") or osi.option_type,
-            "price": to_float(last_trade.get("price", last_quote.get("midpoint"))),
-            "size": to_int(last_trade.get("size")),
-            "premium": None,
-            "volume": to_float(day.get("volume")),
-            "open_interest": to_int(r.get("open_interest")),
-            "implied_volatility": to_float(r.get("implied_volatility")),
-            "delta": to_float(greeks.get("delta")),
-            "gamma": to_float(greeks.get("gamma")),
-            "theta": to_float(greeks.get("theta")),
-            "vega": to_float(greeks.get("vega")),
-            "underlying_price": to_float((r.get("underlying_asset") or {}).get("price")),
-            "alert_rule": None,
-        })
+        records.append(
+            {
+                "record_id": osi.symbol,
+                "option_symbol": osi.symbol,
+                "expiry": osi.expiry,
+                "strike": to_float(details.get("strike_price")) or osi.strike,
+                "option_type": details.get("contract_type") or osi.option_type,
+                "price": to_float(last_trade.get("price", last_quote.get("midpoint"))),
+                "size": to_int(last_trade.get("size")),
+                "premium": None,
+                "volume": to_float(day.get("volume")),
+                "open_interest": to_int(r.get("open_interest")),
+                "implied_volatility": to_float(r.get("implied_volatility")),
+                "delta": to_float(greeks.get("delta")),
+                "gamma": to_float(greeks.get("gamma")),
+                "theta": to_float(greeks.get("theta")),
+                "vega": to_float(greeks.get("vega")),
+                "underlying_price": to_float((r.get("underlying_asset") or {}).get("price")),
+                "alert_rule": None,
+            }
+        )
     ts = pd.Timestamp(polled_at)
     ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
     return _options_flow(records, ticker=underlying, record_type="chain_snapshot", ts=[ts] * len(records))
@@ -318,27 +332,42 @@ def option_contracts_frame(rows: Sequence[Row]) -> pd.DataFrame:
     records = []
     for r in rows:
         osi = parse_option_symbol(r["ticker"])
-        records.append({
-            "option_symbol": osi.symbol,
-            "underlying": r.get("underlying_ticker") or osi.root,
-            "expiry": to_date(r["expiration_date"]) if r.get("expiration_date") else osi.expiry,
-            "option_type": r.get("contract_type") or osi.option_type,
-            "strike": to_float(r.get("strike_price")) or osi.strike,
-            "exercise_style": r.get("exercise_style"),
-            "shares_per_contract": to_int(r.get("shares_per_contract")),
-            "primary_exchange": r.get("primary_exchange"),
-        })
+        records.append(
+            {
+                "option_symbol": osi.symbol,
+                "underlying": r.get("underlying_ticker") or osi.root,
+                "expiry": to_date(r["expiration_date"]) if r.get("expiration_date") else osi.expiry,
+                "option_type": r.get("contract_type") or osi.option_type,
+                "strike": to_float(r.get("strike_price")) or osi.strike,
+                "exercise_style": r.get("exercise_style"),
+                "shares_per_contract": to_int(r.get("shares_per_contract")),
+                "primary_exchange": r.get("primary_exchange"),
+            }
+        )
     return _frame(records, models.OptionContracts, int_columns=("shares_per_contract",))
 
 
 def tickers_frame(rows: Sequence[Row]) -> pd.DataFrame:
     """``/v3/reference/tickers`` → ``models.TickerUniverse``."""
-    cols = ["ticker", "name", "market", "locale", "primary_exchange", "type", "currency_name", "cik",
-            "composite_figi"]
-    records = [{c: r.get(c) for c in cols} | {
-        "active": bool(r.get("active", True)),
-        "last_updated_utc": pd.Timestamp(r["last_updated_utc"]) if r.get("last_updated_utc") else pd.NaT,
-    } for r in rows]
+    cols = [
+        "ticker",
+        "name",
+        "market",
+        "locale",
+        "primary_exchange",
+        "type",
+        "currency_name",
+        "cik",
+        "composite_figi",
+    ]
+    records = [
+        {c: r.get(c) for c in cols}
+        | {
+            "active": bool(r.get("active", True)),
+            "last_updated_utc": pd.Timestamp(r["last_updated_utc"]) if r.get("last_updated_utc") else pd.NaT,
+        }
+        for r in rows
+    ]
     df = _frame(records, models.TickerUniverse, validate=False)
     df["last_updated_utc"] = pd.to_datetime(df["last_updated_utc"], utc=True)
     return models.TickerUniverse.validate(df)
@@ -346,14 +375,16 @@ def tickers_frame(rows: Sequence[Row]) -> pd.DataFrame:
 
 def market_holidays_frame(rows: Sequence[Row]) -> pd.DataFrame:
     """``/v1/marketstatus/upcoming`` → exchange, name, date, status, open, close (UTC; NaT when closed)."""
-    return pd.DataFrame({
-        "exchange": [r.get("exchange") for r in rows],
-        "name": [r.get("name") for r in rows],
-        "date": [to_date(r["date"]) for r in rows],
-        "status": [r.get("status") for r in rows],
-        "open": pd.to_datetime(pd.Series([r.get("open") for r in rows], dtype=object), utc=True),
-        "close": pd.to_datetime(pd.Series([r.get("close") for r in rows], dtype=object), utc=True),
-    })
+    return pd.DataFrame(
+        {
+            "exchange": [r.get("exchange") for r in rows],
+            "name": [r.get("name") for r in rows],
+            "date": [to_date(r["date"]) for r in rows],
+            "status": [r.get("status") for r in rows],
+            "open": pd.to_datetime(pd.Series([r.get("open") for r in rows], dtype=object), utc=True),
+            "close": pd.to_datetime(pd.Series([r.get("close") for r in rows], dtype=object), utc=True),
+        }
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -364,8 +395,18 @@ def flow_alert_id(row: Row) -> str:
     """The alert's ``id``; when absent (the spec's REST example has none) a stable digest of its content."""
     if row.get("id"):
         return str(row["id"])
-    basis = "|".join(str(row.get(k, "")) for k in ("option_chain", "created_at", "alert_rule", "rule_name",
-                                                    "total_size", "total_premium", "start_time"))
+    basis = "|".join(
+        str(row.get(k, ""))
+        for k in (
+            "option_chain",
+            "created_at",
+            "alert_rule",
+            "rule_name",
+            "total_size",
+            "total_premium",
+            "start_time",
+        )
+    )
     return "sha1:" + hashlib.sha1(basis.encode()).hexdigest()[:20]
 
 
@@ -386,22 +427,27 @@ def flow_alerts_frame(rows: Sequence[Row]) -> pd.DataFrame:
         osi = parse_option_symbol(r["option_chain"])
         tickers.append(str(r.get("ticker") or osi.root).upper())
         times.append(flow_alert_time(r))
-        records.append({
-            "record_id": flow_alert_id(r),
-            "option_symbol": osi.symbol,
-            "expiry": to_date(r["expiry"]) if r.get("expiry") else osi.expiry,
-            "strike": to_float(r.get("strike")) or osi.strike,
-            "option_type": r.get("type") or osi.option_type,
-            "price": to_float(r.get("price")),
-            "size": to_int(r.get("total_size")),
-            "premium": to_float(r.get("total_premium")),
-            "volume": to_float(r.get("volume")),
-            "open_interest": to_int(r.get("open_interest")),
-            "implied_volatility": to_float(r.get("iv_end", r.get("implied_volatility"))),
-            "delta": None, "gamma": None, "theta": None, "vega": None,
-            "underlying_price": to_float(r.get("underlying_price")),
-            "alert_rule": r.get("alert_rule") or r.get("rule_name"),
-        })
+        records.append(
+            {
+                "record_id": flow_alert_id(r),
+                "option_symbol": osi.symbol,
+                "expiry": to_date(r["expiry"]) if r.get("expiry") else osi.expiry,
+                "strike": to_float(r.get("strike")) or osi.strike,
+                "option_type": r.get("type") or osi.option_type,
+                "price": to_float(r.get("price")),
+                "size": to_int(r.get("total_size")),
+                "premium": to_float(r.get("total_premium")),
+                "volume": to_float(r.get("volume")),
+                "open_interest": to_int(r.get("open_interest")),
+                "implied_volatility": to_float(r.get("iv_end", r.get("implied_volatility"))),
+                "delta": None,
+                "gamma": None,
+                "theta": None,
+                "vega": None,
+                "underlying_price": to_float(r.get("underlying_price")),
+                "alert_rule": r.get("alert_rule") or r.get("rule_name"),
+            }
+        )
     return _options_flow(records, ticker=tickers, record_type="flow_alert", ts=times)
 
 
@@ -410,27 +456,29 @@ def uw_option_contracts_frame(rows: Sequence[Row], underlying: str) -> pd.DataFr
     records = []
     for r in rows:
         osi = parse_option_symbol(r["option_symbol"])
-        records.append({
-            "option_symbol": osi.symbol,
-            "underlying": underlying,
-            "expiry": osi.expiry,
-            "option_type": osi.option_type,
-            "strike": osi.strike,
-            "volume": to_int(r.get("volume")),
-            "open_interest": to_int(r.get("open_interest")),
-            "prev_open_interest": to_int(r.get("prev_oi")),
-            "implied_volatility": to_float(r.get("implied_volatility")),
-            "last_price": to_float(r.get("last_price")),
-            "avg_price": to_float(r.get("avg_price")),
-            "high_price": to_float(r.get("high_price")),
-            "low_price": to_float(r.get("low_price")),
-            "nbbo_bid": to_float(r.get("nbbo_bid")),
-            "nbbo_ask": to_float(r.get("nbbo_ask")),
-            "total_premium": to_float(r.get("total_premium")),
-            "ask_volume": to_int(r.get("ask_volume")),
-            "bid_volume": to_int(r.get("bid_volume")),
-            "sweep_volume": to_int(r.get("sweep_volume")),
-        })
+        records.append(
+            {
+                "option_symbol": osi.symbol,
+                "underlying": underlying,
+                "expiry": osi.expiry,
+                "option_type": osi.option_type,
+                "strike": osi.strike,
+                "volume": to_int(r.get("volume")),
+                "open_interest": to_int(r.get("open_interest")),
+                "prev_open_interest": to_int(r.get("prev_oi")),
+                "implied_volatility": to_float(r.get("implied_volatility")),
+                "last_price": to_float(r.get("last_price")),
+                "avg_price": to_float(r.get("avg_price")),
+                "high_price": to_float(r.get("high_price")),
+                "low_price": to_float(r.get("low_price")),
+                "nbbo_bid": to_float(r.get("nbbo_bid")),
+                "nbbo_ask": to_float(r.get("nbbo_ask")),
+                "total_premium": to_float(r.get("total_premium")),
+                "ask_volume": to_int(r.get("ask_volume")),
+                "bid_volume": to_int(r.get("bid_volume")),
+                "sweep_volume": to_int(r.get("sweep_volume")),
+            }
+        )
     ints = ("volume", "open_interest", "prev_open_interest", "ask_volume", "bid_volume", "sweep_volume")
     return _frame(records, models.OptionContractStats, int_columns=ints)
 
@@ -438,13 +486,24 @@ def uw_option_contracts_frame(rows: Sequence[Row], underlying: str) -> pd.DataFr
 # --------------------------------------------------------------------------------------------------
 # Frame assembly
 
-_FLOW_FLOATS = ("strike", "price", "premium", "volume", "implied_volatility", "delta", "gamma", "theta",
-                "vega", "underlying_price")
+_FLOW_FLOATS = (
+    "strike",
+    "price",
+    "premium",
+    "volume",
+    "implied_volatility",
+    "delta",
+    "gamma",
+    "theta",
+    "vega",
+    "underlying_price",
+)
 _FLOW_INTS = ("size", "open_interest")
 
 
-def _frame(records: list[dict[str, Any]], model: Any, *, int_columns: Iterable[str] = (),
-           validate: bool = True) -> pd.DataFrame:
+def _frame(
+    records: list[dict[str, Any]], model: Any, *, int_columns: Iterable[str] = (), validate: bool = True
+) -> pd.DataFrame:
     columns = list(model.to_schema().columns)
     df = pd.DataFrame.from_records(records, columns=columns)
     for col in int_columns:
@@ -452,10 +511,15 @@ def _frame(records: list[dict[str, Any]], model: Any, *, int_columns: Iterable[s
     return model.validate(df) if validate else df
 
 
-def _options_flow(records: list[dict[str, Any]], *, ticker: str | list[str], record_type: str,
-                  ts: list[pd.Timestamp]) -> pd.DataFrame:
-    df = pd.DataFrame.from_records(records, columns=[c for c in schemas.TABLES["options_flow"].columns
-                                                     if c not in ("ts", "ticker", "record_type")])
+def _options_flow(
+    records: list[dict[str, Any]], *, ticker: str | list[str], record_type: str, ts: list[pd.Timestamp]
+) -> pd.DataFrame:
+    df = pd.DataFrame.from_records(
+        records,
+        columns=[
+            c for c in schemas.TABLES["options_flow"].columns if c not in ("ts", "ticker", "record_type")
+        ],
+    )
     df.insert(0, "ts", _utc(ts))
     df.insert(1, "ticker", ticker if isinstance(ticker, list) else [ticker] * len(records))
     df.insert(2, "record_type", [record_type] * len(records))

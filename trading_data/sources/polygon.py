@@ -36,8 +36,11 @@ def check_body(body: Any) -> str | None:
         return f"expected a JSON object, got {type(body).__name__}"
     status = body.get("status")
     if status is not None and status not in OK_STATUSES and "market" not in body:
-        return f"status {status!r}" + (f": {body.get('error') or body.get('message')}"
-                                       if body.get("error") or body.get("message") else "")
+        return f"status {status!r}" + (
+            f": {body.get('error') or body.get('message')}"
+            if body.get("error") or body.get("message")
+            else ""
+        )
     return None
 
 
@@ -54,8 +57,13 @@ _TICK_FEEDS: dict[str, tuple[Any, RowKey, Any]] = {
     "trades": (parsing.trades_frame, _trade_key, schemas.Trades),
     "quotes": (parsing.quotes_frame, _quote_key, schemas.Quotes),
 }
-_TICK_DEFAULTS: dict[str, Any] = {"gte_ns": None, "lt_ns": None, "session": None, "limit": MAX_TICK_LIMIT,
-                                  "max_pages": 10_000}
+_TICK_DEFAULTS: dict[str, Any] = {
+    "gte_ns": None,
+    "lt_ns": None,
+    "session": None,
+    "limit": MAX_TICK_LIMIT,
+    "max_pages": 10_000,
+}
 
 
 def _date_or_ms(value: dt.date | dt.datetime | str | int) -> str:
@@ -101,10 +109,20 @@ class PolygonClient:
         transport: httpx.AsyncBaseTransport | None = None,
         **http_options: Any,
     ) -> PolygonClient:
-        return cls(VendorHTTP(
-            vendor=VENDOR, base_url=base_url, api_key=api_key, env_var=ENV_VAR, rate_limit=rate_limit,
-            retry=retry, timeout=timeout, transport=transport, body_check=check_body, **http_options,
-        ))
+        return cls(
+            VendorHTTP(
+                vendor=VENDOR,
+                base_url=base_url,
+                api_key=api_key,
+                env_var=ENV_VAR,
+                rate_limit=rate_limit,
+                retry=retry,
+                timeout=timeout,
+                transport=transport,
+                body_check=check_body,
+                **http_options,
+            )
+        )
 
     @property
     def stats(self) -> ClientStats:
@@ -136,25 +154,35 @@ class PolygonClient:
         """OHLCV bars from ``start`` to ``end`` inclusive → ``schemas.Prices`` (``ts`` = window start)."""
         if timespan not in TIMESPANS:
             raise ValueError(f"timespan must be one of {TIMESPANS}, got {timespan!r}")
-        path = (f"/v2/aggs/ticker/{ticker}/range/{int(multiplier)}/{timespan}/"
-                f"{_date_or_ms(start)}/{_date_or_ms(end)}")
+        path = (
+            f"/v2/aggs/ticker/{ticker}/range/{int(multiplier)}/{timespan}/"
+            f"{_date_or_ms(start)}/{_date_or_ms(end)}"
+        )
         rows = await self.http.paginate(
-            path, {"adjusted": adjusted, "sort": "asc", "limit": limit},
-            key=lambda r: r.get("t"), max_pages=max_pages,
+            path,
+            {"adjusted": adjusted, "sort": "asc", "limit": limit},
+            key=lambda r: r.get("t"),
+            max_pages=max_pages,
         )
         return parsing.bars_frame(rows, ticker, timespan)
 
     async def grouped_daily(self, date: dt.date | str, adjusted: bool = True) -> pd.DataFrame:
         """Every US stock's daily bar for ``date`` → ``models.GroupedDaily`` (``ticker`` from ``T``)."""
         day = date.isoformat() if isinstance(date, dt.date) else date
-        body = await self.http.get_json(f"/v2/aggs/grouped/locale/us/market/stocks/{day}",
-                                        {"adjusted": adjusted})
+        body = await self.http.get_json(
+            f"/v2/aggs/grouped/locale/us/market/stocks/{day}", {"adjusted": adjusted}
+        )
         return parsing.grouped_daily_frame(self._results(body, "grouped daily"))
 
     # -- trades and quotes -------------------------------------------------------------------------
 
-    def _tick_params(self, gte_ns: dt.datetime | int | None, lt_ns: dt.datetime | int | None,
-                     session: dt.date | str | None, limit: int) -> dict[str, Any]:
+    def _tick_params(
+        self,
+        gte_ns: dt.datetime | int | None,
+        lt_ns: dt.datetime | int | None,
+        session: dt.date | str | None,
+        limit: int,
+    ) -> dict[str, Any]:
         if session is not None:
             if gte_ns is not None or lt_ns is not None:
                 raise ValueError("pass either session or gte_ns/lt_ns, not both")
@@ -166,9 +194,18 @@ class PolygonClient:
             params["timestamp.lt"] = _ns(lt_ns)
         return params
 
-    async def _iter_tick_frames(self, kind: str, ticker: str, *, gte_ns: dt.datetime | int | None,
-                                lt_ns: dt.datetime | int | None, session: dt.date | str | None, limit: int,
-                                max_pages: int, validate: bool) -> AsyncIterator[pd.DataFrame]:
+    async def _iter_tick_frames(
+        self,
+        kind: str,
+        ticker: str,
+        *,
+        gte_ns: dt.datetime | int | None,
+        lt_ns: dt.datetime | int | None,
+        session: dt.date | str | None,
+        limit: int,
+        max_pages: int,
+        validate: bool,
+    ) -> AsyncIterator[pd.DataFrame]:
         build, key, _ = _TICK_FEEDS[kind]
         params = self._tick_params(gte_ns, lt_ns, session, limit)
         async for rows in self.http.iter_pages(f"/v3/{kind}/{ticker}", params, key=key, max_pages=max_pages):
@@ -176,8 +213,12 @@ class PolygonClient:
 
     async def _all_ticks(self, kind: str, ticker: str, window: dict[str, Any]) -> pd.DataFrame:
         build, _, model = _TICK_FEEDS[kind]
-        frames = [f async for f in self._iter_tick_frames(
-            kind, ticker, **{**_TICK_DEFAULTS, **window, "validate": False})]
+        frames = [
+            f
+            async for f in self._iter_tick_frames(
+                kind, ticker, **{**_TICK_DEFAULTS, **window, "validate": False}
+            )
+        ]
         if not frames:
             return build([], ticker, validate=True)
         return model.validate(pd.concat(frames, ignore_index=True))
@@ -200,8 +241,16 @@ class PolygonClient:
         second pandera pass per page (~16 ms) would keep fewer requests in flight. :meth:`trades`
         validates.
         """
-        return self._iter_tick_frames("trades", ticker, gte_ns=gte_ns, lt_ns=lt_ns, session=session,
-                                      limit=limit, max_pages=max_pages, validate=validate)
+        return self._iter_tick_frames(
+            "trades",
+            ticker,
+            gte_ns=gte_ns,
+            lt_ns=lt_ns,
+            session=session,
+            limit=limit,
+            max_pages=max_pages,
+            validate=validate,
+        )
 
     async def trades(self, ticker: str, **window: Any) -> pd.DataFrame:
         """All trades in the window as one validated frame (see :meth:`iter_trades`)."""
@@ -220,8 +269,16 @@ class PolygonClient:
     ) -> AsyncIterator[pd.DataFrame]:
         """One ``schemas.Quotes`` frame per page, oldest first, for [gte_ns, lt_ns) or a session's day
         (validation as in :meth:`iter_trades`; :meth:`quotes` validates)."""
-        return self._iter_tick_frames("quotes", ticker, gte_ns=gte_ns, lt_ns=lt_ns, session=session,
-                                      limit=limit, max_pages=max_pages, validate=validate)
+        return self._iter_tick_frames(
+            "quotes",
+            ticker,
+            gte_ns=gte_ns,
+            lt_ns=lt_ns,
+            session=session,
+            limit=limit,
+            max_pages=max_pages,
+            validate=validate,
+        )
 
     async def quotes(self, ticker: str, **window: Any) -> pd.DataFrame:
         """All NBBO quotes in the window as one validated frame (see :meth:`iter_quotes`)."""
@@ -240,8 +297,10 @@ class PolygonClient:
         """The option chain (greeks, IV, OI) → ``schemas.OptionsFlow`` rows of type ``chain_snapshot``."""
         polled = polled_at or dt.datetime.now(dt.UTC)
         rows = await self.http.paginate(
-            f"/v3/snapshot/options/{underlying}", {"limit": min(limit, 250)},
-            key=lambda r: (r.get("details") or {}).get("ticker"), max_pages=max_pages,
+            f"/v3/snapshot/options/{underlying}",
+            {"limit": min(limit, 250)},
+            key=lambda r: (r.get("details") or {}).get("ticker"),
+            max_pages=max_pages,
         )
         return parsing.chain_snapshot_frame(rows, underlying, polled)
 
@@ -256,20 +315,26 @@ class PolygonClient:
         """Listed contracts for ``underlying`` → ``models.OptionContracts``."""
         params: dict[str, Any] = {"underlying_ticker": underlying, "limit": min(limit, 1000)}
         if expiration_date is not None:
-            params["expiration_date"] = (expiration_date.isoformat() if isinstance(expiration_date, dt.date)
-                                         else expiration_date)
-        rows = await self.http.paginate("/v3/reference/options/contracts", params,
-                                        key=lambda r: r.get("ticker"), max_pages=max_pages)
+            params["expiration_date"] = (
+                expiration_date.isoformat() if isinstance(expiration_date, dt.date) else expiration_date
+            )
+        rows = await self.http.paginate(
+            "/v3/reference/options/contracts", params, key=lambda r: r.get("ticker"), max_pages=max_pages
+        )
         return parsing.option_contracts_frame(rows)
 
     # -- reference ---------------------------------------------------------------------------------
 
-    async def tickers(self, market: str = "stocks", *, active: bool = True, limit: int = 1000,
-                      max_pages: int = 100) -> pd.DataFrame:
+    async def tickers(
+        self, market: str = "stocks", *, active: bool = True, limit: int = 1000, max_pages: int = 100
+    ) -> pd.DataFrame:
         """The ticker universe → ``models.TickerUniverse``."""
-        rows = await self.http.paginate("/v3/reference/tickers",
-                                        {"market": market, "active": active, "limit": min(limit, 1000)},
-                                        key=lambda r: r.get("ticker"), max_pages=max_pages)
+        rows = await self.http.paginate(
+            "/v3/reference/tickers",
+            {"market": market, "active": active, "limit": min(limit, 1000)},
+            key=lambda r: r.get("ticker"),
+            max_pages=max_pages,
+        )
         return parsing.tickers_frame(rows)
 
     async def market_status_now(self) -> dict[str, Any]:
@@ -283,8 +348,9 @@ class PolygonClient:
         """Upcoming holidays and early closes: exchange, name, date, status, open, close."""
         body = await self.http.get_json("/v1/marketstatus/upcoming")
         if not isinstance(body, list):
-            raise MalformedResponse("polygon GET /v1/marketstatus/upcoming: expected a JSON array",
-                                    vendor=VENDOR)
+            raise MalformedResponse(
+                "polygon GET /v1/marketstatus/upcoming: expected a JSON array", vendor=VENDOR
+            )
         return parsing.market_holidays_frame(body)
 
     @staticmethod

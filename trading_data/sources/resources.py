@@ -73,7 +73,9 @@ def simulator_transport(app: Any | None = None) -> httpx.AsyncBaseTransport:
 
 class _VendorResource(dg.ConfigurableResource):
     source: str | None = Field(
-        default=None, description="'live' or 'simulated'; unset: TRADING_DATA_SOURCE, else live iff a key is set")
+        default=None,
+        description="'live' or 'simulated'; unset: TRADING_DATA_SOURCE, else live iff a key is set",
+    )
     base_url: str | None = Field(default=None, description="Override the vendor's base URL")
     rate_limit_per_minute: int | None = Field(default=None, description="Requests per minute for the plan")
     max_concurrency: int | None = Field(default=None, description="Tickers fetched at once")
@@ -96,23 +98,33 @@ class _VendorResource(dg.ConfigurableResource):
         base = self._env_settings(env)
         key = self._secret() or base.api_key
         mode = parse_mode(self.source or os.environ.get("TRADING_DATA_SOURCE"), has_key=bool(key))
-        live_rate = (RateLimit.per_minute(self.rate_limit_per_minute) if self.rate_limit_per_minute
-                     else base.live_rate_limit)
-        return dataclasses.replace(base, mode=mode, api_key=key, base_url=self.base_url or base.base_url,
-                                   live_rate_limit=live_rate)
+        live_rate = (
+            RateLimit.per_minute(self.rate_limit_per_minute)
+            if self.rate_limit_per_minute
+            else base.live_rate_limit
+        )
+        return dataclasses.replace(
+            base, mode=mode, api_key=key, base_url=self.base_url or base.base_url, live_rate_limit=live_rate
+        )
 
     def concurrency(self) -> int:
         return self.max_concurrency or SourceSettings.from_env().max_concurrency
 
     def retry_policy(self) -> RetryPolicy:
-        return RetryPolicy(attempts=self.retry_attempts, initial_wait=self.retry_initial_wait_seconds,
-                           max_wait=self.retry_max_wait_seconds,
-                           min_wait_after_429=self.retry_min_wait_after_429_seconds)
+        return RetryPolicy(
+            attempts=self.retry_attempts,
+            initial_wait=self.retry_initial_wait_seconds,
+            max_wait=self.retry_max_wait_seconds,
+            min_wait_after_429=self.retry_min_wait_after_429_seconds,
+        )
 
     def _client_kwargs(self) -> dict[str, Any]:
         settings = self.vendor_settings()
-        kwargs: dict[str, Any] = {"rate_limit": settings.rate_limit, "retry": self.retry_policy(),
-                                  "timeout": self.timeout_seconds}
+        kwargs: dict[str, Any] = {
+            "rate_limit": settings.rate_limit,
+            "retry": self.retry_policy(),
+            "timeout": self.timeout_seconds,
+        }
         if settings.mode == "live":
             kwargs.update(api_key=settings.require_key(), base_url=settings.base_url)
             return kwargs
@@ -124,7 +136,9 @@ class _VendorResource(dg.ConfigurableResource):
             kwargs.update(base_url=SIMULATOR_BASE_URL, transport=simulator_transport())
         return kwargs
 
-    async def fetch_per_ticker(self, tickers: Iterable[str], fetch: Callable[[str], Awaitable[T]]) -> FetchResults[T]:
+    async def fetch_per_ticker(
+        self, tickers: Iterable[str], fetch: Callable[[str], Awaitable[T]]
+    ) -> FetchResults[T]:
         """Run ``fetch(ticker)`` for every ticker, ``max_concurrency`` at a time, failures isolated."""
         return await fetch_per_ticker(tickers, fetch, max_concurrency=self.concurrency())
 

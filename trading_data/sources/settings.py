@@ -57,8 +57,10 @@ class VendorSettings:
     def require_key(self) -> str:
         """The key for live mode; raises naming the variable to set when it is missing."""
         if not self.api_key:
-            raise ValueError(f"{self.vendor}: TRADING_DATA_SOURCE=live but {self.env_var} is not set; "
-                             f"set {self.env_var} or use TRADING_DATA_SOURCE=simulated")
+            raise ValueError(
+                f"{self.vendor}: TRADING_DATA_SOURCE=live but {self.env_var} is not set; "
+                f"set {self.env_var} or use TRADING_DATA_SOURCE=simulated"
+            )
         return self.api_key
 
 
@@ -109,20 +111,30 @@ class SourceSettings:
         uw_mode = parse_mode(source, has_key=bool(uw_key))
         settings = cls(
             polygon=VendorSettings(
-                vendor=polygon.VENDOR, env_var=polygon.ENV_VAR, mode=poly_mode, api_key=poly_key,
+                vendor=polygon.VENDOR,
+                env_var=polygon.ENV_VAR,
+                mode=poly_mode,
+                api_key=poly_key,
                 base_url=env.get("POLYGON_BASE_URL") or polygon.DEFAULT_BASE_URL,
                 live_rate_limit=RateLimit.per_minute(_positive_int(env, "POLYGON_RATE_LIMIT_PER_MINUTE", 5)),
             ),
             unusual_whales=VendorSettings(
-                vendor=unusual_whales.VENDOR, env_var=unusual_whales.ENV_VAR, mode=uw_mode, api_key=uw_key,
+                vendor=unusual_whales.VENDOR,
+                env_var=unusual_whales.ENV_VAR,
+                mode=uw_mode,
+                api_key=uw_key,
                 base_url=env.get("UNUSUAL_WHALES_BASE_URL") or unusual_whales.DEFAULT_BASE_URL,
                 live_rate_limit=RateLimit.per_minute(
-                    _positive_int(env, "UNUSUAL_WHALES_RATE_LIMIT_PER_MINUTE", 120)),
+                    _positive_int(env, "UNUSUAL_WHALES_RATE_LIMIT_PER_MINUTE", 120)
+                ),
             ),
             max_concurrency=_positive_int(env, "TRADING_DATA_MAX_CONCURRENCY", DEFAULT_MAX_CONCURRENCY),
             simulator_url=env.get("TRADING_DATA_SIMULATOR_URL") or None,
         )
-        missing = [v.env_var for v in (settings.polygon, settings.unusual_whales)
-                   if v.mode == "simulated" and not v.api_key]
+        missing = [
+            v.env_var
+            for v in (settings.polygon, settings.unusual_whales)
+            if v.mode == "simulated" and not v.api_key
+        ]
         log_simulated_once(missing)
         return settings

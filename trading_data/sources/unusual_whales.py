@@ -68,11 +68,22 @@ class UnusualWhalesClient:
         transport: httpx.AsyncBaseTransport | None = None,
         **http_options: Any,
     ) -> UnusualWhalesClient:
-        return cls(VendorHTTP(
-            vendor=VENDOR, base_url=base_url, api_key=api_token, env_var=ENV_VAR, rate_limit=rate_limit,
-            retry=retry, timeout=timeout, transport=transport, body_check=check_body,
-            usage_header_prefix="x-uw-", unparsed_error_statuses=(401, 429), **http_options,
-        ))
+        return cls(
+            VendorHTTP(
+                vendor=VENDOR,
+                base_url=base_url,
+                api_key=api_token,
+                env_var=ENV_VAR,
+                rate_limit=rate_limit,
+                retry=retry,
+                timeout=timeout,
+                transport=transport,
+                body_check=check_body,
+                usage_header_prefix="x-uw-",
+                unparsed_error_statuses=(401, 429),
+                **http_options,
+            )
+        )
 
     @property
     def stats(self) -> ClientStats:
@@ -113,9 +124,16 @@ class UnusualWhalesClient:
             if pages >= max_pages:
                 raise PageLimitExceeded(
                     f"{VENDOR} GET {FLOW_ALERTS_PATH}: more than max_pages={max_pages} pages of flow alerts "
-                    f"for {ticker or 'all tickers'}; narrow the window or raise max_pages", vendor=VENDOR)
-            params: dict[str, Any] = {"ticker_symbol": ticker, "limit": limit, "newer_than": newer_ms,
-                                      "older_than": cursor, "min_premium": _whole(min_premium)}
+                    f"for {ticker or 'all tickers'}; narrow the window or raise max_pages",
+                    vendor=VENDOR,
+                )
+            params: dict[str, Any] = {
+                "ticker_symbol": ticker,
+                "limit": limit,
+                "newer_than": newer_ms,
+                "older_than": cursor,
+                "min_premium": _whole(min_premium),
+            }
             body = await self.http.get_json(FLOW_ALERTS_PATH, params)
             pages += 1
             self.stats.pages += 1
@@ -149,7 +167,9 @@ class UnusualWhalesClient:
         **options: Any,
     ) -> pd.DataFrame:
         """All flow alerts in the window as one frame (see :meth:`iter_flow_alerts`)."""
-        frames = [f async for f in self.iter_flow_alerts(ticker, newer_than, older_than, min_premium, **options)]
+        frames = [
+            f async for f in self.iter_flow_alerts(ticker, newer_than, older_than, min_premium, **options)
+        ]
         if not frames:
             return parsing.flow_alerts_frame([])
         df = pd.concat(frames, ignore_index=True)
@@ -170,17 +190,26 @@ class UnusualWhalesClient:
         collected: list[dict[str, Any]] = []
         for page in range(max_pages + 1):
             if page == max_pages:
-                raise PageLimitExceeded(f"{VENDOR} GET {path}: more than max_pages={max_pages} pages",
-                                        vendor=VENDOR)
-            params: dict[str, Any] = {"limit": limit, "page": page,
-                                      "expiry": expiry.isoformat() if isinstance(expiry, dt.date) else expiry}
+                raise PageLimitExceeded(
+                    f"{VENDOR} GET {path}: more than max_pages={max_pages} pages", vendor=VENDOR
+                )
+            params: dict[str, Any] = {
+                "limit": limit,
+                "page": page,
+                "expiry": expiry.isoformat() if isinstance(expiry, dt.date) else expiry,
+            }
             body = await self.http.get_json(path, params)
             self.stats.pages += 1
             rows: list[dict[str, Any]] = body["data"]
-            fresh = [r for r in rows if parsing.normalize_option_symbol(str(r.get("option_symbol"))) not in seen]
+            fresh = [
+                r for r in rows if parsing.normalize_option_symbol(str(r.get("option_symbol"))) not in seen
+            ]
             if rows and not fresh:
-                raise PagingLoopError(f"{VENDOR} GET {path}: page {page} repeated contracts already seen; "
-                                      "the vendor ignored the page parameter", vendor=VENDOR)
+                raise PagingLoopError(
+                    f"{VENDOR} GET {path}: page {page} repeated contracts already seen; "
+                    "the vendor ignored the page parameter",
+                    vendor=VENDOR,
+                )
             seen.update(parsing.normalize_option_symbol(str(r.get("option_symbol"))) for r in fresh)
             collected.extend(fresh)
             if len(rows) < limit:

@@ -14,7 +14,9 @@ from trading_data.domain.indicators import INDICATOR_COLUMNS, compute_indicators
 from trading_data.schemas import Indicators, Prices
 
 
-def minute_bars(ticker: str, day: dt.date, closes: np.ndarray, seed: int = 0, start: dt.time = dt.time(9, 30)) -> pd.DataFrame:
+def minute_bars(
+    ticker: str, day: dt.date, closes: np.ndarray, seed: int = 0, start: dt.time = dt.time(9, 30)
+) -> pd.DataFrame:
     """Minute bars from ``start`` New York time with highs/lows around the given closes."""
     rng = np.random.default_rng(seed)
     n = len(closes)
@@ -66,16 +68,26 @@ def test_matches_talib_on_random_walks_with_warmup() -> None:
         macd, signal, hist = talib.MACD(c, 12, 26, 9)
         upper, middle, lower = talib.BBANDS(c, 20, 2, 2, talib.MA_Type.SMA)
         expected = {
-            "sma_20": talib.SMA(c, 20), "ema_12": talib.EMA(c, 12), "ema_26": talib.EMA(c, 26),
-            "rsi_14": talib.RSI(c, 14), "macd": macd, "macd_signal": signal, "macd_hist": hist,
-            "bb_upper": upper, "bb_middle": middle, "bb_lower": lower, "atr_14": talib.ATR(h, lo, c, 14),
+            "sma_20": talib.SMA(c, 20),
+            "ema_12": talib.EMA(c, 12),
+            "ema_26": talib.EMA(c, 26),
+            "rsi_14": talib.RSI(c, 14),
+            "macd": macd,
+            "macd_signal": signal,
+            "macd_hist": hist,
+            "bb_upper": upper,
+            "bb_middle": middle,
+            "bb_lower": lower,
+            "atr_14": talib.ATR(h, lo, c, 14),
         }
         got = result[result["ticker"] == ticker]
         for column, values in expected.items():
             np.testing.assert_allclose(got[column].to_numpy(), values[390:], rtol=1e-10, err_msg=column)
         # VWAP restarts on DAY2: cumulative typical price * volume over DAY2 bars only.
         tp = (day["high"] + day["low"] + day["close"]) / 3
-        np.testing.assert_allclose(got["vwap"].to_numpy(), ((tp * day["volume"]).cumsum() / day["volume"].cumsum()).to_numpy())
+        np.testing.assert_allclose(
+            got["vwap"].to_numpy(), ((tp * day["volume"]).cumsum() / day["volume"].cumsum()).to_numpy()
+        )
         np.testing.assert_array_equal(got["close"].to_numpy(), day["close"].to_numpy())
 
 
@@ -135,8 +147,9 @@ def test_warmup_at_or_after_the_target_start_is_ignored_and_day_bars_filtered() 
     future["high"] *= 2
     daily = day.head(1).assign(timespan="day")
     baseline = compute_indicators(day, warm)
-    result = compute_indicators(pd.concat([day, daily.assign(ts=daily["ts"] - pd.Timedelta(hours=5))]),
-                                pd.concat([warm, future]))
+    result = compute_indicators(
+        pd.concat([day, daily.assign(ts=daily["ts"] - pd.Timedelta(hours=5))]), pd.concat([warm, future])
+    )
     pd.testing.assert_frame_equal(result, baseline)
 
 

@@ -23,9 +23,16 @@ def price_rows(ticker: str, offsets: list[int]) -> pd.DataFrame:
     closes = 100 + np.sin(np.arange(len(offsets)) / 7)
     return pd.DataFrame(
         {
-            "ts": [minute(m) for m in offsets], "ticker": ticker, "timespan": "minute",
-            "open": closes, "high": closes + 0.1, "low": closes - 0.1, "close": closes,
-            "volume": 1000.0, "vwap": closes, "transactions": 5,
+            "ts": [minute(m) for m in offsets],
+            "ticker": ticker,
+            "timespan": "minute",
+            "open": closes,
+            "high": closes + 0.1,
+            "low": closes - 0.1,
+            "close": closes,
+            "volume": 1000.0,
+            "vwap": closes,
+            "transactions": 5,
         }
     )
 
@@ -35,11 +42,13 @@ AAA_MINUTES = [m for m in range(210) if not (30 <= m <= 36 or 100 <= m <= 102 or
 
 
 def tables() -> dict[str, pd.DataFrame]:
-    prices = pd.concat([
-        price_rows("AAA", AAA_MINUTES),
-        price_rows("AAA", [-30]),  # a pre-market bar: counted in rows, not in coverage
-        price_rows("AAA", [0]).assign(timespan="day"),  # a daily bar: not a minute bar, ignored
-    ])
+    prices = pd.concat(
+        [
+            price_rows("AAA", AAA_MINUTES),
+            price_rows("AAA", [-30]),  # a pre-market bar: counted in rows, not in coverage
+            price_rows("AAA", [0]).assign(timespan="day"),  # a daily bar: not a minute bar, ignored
+        ]
+    )
     quotes = pd.DataFrame({"ts": [minute(0.1), minute(0.9), minute(1.5)], "ticker": "BBB"})
     return {"prices": prices, "quotes": quotes, "options_flow": pd.DataFrame()}
 
@@ -56,8 +65,16 @@ def test_coverage_on_early_close() -> None:
     report = coverage_report(EARLY, tables(), failures, NOW, expected_tickers=["CCC"])
     DailyReport.validate(report)
     rows = report.set_index(["table_name", "ticker"])
-    assert sorted(rows.index) == sorted([("prices", "AAA"), ("prices", "CCC"), ("quotes", "BBB"),
-                                         ("quotes", "CCC"), ("quotes", "DDD"), ("options_flow", "CCC")])
+    assert sorted(rows.index) == sorted(
+        [
+            ("prices", "AAA"),
+            ("prices", "CCC"),
+            ("quotes", "BBB"),
+            ("quotes", "CCC"),
+            ("quotes", "DDD"),
+            ("options_flow", "CCC"),
+        ]
+    )
     aaa = rows.loc[("prices", "AAA")]
     # 210 - 7 - 3 - 5 = 195 covered minutes; rows add the pre-market bar: 196.
     assert aaa["rows"] == 196 and aaa["covered_minutes"] == 195 and aaa["expected_minutes"] == 210
@@ -69,7 +86,12 @@ def test_coverage_on_early_close() -> None:
     assert aaa["last_ts"] == minute(204) and aaa["freshness_minutes"] == pytest.approx(36)
 
     bbb = rows.loc[("quotes", "BBB")]  # three quotes in two distinct minutes
-    assert bbb["rows"] == 3 and bbb["covered_minutes"] == 2 and bbb["gaps"] == 1 and bbb["max_gap_minutes"] == 208
+    assert (
+        bbb["rows"] == 3
+        and bbb["covered_minutes"] == 2
+        and bbb["gaps"] == 1
+        and bbb["max_gap_minutes"] == 208
+    )
 
     ccc = rows.loc[("prices", "CCC")]  # expected but absent: one session-long gap
     assert ccc["rows"] == 0 and ccc["coverage"] == 0 and ccc["gaps"] == 1 and ccc["max_gap_minutes"] == 210

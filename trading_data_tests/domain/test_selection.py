@@ -29,8 +29,17 @@ NOW = pd.Timestamp("2026-11-27 14:35", tz="UTC")
 def bar(ticker: str, day: dt.date, high: float, low: float, close: float, volume: float) -> dict:
     # Daily bars are stamped at New York midnight, as Polygon does.
     ts = pd.Timestamp(dt.datetime.combine(day, dt.time(0), tzinfo=NEW_YORK)).tz_convert("UTC")
-    return {"ticker": ticker, "ts": ts, "open": close, "high": high, "low": low, "close": close,
-            "volume": volume, "vwap": close, "transactions": 10}
+    return {
+        "ticker": ticker,
+        "ts": ts,
+        "open": close,
+        "high": high,
+        "low": low,
+        "close": close,
+        "volume": volume,
+        "vwap": close,
+        "transactions": 10,
+    }
 
 
 def market() -> pd.DataFrame:
@@ -38,28 +47,44 @@ def market() -> pd.DataFrame:
     return pd.DataFrame(
         [
             # AAA: TR = 2, 2 -> ATR 2; vol 2/12 = .1667; avg vol 1500, rel vol 2500/1500 = 1.667; mom +.20
-            bar("AAA", D1, 11, 9, 10, 1000), bar("AAA", D2, 12, 10, 11, 1000), bar("AAA", D3, 13, 11, 12, 2500),
+            bar("AAA", D1, 11, 9, 10, 1000),
+            bar("AAA", D2, 12, 10, 11, 1000),
+            bar("AAA", D3, 13, 11, 12, 2500),
             # BBB gaps up: TR2 = max(1, |24-20|, |23-20|) = 4 (previous close counts), TR3 = max(2, .5, 1.5) = 2
             # -> ATR 3; vol 3/22 = .1364; rel vol 1.0; mom 22/20 - 1 = +.10
-            bar("BBB", D1, 21, 19, 20, 3000), bar("BBB", D2, 24, 23, 23.5, 3000), bar("BBB", D3, 24, 22, 22, 3000),
+            bar("BBB", D1, 21, 19, 20, 3000),
+            bar("BBB", D2, 24, 23, 23.5, 3000),
+            bar("BBB", D3, 24, 22, 22, 3000),
             # CCC: ATR 1, vol 1/100 = .01 < min_volatility .02 -> filtered
-            bar("CCC", D1, 100.5, 99.5, 100, 5000), bar("CCC", D2, 100.5, 99.5, 100, 5000),
+            bar("CCC", D1, 100.5, 99.5, 100, 5000),
+            bar("CCC", D2, 100.5, 99.5, 100, 5000),
             bar("CCC", D3, 100.5, 99.5, 100, 5000),
             # DDD: avg volume 500 < min_volume 900 -> filtered despite vol .4
-            bar("DDD", D1, 6, 4, 5, 500), bar("DDD", D2, 6, 4, 5, 500), bar("DDD", D3, 6, 4, 5, 500),
+            bar("DDD", D1, 6, 4, 5, 500),
+            bar("DDD", D2, 6, 4, 5, 500),
+            bar("DDD", D3, 6, 4, 5, 500),
             # EEE misses D2: one TR = max(2, |45-50|, |43-50|) = 7 -> ATR 7; vol 7/44 = .1591;
             # avg vol 1500, rel vol 1000/1500 = .667; mom 44/50 - 1 = -.12
-            bar("EEE", D1, 51, 49, 50, 2000), bar("EEE", D3, 45, 43, 44, 1000),
+            bar("EEE", D1, 51, 49, 50, 2000),
+            bar("EEE", D3, 45, 43, 44, 1000),
             # FFF: a single bar, no ATR -> filtered
             bar("FFF", D3, 11, 9, 10, 9000),
             # GGG: no bar on the latest session (stale) -> filtered
-            bar("GGG", D1, 11, 9, 10, 10000), bar("GGG", D2, 13, 9, 12, 10000),
+            bar("GGG", D1, 11, 9, 10, 10000),
+            bar("GGG", D2, 13, 9, 12, 10000),
         ]
     )
 
 
-PARAMS = SelectionParams(lookback_days=3, min_volume=900, min_volatility=0.02, focus_universe_size=2,
-                         opportunity_threshold=0.5, max_active_tickers=1, default_tickers=("SPY", "QQQ"))
+PARAMS = SelectionParams(
+    lookback_days=3,
+    min_volume=900,
+    min_volatility=0.02,
+    focus_universe_size=2,
+    opportunity_threshold=0.5,
+    max_active_tickers=1,
+    default_tickers=("SPY", "QQQ"),
+)
 
 
 def test_hand_worked_metrics_scores_and_ranks() -> None:
@@ -108,7 +133,9 @@ def test_wilder_atr_matches_talib_and_short_windows_use_mean_tr() -> None:
     high = close * (1 + rng.uniform(0, 0.02, 40))
     low = close * (1 - rng.uniform(0, 0.02, 40))
     assert wilder_atr(high, low, close, 14) == pytest.approx(talib.ATR(high, low, close, 14)[-1], rel=1e-12)
-    assert wilder_atr(high[:15], low[:15], close[:15], 14) == pytest.approx(talib.ATR(high[:15], low[:15], close[:15], 14)[-1])
+    assert wilder_atr(high[:15], low[:15], close[:15], 14) == pytest.approx(
+        talib.ATR(high[:15], low[:15], close[:15], 14)[-1]
+    )
     # 5 bars -> 4 true ranges < 14: their plain mean.
     tr = np.maximum.reduce([high[1:5] - low[1:5], abs(high[1:5] - close[:4]), abs(low[1:5] - close[:4])])
     assert wilder_atr(high[:5], low[:5], close[:5], 14) == pytest.approx(tr.mean())
@@ -116,10 +143,12 @@ def test_wilder_atr_matches_talib_and_short_windows_use_mean_tr() -> None:
 
 
 def test_bars_on_or_after_the_session_and_beyond_lookback_are_ignored() -> None:
-    extra = pd.DataFrame([
-        bar("AAA", SESSION, 100, 1, 50, 10**9),  # the session itself: would be look-ahead
-        bar("BBB", dt.date(2026, 11, 20), 100, 1, 50, 10**9),  # a 4th session back: outside lookback 3
-    ])
+    extra = pd.DataFrame(
+        [
+            bar("AAA", SESSION, 100, 1, 50, 10**9),  # the session itself: would be look-ahead
+            bar("BBB", dt.date(2026, 11, 20), 100, 1, 50, 10**9),  # a 4th session back: outside lookback 3
+        ]
+    )
     frame, _ = rank_universe(SESSION, pd.concat([market(), extra]), PARAMS, NOW)
     baseline, _ = rank_universe(SESSION, market(), PARAMS, NOW)
     pd.testing.assert_frame_equal(frame, baseline)
@@ -127,8 +156,13 @@ def test_bars_on_or_after_the_session_and_beyond_lookback_are_ignored() -> None:
 
 def test_volume_and_volatility_thresholds_are_inclusive() -> None:
     # AAA avg volume is exactly 1500 and volatility exactly 2/12.
-    params = SelectionParams(lookback_days=3, min_volume=1500, min_volatility=2 / 12, focus_universe_size=5,
-                             opportunity_threshold=0.0)
+    params = SelectionParams(
+        lookback_days=3,
+        min_volume=1500,
+        min_volatility=2 / 12,
+        focus_universe_size=5,
+        opportunity_threshold=0.0,
+    )
     frame, _ = rank_universe(SESSION, market()[lambda f: f["ticker"] == "AAA"], params, NOW)
     assert list(frame["ticker"]) == ["AAA"]
     assert frame["opportunity_score"].iloc[0] == pytest.approx(1.0)  # alone, it tops every rank
@@ -152,7 +186,9 @@ def test_symbols_override() -> None:
     frame = SelectedTickers.validate(result.frame)
     assert result.source == "symbols" and not result.used_fallback
     assert list(frame["ticker"]) == ["AAA", "ZZZ"] and list(frame["rank"]) == [1, 2]
-    assert frame["is_active"].all() and frame["in_focus"].all() and set(frame["selection_source"]) == {"symbols"}
+    assert (
+        frame["is_active"].all() and frame["in_focus"].all() and set(frame["selection_source"]) == {"symbols"}
+    )
     assert frame.loc[0, "atr"] == pytest.approx(2.0)  # metrics where bars exist
     assert pd.isna(frame.loc[1, "last_close"])  # none for ZZZ
     with pytest.raises(ValueError, match="invalid ticker"):

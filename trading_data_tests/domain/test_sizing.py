@@ -37,7 +37,9 @@ def test_hand_worked_shares_with_per_position_cap() -> None:
     # DDD: ATR 0 -> no stop distance -> 0 shares, kept with a reason.
     # EEE: no price -> no row. FFF: not active -> not sized.
     assert frame["shares"].to_dict() == {"AAA": 2000, "BBB": 250, "CCC": 833, "DDD": 0}
-    assert frame["notional"].to_dict() == pytest.approx({"AAA": 100_000, "BBB": 100_000, "CCC": 24_990, "DDD": 0})
+    assert frame["notional"].to_dict() == pytest.approx(
+        {"AAA": 100_000, "BBB": 100_000, "CCC": 24_990, "DDD": 0}
+    )
     assert frame["weight"].to_dict() == pytest.approx({"AAA": 0.1, "BBB": 0.1, "CCC": 0.02499, "DDD": 0})
     assert frame.loc["BBB", "stop_distance"] == 4.0 and (frame["risk_amount"] == 5000).all()
     assert "max_position_weight" in result.reasons["BBB"]

@@ -13,7 +13,9 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         for report in reports:
             if getattr(report, "when", None) != "teardown":  # record_property ran in a fixture teardown
                 continue
-            lines.extend(value for name, value in getattr(report, "user_properties", ()) if name == "fault_summary")
+            lines.extend(
+                value for name, value in getattr(report, "user_properties", ()) if name == "fault_summary"
+            )
     if lines:
         terminalreporter.section("fault injection summary")
         for line in lines:

@@ -49,9 +49,13 @@ TEST_ASSETS = [without_step_retries(a) for a in ASSETS]
 
 def resources(url: str, simulator_url: str, symbols: Sequence[str], *, retry_attempts: int = 3) -> dict:
     vendor: dict[str, Any] = {
-        "source": "simulated", "simulator_url": simulator_url, "retry_attempts": retry_attempts,
-        "retry_initial_wait_seconds": 0.01, "retry_max_wait_seconds": 0.2,
-        "retry_min_wait_after_429_seconds": 0.05, "timeout_seconds": 30.0,
+        "source": "simulated",
+        "simulator_url": simulator_url,
+        "retry_attempts": retry_attempts,
+        "retry_initial_wait_seconds": 0.01,
+        "retry_max_wait_seconds": 0.2,
+        "retry_min_wait_after_429_seconds": 0.05,
+        "timeout_seconds": 30.0,
     }
     return {
         "io_manager": PostgresPandasIOManager(database_url=url),
@@ -62,11 +66,23 @@ def resources(url: str, simulator_url: str, symbols: Sequence[str], *, retry_att
     }
 
 
-def materialize(url: str, simulator_url: str, symbols: Sequence[str], selection: Sequence[str] = FEEDS,
-                *, retry_attempts: int = 3, partition: str = SESSION) -> dg.ExecuteInProcessResult:
+def materialize(
+    url: str,
+    simulator_url: str,
+    symbols: Sequence[str],
+    selection: Sequence[str] = FEEDS,
+    *,
+    retry_attempts: int = 3,
+    partition: str = SESSION,
+) -> dg.ExecuteInProcessResult:
     """The real assets of ``selection`` for one session; never raises on a step failure."""
-    return dg.materialize(TEST_ASSETS, partition_key=partition, selection=list(selection), raise_on_error=False,
-                          resources=resources(url, simulator_url, symbols, retry_attempts=retry_attempts))
+    return dg.materialize(
+        TEST_ASSETS,
+        partition_key=partition,
+        selection=list(selection),
+        raise_on_error=False,
+        resources=resources(url, simulator_url, symbols, retry_attempts=retry_attempts),
+    )
 
 
 def failure_text(result: dg.ExecuteInProcessResult) -> str:
@@ -93,8 +109,10 @@ def snapshot(url: str) -> dict[str, tuple[int, str]]:
     out = {}
     with psycopg.connect(url) as conn:
         for name in TABLES:
-            row = conn.execute(f"SELECT count(*), md5(coalesce(string_agg(r::text, '|' ORDER BY r::text), '')) "
-                               f"FROM (SELECT {_columns(name)} FROM market.{name}) r").fetchone()
+            row = conn.execute(
+                f"SELECT count(*), md5(coalesce(string_agg(r::text, '|' ORDER BY r::text), '')) "
+                f"FROM (SELECT {_columns(name)} FROM market.{name}) r"
+            ).fetchone()
             assert row is not None
             out[name] = (int(row[0]), row[1])
     return out
@@ -142,8 +160,9 @@ def main(argv: Sequence[str]) -> int:
     """Run worker: ``{"url", "simulator_url", "symbols"}``; prints ``started`` then materializes the feeds."""
     config = json.loads(argv[0])
     print("started", flush=True)
-    result = materialize(config["url"], config["simulator_url"], config["symbols"],
-                         selection=config.get("selection", FEEDS))
+    result = materialize(
+        config["url"], config["simulator_url"], config["symbols"], selection=config.get("selection", FEEDS)
+    )
     print("success" if result.success else "failed", flush=True)
     return 0 if result.success else 1
 

@@ -47,8 +47,10 @@ MID_SESSION = dt.datetime(2026, 11, 25, 11, 0, tzinfo=NEW_YORK)
 QUOTES_PER_MINUTE = 130.0  # ~51k quotes a session: the client's 50k-row pages make two pages per ticker
 DESTRUCTIVE = os.environ.get("TRADING_DATA_DESTRUCTIVE_TESTS") == "1"
 destructive = pytest.mark.skipif(
-    not DESTRUCTIVE, reason="restarts or loads the shared PostgreSQL server: set TRADING_DATA_DESTRUCTIVE_TESTS=1 "
-                            "and run trading_data_tests/faults alone")
+    not DESTRUCTIVE,
+    reason="restarts or loads the shared PostgreSQL server: set TRADING_DATA_DESTRUCTIVE_TESTS=1 "
+    "and run trading_data_tests/faults alone",
+)
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -98,15 +100,17 @@ class Tally:
     def line(self) -> str:
         injected = sum(f.hits for f in self.faults) + self.events
         error = f" | error: {self.error}" if self.error else ""
-        return (f"{self.name}: faults injected={injected}, runs failed as expected={self.failed_as_expected}, "
-                f"runs that absorbed the faults={self.absorbed}, runs recovered={self.recovered}, "
-                f"rows lost={self.lost}, rows duplicated={self.duplicated}, unexpected rows={self.unexpected}{error}")
+        return (
+            f"{self.name}: faults injected={injected}, runs failed as expected={self.failed_as_expected}, "
+            f"runs that absorbed the faults={self.absorbed}, runs recovered={self.recovered}, "
+            f"rows lost={self.lost}, rows duplicated={self.duplicated}, unexpected rows={self.unexpected}{error}"
+        )
 
     def failed(self, text: str, pattern: str) -> None:
         """Count a run that failed as expected; keep the matching line of its error for the summary."""
         found = re.search(pattern, text)
         assert found, text
-        line = text[text.rfind("\n", 0, found.start()) + 1:].split("\n", 1)[0]
+        line = text[text.rfind("\n", 0, found.start()) + 1 :].split("\n", 1)[0]
         self.error = line if len(line) <= 220 else line[:219] + "…"
         self.failed_as_expected += 1
 
@@ -124,9 +128,13 @@ def sim() -> Iterator[Sim]:
 
 def _truncate(url: str) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
-        tables = [r[0] for r in conn.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'market' "
-            "AND table_name <> 'schema_migrations'")]
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'market' "
+                "AND table_name <> 'schema_migrations'"
+            )
+        ]
         conn.execute("TRUNCATE " + ", ".join(f"market.{t}" for t in tables))
 
 
@@ -208,8 +216,12 @@ def _recover(url: str, sim: Sim, reference: dict, tally: Tally) -> dg.ExecuteInP
 
 
 def _metadata(result: dg.ExecuteInProcessResult, name: str) -> int:
-    return sum(int(m.metadata[name].value) for feed in FEEDS for m in result.asset_materializations_for_node(feed)
-               if name in m.metadata)
+    return sum(
+        int(m.metadata[name].value)
+        for feed in FEEDS
+        for m in result.asset_materializations_for_node(feed)
+        if name in m.metadata
+    )
 
 
 # -- 1. vendor outage ---------------------------------------------------------------------------------
@@ -223,8 +235,11 @@ def test_vendor_outage_mid_session(market: str, sim: Sim, reference: dict, tally
     text = failure_text(result)
     assert "[quotes]" in text and "[trades]" not in text
     assert "quotes: every ticker failed (2)" in text
-    tally.failed(text, r"VendorUnavailable: polygon GET /v3/quotes/\w+\S*: HTTP 502 Bad Gateway \(text/html body\) "
-                r"\(gave up after 3 attempts\)")
+    tally.failed(
+        text,
+        r"VendorUnavailable: polygon GET /v3/quotes/\w+\S*: HTTP 502 Bad Gateway \(text/html body\) "
+        r"\(gave up after 3 attempts\)",
+    )
     after = snapshot(market)
     assert after["quotes"] == before["quotes"], "the failed run changed the quotes partition"
     assert after["trades"] == reference["trades"], "trades (no fault) should have caught up"
@@ -235,8 +250,10 @@ def test_vendor_outage_mid_session(market: str, sim: Sim, reference: dict, tally
 
 
 def test_429_storm_is_absorbed_by_retries(market: str, sim: Sim, reference: dict, tally: Tally) -> None:
-    storm = [Fault("http_429", path_prefix="/v3/", count=3, retry_after=1),
-             Fault("http_429", path_prefix="/v3/", count=9)]
+    storm = [
+        Fault("http_429", path_prefix="/v3/", count=3, retry_after=1),
+        Fault("http_429", path_prefix="/v3/", count=9),
+    ]
     tally.faults = sim.inject(storm)
     result = materialize(market, sim.url, sim.tickers, retry_attempts=14)
     assert result.success, failure_text(result)
@@ -259,8 +276,11 @@ def test_truncated_json_fails_clearly(market: str, sim: Sim, reference: dict, ta
     assert not result.success
     text = failure_text(result)
     assert "[trades]" in text and "[quotes]" not in text
-    tally.failed(text, r"MalformedResponse: polygon GET /v3/trades/\w+\S*: malformed response: body is not valid "
-                r"JSON .*\(gave up after 3 attempts\)")
+    tally.failed(
+        text,
+        r"MalformedResponse: polygon GET /v3/trades/\w+\S*: malformed response: body is not valid "
+        r"JSON .*\(gave up after 3 attempts\)",
+    )
     after = snapshot(market)
     assert after["trades"][0] == 0, "nothing of the failed feed may be stored"
     assert after["quotes"] == reference["quotes"]
@@ -277,15 +297,20 @@ def test_repeated_last_row_is_not_stored_twice(market: str, sim: Sim, reference:
     _recover(market, sim, reference, tally)
 
 
-def test_cycling_next_url_fails_as_a_paging_loop(market: str, sim: Sim, reference: dict, tally: Tally) -> None:
+def test_cycling_next_url_fails_as_a_paging_loop(
+    market: str, sim: Sim, reference: dict, tally: Tally
+) -> None:
     cycle = tally.faults = sim.inject([Fault("next_url_cycle", path_prefix="/v3/quotes", count=None)])
     result = materialize(market, sim.url, sim.tickers)
     assert not result.success
     assert cycle[0].hits >= len(sim.tickers)
     text = failure_text(result)
     assert "quotes: every ticker failed (2)" in text
-    tally.failed(text, r"PagingLoopError: polygon GET /v3/quotes/\w+: next_url repeated after \d+ pages .*"
-                r"the vendor's cursor is cycling")
+    tally.failed(
+        text,
+        r"PagingLoopError: polygon GET /v3/quotes/\w+: next_url repeated after \d+ pages .*"
+        r"the vendor's cursor is cycling",
+    )
     after = snapshot(market)
     assert after["quotes"][0] == 0, "the pages read before the loop was seen must be rolled back"
     assert after["trades"] == reference["trades"]
@@ -305,18 +330,26 @@ def _slow_second_ticker(sim: Sim, seconds: float) -> list[Fault]:
     """The first ticker's quote page comes at once (and is COPYed), the second's only after ``seconds``:
     the write transaction stays open in between."""
     first, second = sim.tickers
-    return sim.inject([Fault("latency", path_prefix=f"/v3/quotes/{first}", count=None, seconds=0.2),
-                       Fault("latency", path_prefix=f"/v3/quotes/{second}", count=None, seconds=seconds)])
+    return sim.inject(
+        [
+            Fault("latency", path_prefix=f"/v3/quotes/{first}", count=None, seconds=0.2),
+            Fault("latency", path_prefix=f"/v3/quotes/{second}", count=None, seconds=seconds),
+        ]
+    )
 
 
-def _wait_for_copy(url: str, application: str, timeout: float, alive: Callable[[], bool] = lambda: True
-                   ) -> int | None:
+def _wait_for_copy(
+    url: str, application: str, timeout: float, alive: Callable[[], bool] = lambda: True
+) -> int | None:
     """The pid of the backend of ``application`` inside a transaction that has run a COPY, once it exists."""
     deadline = time.monotonic() + timeout
     with psycopg.connect(url, autocommit=True) as conn:
         while time.monotonic() < deadline and alive():
-            row = conn.execute("SELECT pid FROM pg_stat_activity WHERE application_name = %s "
-                               "AND xact_start IS NOT NULL AND query ILIKE 'COPY%%'", (application,)).fetchone()
+            row = conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = %s "
+                "AND xact_start IS NOT NULL AND query ILIKE 'COPY%%'",
+                (application,),
+            ).fetchone()
             if row:
                 return int(row[0])
             time.sleep(0.05)
@@ -325,17 +358,37 @@ def _wait_for_copy(url: str, application: str, timeout: float, alive: Callable[[
 
 def _backends(url: str, application: str) -> int:
     with psycopg.connect(url, autocommit=True) as conn:
-        return int(conn.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
-                                (application,)).fetchone()[0])
+        return int(
+            conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s", (application,)
+            ).fetchone()[0]
+        )
 
 
 def _restart_postgres() -> float:
     """``pg_ctl restart -m fast`` on the embedded server's data directory; returns the seconds it took."""
     status = pg_server.status()
     started = time.monotonic()
-    subprocess.run([pg_server._bin("pg_ctl"), "-D", str(status.data_dir), "-w", "-t", "60", "-m", "fast",
-                    "-l", str(status.data_dir / "server.log"), "restart"],
-                   user=pg_server._run_as(), check=True, capture_output=True, text=True, timeout=90)
+    subprocess.run(
+        [
+            pg_server._bin("pg_ctl"),
+            "-D",
+            str(status.data_dir),
+            "-w",
+            "-t",
+            "60",
+            "-m",
+            "fast",
+            "-l",
+            str(status.data_dir / "server.log"),
+            "restart",
+        ],
+        user=pg_server._run_as(),
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
     assert pg_server.status().running
     return time.monotonic() - started
 
@@ -365,25 +418,37 @@ def test_database_restarted_during_write(market: str, sim: Sim, reference: dict,
     assert not result.success, "the run committed although the server restarted mid-write"
     text = failure_text(result)
     assert "[quotes]" in text
-    tally.failed(text, r"terminating connection due to administrator command|server closed the connection "
-                r"unexpectedly|connection to server .* failed|no connection to the server")
+    tally.failed(
+        text,
+        r"terminating connection due to administrator command|server closed the connection "
+        r"unexpectedly|connection to server .* failed|no connection to the server",
+    )
     assert _backends(market, application) == 0
     assert snapshot(market)["quotes"] == before["quotes"], "half a write survived the restart"
     _recover(market, sim, reference, tally)
 
 
 @destructive
-def test_run_worker_killed_mid_write(market: str, sim: Sim, reference: dict, tally: Tally,
-                                     tmp_path: Path) -> None:
+def test_run_worker_killed_mid_write(
+    market: str, sim: Sim, reference: dict, tally: Tally, tmp_path: Path
+) -> None:
     before = _morning(market, sim)
     _slow_second_ticker(sim, seconds=8)  # a slowdown, not a fault
     application = "faults_worker"
-    config = {"url": _with_application(market, application), "simulator_url": sim.url, "symbols": sim.tickers,
-              "selection": ["quotes"]}
+    config = {
+        "url": _with_application(market, application),
+        "simulator_url": sim.url,
+        "symbols": sim.tickers,
+        "selection": ["quotes"],
+    }
     log = tmp_path / "worker.log"
     with log.open("w") as out:
-        worker = subprocess.Popen([sys.executable, "-m", "trading_data_tests.faults.support", json.dumps(config)],
-                                  cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "trading_data_tests.faults.support", json.dumps(config)],
+            cwd=REPO,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
         pid = _wait_for_copy(market, application, timeout=120, alive=lambda: worker.poll() is None)
         assert pid is not None, f"the worker never started writing:\n{log.read_text()[-3000:]}"
@@ -395,7 +460,9 @@ def test_run_worker_killed_mid_write(market: str, sim: Sim, reference: dict, tal
             worker.kill()
             worker.wait(timeout=30)
     tally.failed_as_expected += 1
-    tally.error = f"worker pid {worker.pid} killed by SIGKILL while its COPY transaction (backend {pid}) was open"
+    tally.error = (
+        f"worker pid {worker.pid} killed by SIGKILL while its COPY transaction (backend {pid}) was open"
+    )
     lingering = _backends(market, application)
     deadline = time.monotonic() + 15
     while lingering and time.monotonic() < deadline:

@@ -29,8 +29,9 @@ def clock() -> Clock:
 
 
 def breaker(url: str, clock: Clock, **kw: object) -> CircuitBreaker:
-    return CircuitBreaker(url, vendor="polygon", failure_threshold=5, reset_timeout=dt.timedelta(minutes=5),
-                          clock=clock, **kw)  # type: ignore[arg-type]
+    return CircuitBreaker(
+        url, vendor="polygon", failure_threshold=5, reset_timeout=dt.timedelta(minutes=5), clock=clock, **kw
+    )  # type: ignore[arg-type]
 
 
 def test_opens_at_the_threshold_and_fails_fast_with_a_message(clean_market: str, clock: Clock) -> None:
@@ -47,7 +48,8 @@ def test_opens_at_the_threshold_and_fails_fast_with_a_message(clean_market: str,
         b.before_call()
     assert str(err.value) == (
         "polygon circuit open since 10:31 ET, next probe 10:36 ET (5 consecutive failures; "
-        "last: VendorUnavailable: polygon GET /v3/quotes/AAPL: 503 after 5 attempts)")
+        "last: VendorUnavailable: polygon GET /v3/quotes/AAPL: 503 after 5 attempts)"
+    )
     assert err.value.vendor == "polygon"
 
 
@@ -63,8 +65,13 @@ def test_success_resets_the_count(clean_market: str, clock: Clock) -> None:
 
 
 def test_error_text_is_scrubbed_and_bounded(clean_market: str, clock: Clock) -> None:
-    b = breaker(clean_market, clock, )
-    state = b.record_failure("GET https://api.polygon.io/v3/quotes?apiKey=SECRET123&limit=5 failed " + "x" * 900)
+    b = breaker(
+        clean_market,
+        clock,
+    )
+    state = b.record_failure(
+        "GET https://api.polygon.io/v3/quotes?apiKey=SECRET123&limit=5 failed " + "x" * 900
+    )
     assert "SECRET123" not in (state.last_error or "") and "apiKey=***" in (state.last_error or "")
     assert len(state.last_error or "") <= 500
 
@@ -160,7 +167,10 @@ def test_state_is_shared_between_instances(clean_market: str, clock: Clock) -> N
 
 
 def test_guard_counts_only_vendor_outages(clean_market: str, clock: Clock) -> None:
-    b = breaker(clean_market, clock, )
+    b = breaker(
+        clean_market,
+        clock,
+    )
     with pytest.raises(VendorNotFound), b.guard():
         raise VendorNotFound("404", vendor="polygon")
     assert b.state().consecutive_failures == 0

@@ -23,9 +23,16 @@ def ny(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text).replace(tzinfo=NEW_YORK)
 
 
-@pytest.mark.parametrize("moment", ["2026-11-26 11:00", "2026-11-26 17:00",  # Thanksgiving
-                                    "2026-11-28 11:00", "2026-11-29 15:00",  # weekend
-                                    "2026-12-25 12:00"])
+@pytest.mark.parametrize(
+    "moment",
+    [
+        "2026-11-26 11:00",
+        "2026-11-26 17:00",  # Thanksgiving
+        "2026-11-28 11:00",
+        "2026-11-29 15:00",  # weekend
+        "2026-12-25 12:00",
+    ],
+)
 def test_no_expectation_on_closed_days(moment: str) -> None:
     assert all(expected_latest(f, ny(moment)) is None for f in FAMILIES)
     verdict = evaluate_freshness("quotes", ny(moment), None)
@@ -53,7 +60,9 @@ def test_due_ticks_on_a_normal_session() -> None:
 def test_quotes_forty_minutes_stale_at_eleven_alarm() -> None:
     verdict = evaluate_freshness("quotes", ny("2026-11-24 11:00"), ny("2026-11-24 10:20"))
     assert not verdict.passed
-    assert "10:45 ET quotes_schedule tick of 2026-11-24" in verdict.reason and "40 minutes old" in verdict.reason
+    assert (
+        "10:45 ET quotes_schedule tick of 2026-11-24" in verdict.reason and "40 minutes old" in verdict.reason
+    )
     assert evaluate_freshness("quotes", ny("2026-11-24 11:00"), ny("2026-11-24 10:46")).passed
 
 
@@ -82,15 +91,17 @@ def materialize_at(instance: dg.DagsterInstance, asset: str, partition: str, whe
     event = DagsterEvent(
         event_type_value=DagsterEventType.ASSET_MATERIALIZATION.value,
         event_specific_data=StepMaterializationData(dg.AssetMaterialization(asset, partition=partition)),
-        job_name=RUNLESS_JOB_NAME)
+        job_name=RUNLESS_JOB_NAME,
+    )
     instance.report_dagster_event(event, run_id=RUNLESS_RUN_ID, timestamp=when.timestamp())
 
 
 def run_checks(instance: dg.DagsterInstance, now: dt.datetime) -> dict[str, dg.AssetCheckEvaluation]:
     checks = build_freshness_checks(clock=lambda: now, market_hours_only=False)
     job = dg.define_asset_job("freshness_checks_job", selection=dg.AssetSelection.checks(*checks))
-    defs = dg.Definitions(assets=[dg.AssetSpec(f.asset) for f in FAMILIES.values()], asset_checks=checks,
-                          jobs=[job])
+    defs = dg.Definitions(
+        assets=[dg.AssetSpec(f.asset) for f in FAMILIES.values()], asset_checks=checks, jobs=[job]
+    )
     result = defs.resolve_job_def("freshness_checks_job").execute_in_process(instance=instance)
     assert result.success
     return {e.asset_key.to_user_string(): e for e in result.get_asset_check_evaluations()}
@@ -116,10 +127,15 @@ def test_checks_pass_on_thanksgiving_and_after_the_early_close() -> None:
         for evaluation in run_checks(instance, ny("2026-11-26 11:00")).values():
             assert evaluation.passed
             assert "not an NYSE session" in str(evaluation.metadata["expectation"].value)
-        for asset, when in [("quotes", "13:00"), ("trades", "13:01"), ("prices", "12:06"),
-                            ("options_flow", "11:20"), ("selected_tickers", "09:36"),
-                            ("position_sizes", "09:46"),
-                            ("indicators", "13:31")]:  # a fixed schedule: its 13:30 tick runs after the close
+        for asset, when in [
+            ("quotes", "13:00"),
+            ("trades", "13:01"),
+            ("prices", "12:06"),
+            ("options_flow", "11:20"),
+            ("selected_tickers", "09:36"),
+            ("position_sizes", "09:46"),
+            ("indicators", "13:31"),
+        ]:  # a fixed schedule: its 13:30 tick runs after the close
             materialize_at(instance, asset, "2026-11-27", ny(f"2026-11-27 {when}"))
         evals = run_checks(instance, ny("2026-11-27 15:50"))
         failed = [k for k, e in evals.items() if not e.passed]
@@ -128,7 +144,11 @@ def test_checks_pass_on_thanksgiving_and_after_the_early_close() -> None:
 
 def test_exports_load_in_definitions() -> None:
     assert len(FRESHNESS_CHECKS) == len(FAMILIES)
-    defs = dg.Definitions(assets=[dg.AssetSpec(f.asset) for f in FAMILIES.values()],
-                          asset_checks=FRESHNESS_CHECKS, jobs=[FRESHNESS_JOB], schedules=[FRESHNESS_SCHEDULE])
+    defs = dg.Definitions(
+        assets=[dg.AssetSpec(f.asset) for f in FAMILIES.values()],
+        asset_checks=FRESHNESS_CHECKS,
+        jobs=[FRESHNESS_JOB],
+        schedules=[FRESHNESS_SCHEDULE],
+    )
     defs.resolve_all_job_defs()
     assert defs.resolve_job_def("freshness_checks_job").name == "freshness_checks_job"

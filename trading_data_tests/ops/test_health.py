@@ -15,14 +15,20 @@ from trading_data.ops.breaker import CircuitBreaker
 
 @pytest.fixture(autouse=True)
 def simulated(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("POLYGON_API_KEY", "UNUSUAL_WHALES_API_TOKEN", "TRADING_DATA_SIMULATOR_URL", "DAGSTER_HOME",
-                 "TRADING_DATA_MARKET_HOURS_ONLY"):
+    for name in (
+        "POLYGON_API_KEY",
+        "UNUSUAL_WHALES_API_TOKEN",
+        "TRADING_DATA_SIMULATOR_URL",
+        "DAGSTER_HOME",
+        "TRADING_DATA_MARKET_HOURS_ONLY",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("TRADING_DATA_SOURCE", "simulated")
 
 
-def test_dead_database_fails_with_exit_code_1(monkeypatch: pytest.MonkeyPatch,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_dead_database_fails_with_exit_code_1(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("TRADING_DATA_DATABASE_URL", "postgresql://postgres:s3cret@127.0.0.1:9/trading_data")
     assert health.main(json_output=True) == 1
     out = capsys.readouterr().out

@@ -71,8 +71,10 @@ class Receiver:
 
 @dg.op
 def fetch_quotes() -> None:
-    raise RuntimeError("polygon GET https://api.polygon.io/v3/quotes/AAPL?apiKey=sekrit-key-123&limit=50000: "
-                       "503 after 5 attempts; db postgresql://writer:hunter2@db.internal:5432/market")
+    raise RuntimeError(
+        "polygon GET https://api.polygon.io/v3/quotes/AAPL?apiKey=sekrit-key-123&limit=50000: "
+        "503 after 5 attempts; db postgresql://writer:hunter2@db.internal:5432/market"
+    )
 
 
 @dg.job
@@ -83,15 +85,21 @@ def failing_job() -> None:
 @pytest.fixture
 def failure_context() -> Iterator[Any]:
     with dg.instance_for_test() as instance:
-        result = failing_job.execute_in_process(instance=instance, raise_on_error=False,
-                                                tags={"dagster/partition": "2026-11-24"})
+        result = failing_job.execute_in_process(
+            instance=instance, raise_on_error=False, tags={"dagster/partition": "2026-11-24"}
+        )
         assert not result.success
         yield dg.build_run_status_sensor_context(
-            sensor_name="run_failure_alert_sensor", dagster_instance=instance,
-            dagster_run=result.dagster_run, dagster_event=result.get_run_failure_event())
+            sensor_name="run_failure_alert_sensor",
+            dagster_instance=instance,
+            dagster_run=result.dagster_run,
+            dagster_event=result.get_run_failure_event(),
+        )
 
 
-def test_failure_alert_is_posted_without_secrets(failure_context: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failure_alert_is_posted_without_secrets(
+    failure_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("POLYGON_API_KEY", "sekrit-key-123")
     with Receiver(statuses=[503]) as receiver:  # the first attempt fails; the one retry delivers
         monkeypatch.setenv(ALERT_WEBHOOK_ENV, receiver.url)
@@ -107,8 +115,9 @@ def test_failure_alert_is_posted_without_secrets(failure_context: Any, monkeypat
     assert "writer:***@db.internal" in everything
 
 
-def test_failure_alert_logs_without_a_webhook(failure_context: Any, monkeypatch: pytest.MonkeyPatch,
-                                              caplog: pytest.LogCaptureFixture) -> None:
+def test_failure_alert_logs_without_a_webhook(
+    failure_context: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     monkeypatch.delenv(ALERT_WEBHOOK_ENV, raising=False)
     run_failure_alert_sensor(failure_context)  # must not raise
 
@@ -119,8 +128,7 @@ def test_failure_alert_survives_a_dead_webhook(failure_context: Any, monkeypatch
 
 
 def test_scrub_text() -> None:
-    text = scrub_text("see https://h/x?apiKey=abc&limit=1 and Bearer abc.def and api_token=zzz",
-                      environ={})
+    text = scrub_text("see https://h/x?apiKey=abc&limit=1 and Bearer abc.def and api_token=zzz", environ={})
     assert "abc" not in text and "zzz" not in text and "limit=1" in text
 
 
@@ -147,8 +155,13 @@ def test_metrics_volatility_is_annualized_and_volume_is_relative() -> None:
     assert metrics["CALM"].volume_ratio == pytest.approx(15 * 1000 / 15 / (90_000 / 90))
     assert not metrics["CALM"].bursting and metrics["WILD"].bursting
     # A volume spike alone bursts: 15 min at 5x the session's average rate.
-    spike = burst_metrics(bars("CALM", now, calm, volume=5000.0), {"CALM": 90 * 1000.0 + 15 * 4000.0}, now,
-                          ny("2026-11-24 09:30"), LIMITS)[0]
+    spike = burst_metrics(
+        bars("CALM", now, calm, volume=5000.0),
+        {"CALM": 90 * 1000.0 + 15 * 4000.0},
+        now,
+        ny("2026-11-24 09:30"),
+        LIMITS,
+    )[0]
     assert spike.volume_ratio == pytest.approx(3.0) and spike.bursting
     expected = float(np.std(np.diff(np.log(wild)), ddof=1) * math.sqrt(252 * 390))
     assert metrics["WILD"].volatility == pytest.approx(expected)
@@ -156,10 +169,13 @@ def test_metrics_volatility_is_annualized_and_volume_is_relative() -> None:
 
 def test_decision_is_silent_on_closed_days_and_outside_the_session() -> None:
     burst = [TickerBurst("AAPL", 5.0, 10.0, True)]
-    for moment, words in [("2026-11-26 11:00", "not an NYSE session"), ("2026-11-28 11:00", "weekend"),
-                          ("2026-11-24 09:20", "outside the regular session"),
-                          ("2026-11-24 16:00", "outside the regular session"),
-                          ("2026-11-27 13:30", "outside the regular session")]:  # after the early close
+    for moment, words in [
+        ("2026-11-26 11:00", "not an NYSE session"),
+        ("2026-11-28 11:00", "weekend"),
+        ("2026-11-24 09:20", "outside the regular session"),
+        ("2026-11-24 16:00", "outside the regular session"),
+        ("2026-11-27 13:30", "outside the regular session"),
+    ]:  # after the early close
         decision = decide_burst(ny(moment), burst, LIMITS)
         assert decision.skip_reason and words in decision.skip_reason and not decision.run_keys
 
@@ -167,10 +183,16 @@ def test_decision_is_silent_on_closed_days_and_outside_the_session() -> None:
 def test_decision_requests_both_jobs_once_per_slot() -> None:
     burst = [TickerBurst("AAPL", 5.0, 10.0, True), TickerBurst("MSFT", 0.1, 1.0, False)]
     first = decide_burst(ny("2026-11-24 11:02"), burst, LIMITS)
-    assert first.run_keys == {"quotes_job": "burst:quotes_job:2026-11-24:11:0",
-                              "trades_job": "burst:trades_job:2026-11-24:11:0"}
-    assert decide_burst(ny("2026-11-24 11:14"), burst, LIMITS).run_keys == first.run_keys  # same slot: deduped
-    keys = {decide_burst(ny(f"2026-11-24 11:{m:02d}"), burst, LIMITS).run_keys["quotes_job"] for m in range(60)}
+    assert first.run_keys == {
+        "quotes_job": "burst:quotes_job:2026-11-24:11:0",
+        "trades_job": "burst:trades_job:2026-11-24:11:0",
+    }
+    assert (
+        decide_burst(ny("2026-11-24 11:14"), burst, LIMITS).run_keys == first.run_keys
+    )  # same slot: deduped
+    keys = {
+        decide_burst(ny(f"2026-11-24 11:{m:02d}"), burst, LIMITS).run_keys["quotes_job"] for m in range(60)
+    }
     assert len(keys) == 4  # at most 4 extra runs per job per hour
     assert [m.ticker for m in first.bursting] == ["AAPL"]
     calm = decide_burst(ny("2026-11-24 11:02"), [TickerBurst("MSFT", 0.1, 1.0, False)], LIMITS)
@@ -178,8 +200,9 @@ def test_decision_requests_both_jobs_once_per_slot() -> None:
 
 
 def test_thresholds_from_env() -> None:
-    limits = BurstThresholds.from_env({"TRADING_DATA_BURST_VOLATILITY": "0.8",
-                                       "TRADING_DATA_BURST_VOLUME_RATIO": "2.5"})
+    limits = BurstThresholds.from_env(
+        {"TRADING_DATA_BURST_VOLATILITY": "0.8", "TRADING_DATA_BURST_VOLUME_RATIO": "2.5"}
+    )
     assert (limits.volatility, limits.volume_ratio, limits.max_per_hour) == (0.8, 2.5, 4)
     with pytest.raises(ValueError, match="TRADING_DATA_BURST_VOLATILITY"):
         BurstThresholds.from_env({"TRADING_DATA_BURST_VOLATILITY": "lots"})
@@ -198,23 +221,29 @@ def store_session(url: str, session: str, rows: dict[str, list[float]], now: dt.
             conn.execute(
                 "INSERT INTO market.selected_tickers (session, ticker, rank, in_focus, is_active, is_fallback, "
                 "selection_source, selected_at) VALUES (%s, %s, %s, true, true, false, 'selection', %s)",
-                (dt.date.fromisoformat(session), ticker, rank, now))
+                (dt.date.fromisoformat(session), ticker, rank, now),
+            )
             closes = [last[0]] * (minutes - len(last)) + last
             for i, close in enumerate(closes):
                 ts = now - dt.timedelta(minutes=len(closes) - i)
                 conn.execute(
                     "INSERT INTO market.prices (ts, ticker, timespan, open, high, low, close, volume) "
                     "VALUES (%s, %s, 'minute', %s, %s, %s, %s, 1000)",
-                    (ts, ticker, close, close * 1.001, close * 0.999, close))
+                    (ts, ticker, close, close * 1.001, close * 0.999, close),
+                )
         # A day bar and an inactive ticker's wild bars must be ignored.
-        conn.execute("INSERT INTO market.selected_tickers (session, ticker, in_focus, is_active, is_fallback, "
-                     "selection_source, selected_at) VALUES (%s, 'IDLE', false, false, false, 'selection', %s)",
-                     (dt.date.fromisoformat(session), now))
+        conn.execute(
+            "INSERT INTO market.selected_tickers (session, ticker, in_focus, is_active, is_fallback, "
+            "selection_source, selected_at) VALUES (%s, 'IDLE', false, false, false, 'selection', %s)",
+            (dt.date.fromisoformat(session), now),
+        )
         for i in range(15):
             close = 10.0 * (1.5 if i % 2 else 1.0)
-            conn.execute("INSERT INTO market.prices (ts, ticker, timespan, open, high, low, close, volume) "
-                         "VALUES (%s, 'IDLE', 'minute', %s, %s, %s, %s, 1)",
-                         (now - dt.timedelta(minutes=15 - i), close, close, close, close))
+            conn.execute(
+                "INSERT INTO market.prices (ts, ticker, timespan, open, high, low, close, volume) "
+                "VALUES (%s, 'IDLE', 'minute', %s, %s, %s, %s, 1)",
+                (now - dt.timedelta(minutes=15 - i), close, close, close, close),
+            )
 
 
 def evaluate(url: str, now: dt.datetime) -> Any:
@@ -226,7 +255,9 @@ def evaluate(url: str, now: dt.datetime) -> Any:
 def test_sensor_requests_extra_runs_on_a_burst(clean_market: str) -> None:
     now = ny("2026-11-24 11:02")
     wild = [100.0 * (1.02 if i % 2 else 1.0) for i in range(15)]  # ±2 % a minute
-    store_session(clean_market, "2026-11-24", {"AAPL": wild, "MSFT": [300.0 + 0.01 * i for i in range(15)]}, now)
+    store_session(
+        clean_market, "2026-11-24", {"AAPL": wild, "MSFT": [300.0 + 0.01 * i for i in range(15)]}, now
+    )
     result = evaluate(clean_market, now)
     assert isinstance(result, dg.SensorResult)
     requests = {r.job_name: r for r in result.run_requests or []}

@@ -22,7 +22,10 @@ class IsolatedInstance:
 
 @pytest.fixture(scope="module")
 def isolated_instance(
-    request: pytest.FixtureRequest, server_url: str, database_url: str, worker_id: str,
+    request: pytest.FixtureRequest,
+    server_url: str,
+    database_url: str,
+    worker_id: str,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[IsolatedInstance]:
     """A DAGSTER_HOME of its own with a fresh Dagster storage database, and the worker's market database.
@@ -32,7 +35,8 @@ def isolated_instance(
     name = f"dagster_test_processes_{worker_id}"
     dagster_url = fresh_database(server_url, name)
     root = tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1])
-    env = isolated_environment(root / "dagster_home", database_url, dagster_url,
-                               getattr(request.module, "PROCESS_ENV", None))
+    env = isolated_environment(
+        root / "dagster_home", database_url, dagster_url, getattr(request.module, "PROCESS_ENV", None)
+    )
     yield IsolatedInstance(root / "dagster_home", env, database_url, dagster_url, root / "logs")
     drop_database(server_url, name)

@@ -39,12 +39,25 @@ ASSET_DEPENDENCIES: dict[str, set[str]] = {
     "trades": {"selected_tickers"},
     "options_flow": {"selected_tickers"},
     "indicators": {"prices"},
-    "daily_report": {"selected_tickers", "position_sizes", "prices", "quotes", "trades", "options_flow",
-                     "indicators"},
+    "daily_report": {
+        "selected_tickers",
+        "position_sizes",
+        "prices",
+        "quotes",
+        "trades",
+        "options_flow",
+        "indicators",
+    },
 }
 SCHEDULE_NAMES = {
-    "ticker_selection_schedule", "position_sizing_schedule", "prices_schedule", "quotes_schedule",
-    "trades_schedule", "options_schedule", "indicators_schedule", "full_pipeline_schedule",
+    "ticker_selection_schedule",
+    "position_sizing_schedule",
+    "prices_schedule",
+    "quotes_schedule",
+    "trades_schedule",
+    "options_schedule",
+    "indicators_schedule",
+    "full_pipeline_schedule",
 }
 
 
@@ -67,21 +80,27 @@ def drop_database(server_url: str, name: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def isolated_environment(home: Path, market_url: str, dagster_url: str,
-                         extra: Mapping[str, str] | None = None) -> dict[str, str]:
+def isolated_environment(
+    home: Path, market_url: str, dagster_url: str, extra: Mapping[str, str] | None = None
+) -> dict[str, str]:
     """The environment of every test process: its own DAGSTER_HOME and databases, no vendor keys."""
     home.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("TRADING_DATA_", "DAGSTER_", "POLYGON", "UNUSUAL_WHALES", "PYTEST_"))}
-    env.update({
-        "DAGSTER_HOME": str(home),
-        "TRADING_DATA_DATABASE_URL": market_url,
-        "TRADING_DATA_DAGSTER_DATABASE_URL": dagster_url,
-        "TRADING_DATA_DAGSTER_PG_URL": sqlalchemy_psycopg2_url(dagster_url),
-        "PYTHONUNBUFFERED": "1",
-        **(extra or {}),
-    })
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("TRADING_DATA_", "DAGSTER_", "POLYGON", "UNUSUAL_WHALES", "PYTEST_"))
+    }
+    env.update(
+        {
+            "DAGSTER_HOME": str(home),
+            "TRADING_DATA_DATABASE_URL": market_url,
+            "TRADING_DATA_DAGSTER_DATABASE_URL": dagster_url,
+            "TRADING_DATA_DAGSTER_PG_URL": sqlalchemy_psycopg2_url(dagster_url),
+            "PYTHONUNBUFFERED": "1",
+            **(extra or {}),
+        }
+    )
     return env
 
 
@@ -100,7 +119,8 @@ class Process:
 
     def assert_isolated(self) -> None:
         assert "Loaded environment variables from .env" not in self.log(10_000_000), (
-            f"{self.name} loaded a .env file over the test environment")
+            f"{self.name} loaded a .env file over the test environment"
+        )
 
     def log(self, tail: int = 4000) -> str:
         try:
@@ -152,21 +172,34 @@ def start_process(name: str, command: list[str], env: Mapping[str, str], log_dir
     assert not (cwd / ".env").exists() and cwd.resolve() != PROJECT_ROOT
     log_path = log_dir / f"{name}.log"
     with log_path.open("ab") as log:
-        popen = subprocess.Popen(command, cwd=cwd, env=dict(env), stdout=log,
-                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        popen = subprocess.Popen(
+            command,
+            cwd=cwd,
+            env=dict(env),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     return Process(name, command, log_path, popen)
 
 
-def wait_until(condition: Callable[[], Any], timeout: float, what: str, interval: float = 0.5,
-               processes: tuple[Process, ...] = ()) -> Any:
+def wait_until(
+    condition: Callable[[], Any],
+    timeout: float,
+    what: str,
+    interval: float = 0.5,
+    processes: tuple[Process, ...] = (),
+) -> Any:
     """Poll ``condition`` until it returns something truthy; fail with the processes' logs otherwise."""
     deadline = time.monotonic() + timeout
     last_error: BaseException | None = None
     while time.monotonic() < deadline:
         for proc in processes:
             if not proc.alive():
-                raise AssertionError(f"{proc.name} exited ({proc.popen.returncode}) while waiting for "
-                                     f"{what}:\n{proc.log()}")
+                raise AssertionError(
+                    f"{proc.name} exited ({proc.popen.returncode}) while waiting for {what}:\n{proc.log()}"
+                )
         try:
             value = condition()
             if value:
@@ -175,7 +208,9 @@ def wait_until(condition: Callable[[], Any], timeout: float, what: str, interval
             last_error = exc
         time.sleep(interval)
     logs = "\n".join(f"--- {p.name} ---\n{p.log()}" for p in processes)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last error: {last_error!r})\n{logs}")
+    raise AssertionError(
+        f"timed out after {timeout}s waiting for {what} (last error: {last_error!r})\n{logs}"
+    )
 
 
 def http_get(url: str, timeout: float = 10) -> bytes:
@@ -183,11 +218,13 @@ def http_get(url: str, timeout: float = 10) -> bytes:
         return bytes(response.read())
 
 
-def graphql(base_url: str, query: str, variables: Mapping[str, Any] | None = None,
-            timeout: float = 60) -> dict[str, Any]:
+def graphql(
+    base_url: str, query: str, variables: Mapping[str, Any] | None = None, timeout: float = 60
+) -> dict[str, Any]:
     body = json.dumps({"query": query, "variables": dict(variables or {})}).encode()
-    request = urllib.request.Request(f"{base_url}/graphql", data=body,
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"{base_url}/graphql", data=body, headers={"Content-Type": "application/json"}
+    )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             payload = json.loads(response.read())
@@ -203,11 +240,14 @@ def start_webserver(env: Mapping[str, str], workspace: Path, log_dir: Path) -> t
     proc = start_process(
         "webserver",
         [str(BIN / "dagster-webserver"), "-w", str(workspace), "-h", "127.0.0.1", "-p", str(port)],
-        env, log_dir)
+        env,
+        log_dir,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_until(lambda: http_get(f"{base}/server_info"), 180, "the webserver's /server_info",
-                   processes=(proc,))
+        wait_until(
+            lambda: http_get(f"{base}/server_info"), 180, "the webserver's /server_info", processes=(proc,)
+        )
     except BaseException:
         proc.stop()
         raise

@@ -79,9 +79,12 @@ class Platform:
 
     def start_daemon(self) -> Process:
         self.daemon_starts += 1
-        self.daemon = start_process(f"daemon-{self.daemon_starts}",
-                                    [str(BIN / "dagster-daemon"), "run", "-w", self.workspace],
-                                    self.instance_env.env, self.instance_env.logs)
+        self.daemon = start_process(
+            f"daemon-{self.daemon_starts}",
+            [str(BIN / "dagster-daemon"), "run", "-w", self.workspace],
+            self.instance_env.env,
+            self.instance_env.logs,
+        )
         return self.daemon
 
     def kill_daemon(self) -> None:
@@ -101,13 +104,27 @@ def platform(isolated_instance: IsolatedInstance) -> Iterator[Platform]:
     port = free_port()
     code_server = start_process(
         "code-server",
-        [str(BIN / "dagster"), "code-server", "start", "-m", "trading_data.definitions",
-         "-h", "127.0.0.1", "-p", str(port), "--location-name", LOCATION],
-        env, isolated_instance.logs)
+        [
+            str(BIN / "dagster"),
+            "code-server",
+            "start",
+            "-m",
+            "trading_data.definitions",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "--location-name",
+            LOCATION,
+        ],
+        env,
+        isolated_instance.logs,
+    )
     workspace = home / "workspace.yaml"
     workspace.write_text(
         f"load_from:\n  - grpc_server:\n      host: 127.0.0.1\n      port: {port}\n"
-        f"      location_name: {LOCATION}\n")
+        f"      location_name: {LOCATION}\n"
+    )
     started: list[Process] = [code_server]
     try:
         webserver, base = start_webserver(env, workspace, isolated_instance.logs)
@@ -136,9 +153,13 @@ def instance(platform: Platform) -> Iterator[object]:
 
 def _session_rows(url: str, session: str) -> list[tuple]:
     with psycopg.connect(url) as conn:
-        return list(conn.execute(
-            "SELECT session, ticker, is_active, is_fallback FROM market.selected_tickers "
-            "WHERE session = %s ORDER BY ticker", (session,)))
+        return list(
+            conn.execute(
+                "SELECT session, ticker, is_active, is_fallback FROM market.selected_tickers "
+                "WHERE session = %s ORDER BY ticker",
+                (session,),
+            )
+        )
 
 
 def _wait_for_run(instance, platform: Platform, run_id: str):  # type: ignore[no-untyped-def]
@@ -146,18 +167,26 @@ def _wait_for_run(instance, platform: Platform, run_id: str):  # type: ignore[no
 
     def finished():  # type: ignore[no-untyped-def]
         run = instance.get_run_by_id(run_id)
-        return run if run and run.status in (DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE,
-                                             DagsterRunStatus.CANCELED) else None
+        return (
+            run
+            if run
+            and run.status in (DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED)
+            else None
+        )
 
-    run = wait_until(finished, RUN_TIMEOUT, f"run {run_id} to finish", interval=1.0,
-                     processes=platform.processes())
+    run = wait_until(
+        finished, RUN_TIMEOUT, f"run {run_id} to finish", interval=1.0, processes=platform.processes()
+    )
     assert run.status == DagsterRunStatus.SUCCESS, _run_failure(instance, run_id)
     return run
 
 
 def _run_failure(instance, run_id: str) -> str:  # type: ignore[no-untyped-def]
-    errors = [str(e.dagster_event.event_specific_data)[:1500] for e in instance.all_logs(run_id)
-              if e.dagster_event and e.dagster_event.is_failure]
+    errors = [
+        str(e.dagster_event.event_specific_data)[:1500]
+        for e in instance.all_logs(run_id)
+        if e.dagster_event and e.dagster_event.is_failure
+    ]
     return f"run {run_id} did not succeed: {errors}"
 
 
@@ -175,8 +204,11 @@ def _last_ticker_selection_tick(cron: str, now: dt.datetime) -> dt.datetime:
 def _schedule_state(instance):  # type: ignore[no-untyped-def]
     from dagster._core.scheduler.instigation import InstigatorType
 
-    states = [s for s in instance.all_instigator_state(instigator_type=InstigatorType.SCHEDULE)
-              if s.instigator_name == SCHEDULE]
+    states = [
+        s
+        for s in instance.all_instigator_state(instigator_type=InstigatorType.SCHEDULE)
+        if s.instigator_name == SCHEDULE
+    ]
     return states[0] if states else None
 
 
@@ -186,9 +218,13 @@ def _rewind_schedule(instance, start: dt.datetime) -> None:  # type: ignore[no-u
 
     state = _schedule_state(instance)
     data = state.instigator_data
-    instance.update_instigator_state(state.with_data(
-        ScheduleInstigatorData(data.cron_schedule, start_timestamp=start.timestamp(),
-                               last_iteration_timestamp=None)))
+    instance.update_instigator_state(
+        state.with_data(
+            ScheduleInstigatorData(
+                data.cron_schedule, start_timestamp=start.timestamp(), last_iteration_timestamp=None
+            )
+        )
+    )
 
 
 def test_runs_survive_daemon_kill_without_loss_or_duplicates(platform: Platform, instance) -> None:  # type: ignore[no-untyped-def]
@@ -204,25 +240,48 @@ def test_runs_survive_daemon_kill_without_loss_or_duplicates(platform: Platform,
     for proc in platform.processes():
         proc.assert_isolated()
     # The daemon's scheduler stores a state for every schedule that is running by default.
-    wait_until(lambda: _schedule_state(instance), 120, "the daemon to register the schedules",
-               processes=platform.processes())
+    wait_until(
+        lambda: _schedule_state(instance),
+        120,
+        "the daemon to register the schedules",
+        processes=platform.processes(),
+    )
 
     # 1. UI/GraphQL launch -> queued -> dequeued by the daemon -> run worker from the code server.
     token = uuid.uuid4().hex
-    result = graphql(platform.base_url, LAUNCH_RUN, {"executionParams": {
-        "selector": {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY, "jobName": JOB},
-        "runConfigData": {"resources": {"settings": {"config": {"symbols": SYMBOLS}}}},
-        "executionMetadata": {"tags": [{"key": PARTITION_NAME_TAG, "value": SESSION},
-                                       {"key": "trading_data/test_launch", "value": token}]},
-    }})["launchRun"]
+    result = graphql(
+        platform.base_url,
+        LAUNCH_RUN,
+        {
+            "executionParams": {
+                "selector": {
+                    "repositoryLocationName": LOCATION,
+                    "repositoryName": REPOSITORY,
+                    "jobName": JOB,
+                },
+                "runConfigData": {"resources": {"settings": {"config": {"symbols": SYMBOLS}}}},
+                "executionMetadata": {
+                    "tags": [
+                        {"key": PARTITION_NAME_TAG, "value": SESSION},
+                        {"key": "trading_data/test_launch", "value": token},
+                    ]
+                },
+            }
+        },
+    )["launchRun"]
     assert result["__typename"] == "LaunchRunSuccess", result
     launched_id = result["run"]["runId"]
     assert result["run"]["status"] in ("QUEUED", "NOT_STARTED", "STARTING", "STARTED")
     _wait_for_run(instance, platform, launched_id)
     events = _event_types(instance, launched_id)
     # ENQUEUED: the webserver only queued it; STARTING: the daemon's run coordinator launched it.
-    for expected in ("PIPELINE_ENQUEUED", "PIPELINE_STARTING", "PIPELINE_START",
-                     "ASSET_MATERIALIZATION", "PIPELINE_SUCCESS"):
+    for expected in (
+        "PIPELINE_ENQUEUED",
+        "PIPELINE_STARTING",
+        "PIPELINE_START",
+        "ASSET_MATERIALIZATION",
+        "PIPELINE_SUCCESS",
+    ):
         assert expected in events, f"{expected} missing from {events}"
     assert events.index("PIPELINE_ENQUEUED") < events.index("PIPELINE_STARTING")
     assert "QueuedRunCoordinatorDaemon - " in daemon.log(10_000_000)
@@ -242,8 +301,13 @@ def test_runs_survive_daemon_kill_without_loss_or_duplicates(platform: Platform,
     platform.start_daemon()
 
     by_key = RunsFilter(tags={SCHEDULE_NAME_TAG: SCHEDULE, RUN_KEY_TAG: run_key})
-    scheduled = wait_until(lambda: instance.get_runs(by_key), 180, f"the {SCHEDULE} run for {run_key}",
-                           interval=1.0, processes=platform.processes())
+    scheduled = wait_until(
+        lambda: instance.get_runs(by_key),
+        180,
+        f"the {SCHEDULE} run for {run_key}",
+        interval=1.0,
+        processes=platform.processes(),
+    )
     assert len(scheduled) == 1
     scheduled_run = _wait_for_run(instance, platform, scheduled[0].run_id)
     assert scheduled_run.tags[PARTITION_NAME_TAG] == decision.partition_key
@@ -253,7 +317,10 @@ def test_runs_survive_daemon_kill_without_loss_or_duplicates(platform: Platform,
     scheduled_rows = _session_rows(market_url, decision.partition_key or "")
     assert [r[1] for r in scheduled_rows] == SYMBOLS
 
-    origin_id, selector_id = _schedule_state(instance).instigator_origin_id, _schedule_state(instance).selector_id
+    origin_id, selector_id = (
+        _schedule_state(instance).instigator_origin_id,
+        _schedule_state(instance).selector_id,
+    )
 
     def tick_done():  # type: ignore[no-untyped-def]
         ticks = instance.get_ticks(origin_id, selector_id, limit=1)
@@ -271,10 +338,13 @@ def test_runs_survive_daemon_kill_without_loss_or_duplicates(platform: Platform,
 
     def tick_resumed():  # type: ignore[no-untyped-def]
         current = instance.get_ticks(origin_id, selector_id, limit=1)[0]
-        return current if current.status == TickStatus.SUCCESS and current.tick_id == recorded.tick_id else None
+        return (
+            current if current.status == TickStatus.SUCCESS and current.tick_id == recorded.tick_id else None
+        )
 
-    resumed = wait_until(tick_resumed, 120, "the restarted daemon to resume the tick",
-                         processes=platform.processes())
+    resumed = wait_until(
+        tick_resumed, 120, "the restarted daemon to resume the tick", processes=platform.processes()
+    )
     assert resumed.run_ids == [scheduled_run.run_id]
     assert "Resuming previously interrupted schedule execution" in platform.daemon.log(200_000)  # type: ignore[union-attr]
 

@@ -49,7 +49,9 @@ CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/ch
 @pytest.fixture(scope="module")
 def webserver(isolated_instance: IsolatedInstance) -> Iterator[str]:
     proc: Process
-    proc, base = start_webserver(isolated_instance.env, PROJECT_ROOT / "workspace.yaml", isolated_instance.logs)
+    proc, base = start_webserver(
+        isolated_instance.env, PROJECT_ROOT / "workspace.yaml", isolated_instance.logs
+    )
     try:
         wait_for_location(base, proc)
         proc.assert_isolated()
@@ -60,8 +62,11 @@ def webserver(isolated_instance: IsolatedInstance) -> Iterator[str]:
 
 
 def test_graphql_lists_assets_with_dependencies_and_running_schedules(webserver: str) -> None:
-    data = graphql(webserver, ASSETS_AND_SCHEDULES_QUERY, {
-        "repositorySelector": {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY}})
+    data = graphql(
+        webserver,
+        ASSETS_AND_SCHEDULES_QUERY,
+        {"repositorySelector": {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY}},
+    )
 
     nodes = {"/".join(n["assetKey"]["path"]): n for n in data["assetNodes"]}
     assert set(nodes) == set(ASSET_DEPENDENCIES)
@@ -98,15 +103,32 @@ def _check_not_blank(png: Path) -> None:
 def _chromium(args: list[str], profile: str) -> subprocess.CompletedProcess[str]:
     assert CHROMIUM is not None
     return subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--window-size=1600,1000",
-         "--virtual-time-budget=15000", *args],
-        capture_output=True, text=True, timeout=180)
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-dev-shm-usage",
+            f"--user-data-dir={profile}",
+            "--window-size=1600,1000",
+            "--virtual-time-budget=15000",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
 
 
 @pytest.mark.browser
-@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (as root: apt-get install -y chromium)")
+@pytest.mark.skipif(
+    CHROMIUM is None, reason="Chromium is not installed (as root: apt-get install -y chromium)"
+)
 def test_asset_graph_screenshot(webserver: str) -> None:
     url = f"{webserver}{ASSET_GRAPH_PATH}"
     # The UI opens a "Join the Dagster community" dialog on 127.0.0.1 until this instance has seen it.

@@ -67,9 +67,13 @@ def test_early_close() -> None:
 
 def test_market_hours_only() -> None:
     before = decide_tick("p", at("2026-12-01", "09:05"), "collection", market_hours_only=True)
-    assert before.skip_reason == "market_hours_only: the 09:05 p tick is before the open at 09:30 on 2026-12-01"
+    assert (
+        before.skip_reason == "market_hours_only: the 09:05 p tick is before the open at 09:30 on 2026-12-01"
+    )
     after = decide_tick("p", at("2026-12-01", "16:05"), "collection", market_hours_only=True)
-    assert after.skip_reason == "market_hours_only: the 16:05 p tick is after the close at 16:00 on 2026-12-01"
+    assert (
+        after.skip_reason == "market_hours_only: the 16:05 p tick is after the close at 16:00 on 2026-12-01"
+    )
     assert decide_tick("p", at("2026-12-01", "09:30"), "collection", market_hours_only=True).should_run
     assert decide_tick("p", at("2026-12-01", "16:00"), "collection", market_hours_only=True).should_run
     assert decide_tick("f", at("2026-12-01", "16:30"), "fixed", market_hours_only=True).should_run
@@ -90,8 +94,12 @@ def test_env_readers() -> None:
     assert force_from_env("quotes_schedule", {}) is False
     assert force_from_env("quotes_schedule", {"TRADING_DATA_FORCE": "0"}) is False
     assert force_from_env("quotes_schedule", {"TRADING_DATA_FORCE": "yes"}) is True
-    assert force_from_env("quotes_schedule", {"TRADING_DATA_FORCE": "prices_schedule, quotes_schedule"}) is True
-    assert force_from_env("trades_schedule", {"TRADING_DATA_FORCE": "prices_schedule,quotes_schedule"}) is False
+    assert (
+        force_from_env("quotes_schedule", {"TRADING_DATA_FORCE": "prices_schedule, quotes_schedule"}) is True
+    )
+    assert (
+        force_from_env("trades_schedule", {"TRADING_DATA_FORCE": "prices_schedule,quotes_schedule"}) is False
+    )
 
 
 def test_spec_table_is_consistent() -> None:

@@ -63,7 +63,13 @@ EXPECTED_ASSETS = {
     "options_schedule": {"options_flow"},
     "indicators_schedule": {"indicators"},
     "full_pipeline_schedule": {
-        "selected_tickers", "position_sizes", "prices", "quotes", "trades", "options_flow", "indicators",
+        "selected_tickers",
+        "position_sizes",
+        "prices",
+        "quotes",
+        "trades",
+        "options_flow",
+        "indicators",
         "daily_report",
     },
 }
@@ -112,7 +118,9 @@ def ticks(name: str, start: dt.date, end: dt.date) -> Iterator[dt.datetime]:
     sched = schedule(name)
     begin = dt.datetime.combine(start, dt.time(0), tzinfo=NY)
     stop = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(0), tzinfo=NY)
-    for tick in schedule_execution_time_iterator(begin.timestamp(), sched.cron_schedule, sched.execution_timezone):
+    for tick in schedule_execution_time_iterator(
+        begin.timestamp(), sched.cron_schedule, sched.execution_timezone
+    ):
         if tick >= stop:
             return
         yield tick
@@ -178,7 +186,9 @@ def test_cron_ticks_are_the_seed_times_on_weekdays_only() -> None:
     week = (dt.date(2026, 11, 30), dt.date(2026, 12, 6))  # Monday .. Sunday
     for name, times in EXPECTED_TIMES.items():
         got = list(ticks(name, *week))
-        want = [dt.datetime.combine(week[0] + dt.timedelta(days=d), t, tzinfo=NY) for d in range(5) for t in times]
+        want = [
+            dt.datetime.combine(week[0] + dt.timedelta(days=d), t, tzinfo=NY) for d in range(5) for t in times
+        ]
         assert got == want, name
 
 
@@ -220,7 +230,10 @@ def test_every_tick_from_thanksgiving_to_new_year(name: str) -> None:
         else:
             skips += 1
             assert not result.run_requests, tick
-            assert result.skip_message is not None and detail in result.skip_message, (tick, result.skip_message)
+            assert result.skip_message is not None and detail in result.skip_message, (
+                tick,
+                result.skip_message,
+            )
     assert len(run_keys) == len(set(run_keys))
     assert runs > 0 and skips > 0
     sessions = {key.split(":", 1)[1][:10] for key in run_keys}
@@ -238,15 +251,22 @@ def test_range_run_keys_unique_across_all_schedules_and_calendar_facts() -> None
     assert skip_message("quotes_schedule", dt.datetime(2026, 11, 26, 10, tzinfo=NY)) == (
         "2026-11-26 is not an NYSE session: holiday: Thanksgiving"
     )
-    assert "holiday: Christmas" in skip_message("full_pipeline_schedule", dt.datetime(2026, 12, 25, 16, 30, tzinfo=NY))
-    assert "holiday: New Year's Day" in skip_message("prices_schedule", dt.datetime(2027, 1, 1, 9, 5, tzinfo=NY))
+    assert "holiday: Christmas" in skip_message(
+        "full_pipeline_schedule", dt.datetime(2026, 12, 25, 16, 30, tzinfo=NY)
+    )
+    assert "holiday: New Year's Day" in skip_message(
+        "prices_schedule", dt.datetime(2027, 1, 1, 9, 5, tzinfo=NY)
+    )
     for day in (27, 24):
         month = 11 if day == 27 else 12
         assert run_requests("quotes_schedule", dt.datetime(2026, month, day, 13, 0, tzinfo=NY))
         msg = skip_message("quotes_schedule", dt.datetime(2026, month, day, 13, 15, tzinfo=NY))
         assert msg and "early close at 13:00" in msg
         # Fixed ticks keep their times on early closes.
-        for fixed, t in (("indicators_schedule", dt.time(13, 30)), ("full_pipeline_schedule", dt.time(16, 30))):
+        for fixed, t in (
+            ("indicators_schedule", dt.time(13, 30)),
+            ("full_pipeline_schedule", dt.time(16, 30)),
+        ):
             [req] = run_requests(fixed, dt.datetime.combine(dt.date(2026, month, day), t, tzinfo=NY))
             assert req.partition_key == f"2026-{month:02d}-{day:02d}"
 
@@ -263,7 +283,9 @@ def test_weekend_skip_reason_when_evaluated_on_a_saturday() -> None:
         (dt.date(2027, 3, 8), dt.date(2027, 3, 19), 14, 13),  # EST -> EDT on 2027-03-14
     ],
 )
-def test_ticks_hold_new_york_time_across_dst(before: dt.date, after: dt.date, utc_before: int, utc_after: int) -> None:
+def test_ticks_hold_new_york_time_across_dst(
+    before: dt.date, after: dt.date, utc_before: int, utc_after: int
+) -> None:
     name = "ticker_selection_schedule"
     got = list(ticks(name, before, after))
     assert len(got) == 10  # two working weeks
@@ -298,12 +320,18 @@ def test_market_hours_only_skips_pre_open_collection_ticks(
     assert run_requests(name, tick)  # default: keep the seed's pre-open ticks
     monkeypatch.setenv("TRADING_DATA_MARKET_HOURS_ONLY", "true")
     msg = skip_message(name, tick)
-    assert msg == f"market_hours_only: the {at:%H:%M} {name} tick is before the open at 09:30 on {SESSION_DAY}"
+    assert (
+        msg == f"market_hours_only: the {at:%H:%M} {name} tick is before the open at 09:30 on {SESSION_DAY}"
+    )
 
 
-@pytest.mark.parametrize("force", ["1", "true", "quotes_schedule,trades_schedule,prices_schedule,options_schedule"])
+@pytest.mark.parametrize(
+    "force", ["1", "true", "quotes_schedule,trades_schedule,prices_schedule,options_schedule"]
+)
 @pytest.mark.parametrize(("name", "at"), PRE_OPEN)
-def test_force_overrides_market_hours_only(monkeypatch: pytest.MonkeyPatch, force: str, name: str, at: dt.time) -> None:
+def test_force_overrides_market_hours_only(
+    monkeypatch: pytest.MonkeyPatch, force: str, name: str, at: dt.time
+) -> None:
     monkeypatch.setenv("TRADING_DATA_MARKET_HOURS_ONLY", "1")
     monkeypatch.setenv("TRADING_DATA_FORCE", force)
     tick = dt.datetime.combine(SESSION_DAY, at, tzinfo=NY)
@@ -339,7 +367,9 @@ def test_force_overrides_early_close_but_never_a_holiday(monkeypatch: pytest.Mon
     assert msg and "holiday: Christmas" in msg
 
 
-def test_malformed_market_hours_only_fails_the_tick_naming_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_malformed_market_hours_only_fails_the_tick_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("TRADING_DATA_MARKET_HOURS_ONLY", "perhaps")
     with pytest.raises(dg.DagsterUserCodeExecutionError) as err:
         evaluate("quotes_schedule", dt.datetime.combine(SESSION_DAY, dt.time(10), tzinfo=NY))
@@ -366,7 +396,8 @@ def test_factory_accepts_an_existing_job() -> None:
     assert sched.job is job
     defs = dg.Definitions(assets=STUB_ASSETS, schedules=[sched])
     context = dg.build_schedule_context(
-        scheduled_execution_time=dt.datetime(2026, 12, 2, 10, tzinfo=NY), repository_def=defs.get_repository_def()
+        scheduled_execution_time=dt.datetime(2026, 12, 2, 10, tzinfo=NY),
+        repository_def=defs.get_repository_def(),
     )
     [request] = list(sched.evaluate_tick(context).run_requests or [])
     assert request.partition_key == "2026-12-02"

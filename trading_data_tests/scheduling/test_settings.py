@@ -31,7 +31,11 @@ def test_documented_defaults() -> None:
 
 
 def test_symbols_from_string_or_list_are_normalized() -> None:
-    assert PipelineSettings.from_values({"symbols": " aapl, msft ,,brk.b,AAPL"}).symbols == ("AAPL", "MSFT", "BRK.B")
+    assert PipelineSettings.from_values({"symbols": " aapl, msft ,,brk.b,AAPL"}).symbols == (
+        "AAPL",
+        "MSFT",
+        "BRK.B",
+    )
     assert PipelineSettings.from_values({"symbols": ["nvda", "bf-b, spy"]}).symbols == ("NVDA", "BF-B", "SPY")
     assert PipelineSettings.from_values({"symbols": ""}).dynamic_selection
 
@@ -99,7 +103,9 @@ def test_each_rule_names_the_option(option: str, value: object, problem: str) ->
     assert err.value.env_var is None
 
 
-@pytest.mark.parametrize(("option", "value", "problem"), [b for b in BAD_VALUES if isinstance(b[1], str) and b[1]])
+@pytest.mark.parametrize(
+    ("option", "value", "problem"), [b for b in BAD_VALUES if isinstance(b[1], str) and b[1]]
+)
 def test_env_errors_name_the_variable(option: str, value: str, problem: str) -> None:
     name = env_var_name(option)
     with pytest.raises(SettingsError, match=problem) as err:
@@ -112,8 +118,12 @@ def test_max_active_tickers_above_focus_universe_size() -> None:
     with pytest.raises(SettingsError, match="larger than focus_universe_size") as err:
         PipelineSettings(max_active_tickers=60)
     assert err.value.option == "max_active_tickers"
-    with pytest.raises(SettingsError, match="TRADING_DATA_FOCUS_UNIVERSE_SIZE|TRADING_DATA_MAX_ACTIVE_TICKERS"):
-        PipelineSettings.from_env({"TRADING_DATA_MAX_ACTIVE_TICKERS": "20", "TRADING_DATA_FOCUS_UNIVERSE_SIZE": "10"})
+    with pytest.raises(
+        SettingsError, match="TRADING_DATA_FOCUS_UNIVERSE_SIZE|TRADING_DATA_MAX_ACTIVE_TICKERS"
+    ):
+        PipelineSettings.from_env(
+            {"TRADING_DATA_MAX_ACTIVE_TICKERS": "20", "TRADING_DATA_FOCUS_UNIVERSE_SIZE": "10"}
+        )
     # Equal is fine.
     assert PipelineSettings(max_active_tickers=7, focus_universe_size=7).focus_universe_size == 7
 
@@ -149,7 +159,9 @@ def test_resource_config_value_overrides_bad_env(monkeypatch: pytest.MonkeyPatch
 
 
 def test_resource_field_validator_names_the_option() -> None:
-    with pytest.raises(pydantic.ValidationError, match="invalid setting min_volatility: must be between 0 and 1"):
+    with pytest.raises(
+        pydantic.ValidationError, match="invalid setting min_volatility: must be between 0 and 1"
+    ):
         PipelineSettingsResource(min_volatility=2.0)
     with pytest.raises(pydantic.ValidationError, match="invalid setting symbols: malformed ticker"):
         PipelineSettingsResource(symbols=["AAPL", "NOT A TICKER"])
@@ -186,7 +198,10 @@ def test_launchpad_config_reaches_the_asset() -> None:
     [
         ({"lookback_days": 1}, "invalid setting lookback_days: must be between 2 and 252"),
         ({"symbols": ["AAPL", "BAD TICKER"]}, "invalid setting symbols: malformed ticker"),
-        ({"max_active_tickers": 80}, "invalid setting max_active_tickers: 80 is larger than focus_universe_size"),
+        (
+            {"max_active_tickers": 80},
+            "invalid setting max_active_tickers: 80 is larger than focus_universe_size",
+        ),
     ],
 )
 def test_bad_launchpad_config_fails_the_run_at_resource_init(config: dict, message: str) -> None:
@@ -200,4 +215,7 @@ def test_bad_env_fails_the_run_naming_the_variable(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("TRADING_DATA_MIN_VOLUME", "-5")
     result = _run()
     assert not result.success
-    assert "invalid setting min_volume (from TRADING_DATA_MIN_VOLUME='-5'): must be at least 0" in _failure_text(result)
+    assert (
+        "invalid setting min_volume (from TRADING_DATA_MIN_VOLUME='-5'): must be at least 0"
+        in _failure_text(result)
+    )

@@ -53,8 +53,9 @@ def test_holiday_is_empty_without_results_key(client: TestClient) -> None:
 
 
 def test_early_close_over_http(client: TestClient) -> None:
-    body = client.get("/v2/aggs/ticker/AAPL/range/1/minute/2026-11-27/2026-11-27",
-                      params={"limit": 50000}).json()
+    body = client.get(
+        "/v2/aggs/ticker/AAPL/range/1/minute/2026-11-27/2026-11-27", params={"limit": 50000}
+    ).json()
     last = max(bar["t"] for bar in body["results"])
     assert last < 1795802400000  # 2026-11-27 13:00 New York
     assert body["resultsCount"] == len(body["results"]) > 100
@@ -113,7 +114,9 @@ def test_trades_default_order_is_desc(client: TestClient) -> None:
     body = client.get("/v3/trades/TSLA", params={"timestamp": "2026-11-20", "limit": 50}).json()
     stamps = [t["sip_timestamp"] for t in body["results"]]
     assert stamps == sorted(stamps, reverse=True) and len(stamps) == 50
-    assert {"exchange", "id", "price", "sequence_number", "sip_timestamp", "size", "tape"} <= set(body["results"][0])
+    assert {"exchange", "id", "price", "sequence_number", "sip_timestamp", "size", "tape"} <= set(
+        body["results"][0]
+    )
 
 
 def test_big_quote_page_renders(client: TestClient) -> None:
@@ -128,11 +131,14 @@ def test_options_snapshot_and_contracts(client: TestClient) -> None:
     assert row["details"]["ticker"].startswith("O:AAPL")
     assert {"delta", "gamma", "theta", "vega"} == set(row["greeks"])
     assert isinstance(row["open_interest"], int) and row["implied_volatility"] > 0
-    contracts = client.get("/v3/reference/options/contracts",
-                           params={"underlying_ticker": "AAPL", "limit": 1000}).json()["results"]
+    contracts = client.get(
+        "/v3/reference/options/contracts", params={"underlying_ticker": "AAPL", "limit": 1000}
+    ).json()["results"]
     expiry = contracts[0]["expiration_date"]
-    only = client.get("/v3/reference/options/contracts",
-                      params={"underlying_ticker": "AAPL", "expiration_date": expiry, "limit": 1000}).json()
+    only = client.get(
+        "/v3/reference/options/contracts",
+        params={"underlying_ticker": "AAPL", "expiration_date": expiry, "limit": 1000},
+    ).json()
     assert only["results"] and all(c["expiration_date"] == expiry for c in only["results"])
 
 
@@ -159,8 +165,13 @@ def test_auth_required(market: SimulatedMarket) -> None:
 def test_unusual_whales_flow_alerts(client: TestClient) -> None:
     response = client.get("/api/option-trades/flow-alerts", params={"ticker_symbol": "AAPL", "limit": 5})
     assert response.status_code == 200
-    for header in ("x-uw-daily-req-count", "x-uw-token-req-limit", "x-uw-minute-req-counter",
-                   "x-uw-req-per-minute-remaining", "x-uw-req-per-minute-reset"):
+    for header in (
+        "x-uw-daily-req-count",
+        "x-uw-token-req-limit",
+        "x-uw-minute-req-counter",
+        "x-uw-req-per-minute-remaining",
+        "x-uw-req-per-minute-reset",
+    ):
         assert header in response.headers
     data = response.json()["data"]
     assert len(data) == 5
@@ -175,8 +186,10 @@ def test_unusual_whales_flow_alerts(client: TestClient) -> None:
     assert created == sorted(created, reverse=True)
     # Paging by time overlaps at the edge: the boundary record comes back again.
     last = data[-1]
-    older = client.get("/api/option-trades/flow-alerts",
-                       params={"ticker_symbol": "AAPL", "limit": 5, "older_than": str(last["end_time"] + 10_000)})
+    older = client.get(
+        "/api/option-trades/flow-alerts",
+        params={"ticker_symbol": "AAPL", "limit": 5, "older_than": str(last["end_time"] + 10_000)},
+    )
     ids = [a["id"] for a in older.json()["data"]]
     assert last["id"] in ids
 
@@ -219,7 +232,9 @@ def test_inprocess_transport_and_its_connection_reset(market: SimulatedMarket) -
     transport = inprocess_transport(create_app(market, faults, recorded_dir=None))
 
     async def run() -> tuple[str, int]:
-        async with httpx.AsyncClient(transport=transport, base_url="https://api.polygon.io", headers=AUTH) as http:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="https://api.polygon.io", headers=AUTH
+        ) as http:
             try:
                 await http.get("/v1/marketstatus/now")
                 error = ""

@@ -13,8 +13,12 @@ from trading_data.sources.simulator.market import SimulatedMarket
 from trading_data.sources.simulator.server import SimulatorServer
 
 TICKERS = "/v3/reference/tickers"
-QUOTES_PARAMS: dict[str, str | int] = {"timestamp.gte": "2026-11-20T17:00:00Z", "timestamp.lt": "2026-11-20T17:02:00Z",
-                 "order": "asc", "limit": 500}
+QUOTES_PARAMS: dict[str, str | int] = {
+    "timestamp.gte": "2026-11-20T17:00:00Z",
+    "timestamp.lt": "2026-11-20T17:02:00Z",
+    "order": "asc",
+    "limit": 500,
+}
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +51,9 @@ def test_http_429_with_and_without_retry_after(sim: SimulatorServer, client: htt
 
 
 def test_5xx_faults(sim: SimulatorServer, client: httpx.Client) -> None:
-    sim.faults.replace([Fault("http_5xx_html", status=504, count=1), Fault("http_5xx_html", count=1, path_prefix="/v3")])
+    sim.faults.replace(
+        [Fault("http_5xx_html", status=504, count=1), Fault("http_5xx_html", count=1, path_prefix="/v3")]
+    )
     html = client.get(TICKERS)
     assert html.status_code == 504 and "<center>nginx</center>" in html.text
     assert client.get(TICKERS).status_code == 502

@@ -51,7 +51,9 @@ def test_daily_bars_are_continuous_and_consistent_with_minutes(market: Simulated
     assert minutes.o[0] == first.o and minutes.c[-1] == first.c
     assert minutes.h.max() == first.h and minutes.low.min() == first.low
     assert minutes.v.sum() == first.v
-    assert np.all(minutes.h >= np.maximum(minutes.o, minutes.c)) and np.all(minutes.low <= np.minimum(minutes.o, minutes.c))
+    assert np.all(minutes.h >= np.maximum(minutes.o, minutes.c)) and np.all(
+        minutes.low <= np.minimum(minutes.o, minutes.c)
+    )
 
 
 def test_intraday_volume_is_u_shaped(market: SimulatedMarket) -> None:
@@ -139,7 +141,8 @@ def test_option_chain_black_scholes(market: SimulatedMarket) -> None:
     assert np.all((chain.delta[calls] >= 0) & (chain.delta[calls] <= 1))
     assert np.all((chain.delta[~calls] >= -1) & (chain.delta[~calls] <= 0))
     assert np.all(chain.open_interest >= 0) and np.all(chain.iv > 0)
-    value = black_scholes(100.0, np.array([100.0, 100.0]), np.array([0.5, 0.5]), np.array([0.3, 0.3]),
-                          np.array([True, False]))
+    value = black_scholes(
+        100.0, np.array([100.0, 100.0]), np.array([0.5, 0.5]), np.array([0.3, 0.3]), np.array([True, False])
+    )
     parity = value["price"][0] - value["price"][1] - (100 - 100 * np.exp(-0.04 * 0.5))
     assert abs(parity) < 1e-9 and abs(value["price"][0] - 9.3904) < 0.001

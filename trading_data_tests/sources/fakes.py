@@ -70,7 +70,9 @@ class Recorder:
 def recorded_polygon(request: httpx.Request) -> httpx.Response:
     found = recorded_file_for(request)
     if found is None:
-        return httpx.Response(404, json={"status": "NOT_FOUND", "message": f"no recording for {request.url.path}"})
+        return httpx.Response(
+            404, json={"status": "NOT_FOUND", "message": f"no recording for {request.url.path}"}
+        )
     return httpx.Response(200, content=found.read_bytes(), headers={"content-type": "application/json"})
 
 

@@ -30,14 +30,20 @@ def _fresh_limiters():
 
 
 def polygon(server: Recorder) -> PolygonClient:
-    return PolygonClient.create(KEY, rate_limit=RateLimit(10_000, 1.0), retry=FAST, transport=server.transport(),
-                                sleep=SleepRecorder())
+    return PolygonClient.create(
+        KEY,
+        rate_limit=RateLimit(10_000, 1.0),
+        retry=FAST,
+        transport=server.transport(),
+        sleep=SleepRecorder(),
+    )
 
 
 def call(server: Recorder, method: str, *args: Any, **kwargs: Any) -> Any:
     async def go() -> Any:
         async with polygon(server) as client:
             return await getattr(client, method)(*args, **kwargs)
+
     return asyncio.run(go())
 
 
@@ -63,7 +69,12 @@ def test_quotes_follow_recorded_next_url_to_our_host_page_by_page():
 
     async def go() -> list[pd.DataFrame]:
         async with polygon(server) as client:
-            return [f async for f in client.iter_quotes("AAPL", gte_ns=1652191872000000000, lt_ns=1652191873000000000)]
+            return [
+                f
+                async for f in client.iter_quotes(
+                    "AAPL", gte_ns=1652191872000000000, lt_ns=1652191873000000000
+                )
+            ]
 
     frames = asyncio.run(go())
     assert [len(f) for f in frames] == [10, 10]
@@ -77,7 +88,9 @@ def test_quotes_follow_recorded_next_url_to_our_host_page_by_page():
     assert first.url.params["timestamp.lt"] == "1652191873000000000"
     # the recorded next_url points at api.massive.com: we keep only path and query
     assert second.url.host == "api.polygon.io" and set(second.url.params) == {"cursor"}
-    assert all(r.headers["authorization"] == f"Bearer {KEY}" and "apiKey" not in str(r.url) for r in server.requests)
+    assert all(
+        r.headers["authorization"] == f"Bearer {KEY}" and "apiKey" not in str(r.url) for r in server.requests
+    )
 
 
 def test_trades_for_a_session_window():
@@ -97,8 +110,11 @@ def test_trades_session_must_be_a_session():
 
 
 def test_empty_answer_is_an_empty_valid_frame():
-    server = Recorder(lambda request: httpx.Response(
-        200, json={"status": "OK", "resultsCount": 0, "queryCount": 0, "request_id": "x"}))
+    server = Recorder(
+        lambda request: httpx.Response(
+            200, json={"status": "OK", "resultsCount": 0, "queryCount": 0, "request_id": "x"}
+        )
+    )
     trades = call(server, "trades", "AAPL", gte_ns=1, lt_ns=2)
     assert len(trades) == 0 and list(trades.columns) == schemas.TABLES["trades"].columns
     assert len(call(server, "grouped_daily", "2024-01-01")) == 0
@@ -164,15 +180,19 @@ class FlowAlertServer:
         newer = pd.Timestamp(int(params["newer_than"]), unit="ms", tz="UTC")
         older = pd.Timestamp(int(params["older_than"]), unit="ms", tz="UTC")
         limit = int(params.get("limit", 100))
-        hits = [a for a in self.alerts
-                if newer <= pd.Timestamp(a["created_at"]).tz_convert("UTC") <= older]
+        hits = [a for a in self.alerts if newer <= pd.Timestamp(a["created_at"]).tz_convert("UTC") <= older]
         hits.sort(key=lambda a: pd.Timestamp(a["created_at"]).tz_convert("UTC"), reverse=True)
         return httpx.Response(200, json={"data": hits[:limit]})
 
 
 def uw_client(handler: Any) -> UnusualWhalesClient:
-    return UnusualWhalesClient.create("uw_token", rate_limit=RateLimit(10_000, 1.0), retry=FAST,
-                                      transport=httpx.MockTransport(handler), sleep=SleepRecorder())
+    return UnusualWhalesClient.create(
+        "uw_token",
+        rate_limit=RateLimit(10_000, 1.0),
+        retry=FAST,
+        transport=httpx.MockTransport(handler),
+        sleep=SleepRecorder(),
+    )
 
 
 def test_flow_alerts_page_by_time_dedupe_and_cover_the_window():
@@ -186,8 +206,11 @@ def test_flow_alerts_page_by_time_dedupe_and_cover_the_window():
 
     df = asyncio.run(go())
     schemas.OptionsFlow.validate(df)
-    expected = {a["id"] for a in server.alerts
-                if window[0] <= pd.Timestamp(a["created_at"]).tz_convert("UTC") < window[1]}
+    expected = {
+        a["id"]
+        for a in server.alerts
+        if window[0] <= pd.Timestamp(a["created_at"]).tz_convert("UTC") < window[1]
+    }
     assert len(expected) == 360
     assert set(df["record_id"]) == expected and df["record_id"].is_unique
     assert df["ts"].min() == pd.Timestamp(window[0]) and df["ts"].max() < pd.Timestamp(window[1])
@@ -209,8 +232,9 @@ def test_flow_alerts_stop_when_nothing_new():
 
     async def go() -> pd.DataFrame:
         async with uw_client(handler) as client:
-            return await client.flow_alerts(None, dt.datetime(2025, 10, 22, tzinfo=UTC),
-                                            dt.datetime(2025, 10, 23, tzinfo=UTC), limit=1)
+            return await client.flow_alerts(
+                None, dt.datetime(2025, 10, 22, tzinfo=UTC), dt.datetime(2025, 10, 23, tzinfo=UTC), limit=1
+            )
 
     df = asyncio.run(go())
     assert df["record_id"].tolist() == ["a1"] and len(seen) == 2
@@ -224,7 +248,7 @@ def test_uw_option_contracts_paged_by_number():
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request)
         page, limit = int(request.url.params["page"]), int(request.url.params["limit"])
-        return httpx.Response(200, json={"data": contracts[page * limit:(page + 1) * limit]})
+        return httpx.Response(200, json={"data": contracts[page * limit : (page + 1) * limit]})
 
     async def go() -> pd.DataFrame:
         async with uw_client(handler) as client:

@@ -44,11 +44,19 @@ def _fresh_limiters():
     reset_rate_limiters()
 
 
-def make_http(recorder: Recorder, *, sleep: SleepRecorder | None = None, retry: RetryPolicy = FAST,
-              **kwargs: Any) -> VendorHTTP:
-    options: dict[str, Any] = dict(vendor="polygon", base_url="https://api.polygon.io", api_key=KEY,
-                                   env_var="POLYGON_API_KEY", rate_limit=FAST_LIMIT, retry=retry,
-                                   transport=recorder.transport(), body_check=polygon_check)
+def make_http(
+    recorder: Recorder, *, sleep: SleepRecorder | None = None, retry: RetryPolicy = FAST, **kwargs: Any
+) -> VendorHTTP:
+    options: dict[str, Any] = dict(
+        vendor="polygon",
+        base_url="https://api.polygon.io",
+        api_key=KEY,
+        env_var="POLYGON_API_KEY",
+        rate_limit=FAST_LIMIT,
+        retry=retry,
+        transport=recorder.transport(),
+        body_check=polygon_check,
+    )
     if sleep is not None:
         options["sleep"] = sleep
     options.update(kwargs)
@@ -72,16 +80,27 @@ def paged_server(pages: dict[str | None, dict[str, Any]]) -> Recorder:
 
 
 def test_next_url_host_and_port_swapped_and_auth_reattached():
-    server = paged_server({
-        None: {"status": "OK", "results": [{"id": 1}], "next_url": "https://api.massive.com:443/v3/trades/X?cursor=p2"},
-        "p2": {"status": "OK", "results": [{"id": 2}],
-               "next_url": "http://api.polygon.io:8080/v3/trades/X?cursor=p3&apiKey=LEAKED"},
-        "p3": {"status": "DELAYED", "results": [{"id": 3}]},
-    })
+    server = paged_server(
+        {
+            None: {
+                "status": "OK",
+                "results": [{"id": 1}],
+                "next_url": "https://api.massive.com:443/v3/trades/X?cursor=p2",
+            },
+            "p2": {
+                "status": "OK",
+                "results": [{"id": 2}],
+                "next_url": "http://api.polygon.io:8080/v3/trades/X?cursor=p3&apiKey=LEAKED",
+            },
+            "p3": {"status": "DELAYED", "results": [{"id": 3}]},
+        }
+    )
 
     async def go() -> list[dict[str, Any]]:
         async with make_http(server) as http:
-            return await http.paginate("/v3/trades/X", {"limit": 50000, "order": "asc"}, key=lambda r: r["id"])
+            return await http.paginate(
+                "/v3/trades/X", {"limit": 50000, "order": "asc"}, key=lambda r: r["id"]
+            )
 
     rows = run(go())
     assert [r["id"] for r in rows] == [1, 2, 3]
@@ -96,10 +115,16 @@ def test_next_url_host_and_port_swapped_and_auth_reattached():
 
 
 def test_repeated_edge_row_is_dropped():
-    server = paged_server({
-        None: {"status": "OK", "results": [{"id": 1}, {"id": 2}], "next_url": "https://api.polygon.io/x?cursor=b"},
-        "b": {"status": "OK", "results": [{"id": 2}, {"id": 3}]},
-    })
+    server = paged_server(
+        {
+            None: {
+                "status": "OK",
+                "results": [{"id": 1}, {"id": 2}],
+                "next_url": "https://api.polygon.io/x?cursor=b",
+            },
+            "b": {"status": "OK", "results": [{"id": 2}, {"id": 3}]},
+        }
+    )
 
     async def go() -> list[list[dict[str, Any]]]:
         async with make_http(server) as http:
@@ -110,11 +135,17 @@ def test_repeated_edge_row_is_dropped():
 
 
 def test_next_url_cycle_raises_paging_loop_error():
-    server = paged_server({
-        None: {"status": "OK", "results": [{"id": 1}], "next_url": "https://api.polygon.io/x?cursor=a"},
-        "a": {"status": "OK", "results": [{"id": 2}], "next_url": "https://api.massive.com/x?cursor=b"},
-        "b": {"status": "OK", "results": [{"id": 3}], "next_url": "https://api.polygon.io:443/x?cursor=a"},
-    })
+    server = paged_server(
+        {
+            None: {"status": "OK", "results": [{"id": 1}], "next_url": "https://api.polygon.io/x?cursor=a"},
+            "a": {"status": "OK", "results": [{"id": 2}], "next_url": "https://api.massive.com/x?cursor=b"},
+            "b": {
+                "status": "OK",
+                "results": [{"id": 3}],
+                "next_url": "https://api.polygon.io:443/x?cursor=a",
+            },
+        }
+    )
 
     async def go() -> None:
         async with make_http(server) as http:
@@ -130,8 +161,13 @@ def test_max_pages_bound():
 
     def endless(request: httpx.Request) -> httpx.Response:
         counter["n"] += 1
-        return ok({"status": "OK", "results": [{"id": counter["n"]}],
-                   "next_url": f"https://api.polygon.io/x?cursor=c{counter['n']}"})
+        return ok(
+            {
+                "status": "OK",
+                "results": [{"id": counter["n"]}],
+                "next_url": f"https://api.polygon.io/x?cursor=c{counter['n']}",
+            }
+        )
 
     server = Recorder(endless)
 
@@ -159,8 +195,14 @@ def test_no_results_key_is_an_empty_page_not_malformed():
 
 def test_429_without_retry_after_backs_off_then_succeeds():
     sleep = SleepRecorder()
-    server = scripted([httpx.Response(429, json={"status": "ERROR", "error": "You've exceeded the maximum requests per minute"}),
-                       ok({"status": "OK", "results": []})])
+    server = scripted(
+        [
+            httpx.Response(
+                429, json={"status": "ERROR", "error": "You've exceeded the maximum requests per minute"}
+            ),
+            ok({"status": "OK", "results": []}),
+        ]
+    )
 
     async def go() -> VendorHTTP:
         async with make_http(server, sleep=sleep) as http:
@@ -189,8 +231,12 @@ def test_429_retry_after_seconds_honoured(header, expected):
 def test_429_retry_after_http_date_honoured():
     sleep = SleepRecorder()
     when = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=30)
-    server = scripted([httpx.Response(429, headers={"Retry-After": email.utils.format_datetime(when, usegmt=True)}),
-                       ok({"status": "OK"})])
+    server = scripted(
+        [
+            httpx.Response(429, headers={"Retry-After": email.utils.format_datetime(when, usegmt=True)}),
+            ok({"status": "OK"}),
+        ]
+    )
 
     async def go() -> None:
         async with make_http(server, sleep=sleep) as http:
@@ -210,8 +256,9 @@ def test_parse_retry_after():
 
 def test_retry_after_is_capped():
     sleep = SleepRecorder()
-    policy = RetryPolicy(attempts=2, initial_wait=0.01, max_wait=0.01, jitter=0, min_wait_after_429=0,
-                         max_retry_after=5)
+    policy = RetryPolicy(
+        attempts=2, initial_wait=0.01, max_wait=0.01, jitter=0, min_wait_after_429=0, max_retry_after=5
+    )
     server = scripted([httpx.Response(429, headers={"Retry-After": "3600"}), ok({"status": "OK"})])
 
     async def go() -> None:
@@ -231,19 +278,37 @@ def test_backoff_is_exponential_with_jitter_and_capped():
     assert policy.backoff(1, rate_limited=True) >= 10
 
 
-@pytest.mark.parametrize("failure", [
-    httpx.Response(502, text="<html><body><h1>502 Bad Gateway</h1></body></html>", headers={"content-type": "text/html"}),
-    httpx.Response(504, text="<html>gateway timeout</html>", headers={"content-type": "text/html"}),
-    httpx.Response(503),
-    httpx.Response(500, text="Something went wrong", headers={"content-type": "text/plain"}),
-    httpx.Response(413),
-    httpx.Response(499),
-    httpx.ReadTimeout("read timed out"),
-    httpx.ConnectTimeout("connect timed out"),
-    httpx.ConnectError("connection refused"),
-    httpx.RemoteProtocolError("peer closed connection without sending complete message body"),
-], ids=["502-html", "504-html", "503", "500-text", "413", "499", "read-timeout", "connect-timeout",
-       "connect-error", "incomplete-body"])
+@pytest.mark.parametrize(
+    "failure",
+    [
+        httpx.Response(
+            502,
+            text="<html><body><h1>502 Bad Gateway</h1></body></html>",
+            headers={"content-type": "text/html"},
+        ),
+        httpx.Response(504, text="<html>gateway timeout</html>", headers={"content-type": "text/html"}),
+        httpx.Response(503),
+        httpx.Response(500, text="Something went wrong", headers={"content-type": "text/plain"}),
+        httpx.Response(413),
+        httpx.Response(499),
+        httpx.ReadTimeout("read timed out"),
+        httpx.ConnectTimeout("connect timed out"),
+        httpx.ConnectError("connection refused"),
+        httpx.RemoteProtocolError("peer closed connection without sending complete message body"),
+    ],
+    ids=[
+        "502-html",
+        "504-html",
+        "503",
+        "500-text",
+        "413",
+        "499",
+        "read-timeout",
+        "connect-timeout",
+        "connect-error",
+        "incomplete-body",
+    ],
+)
 def test_transient_failures_are_retried(failure):
     sleep = SleepRecorder()
     server = scripted([failure, failure, ok({"status": "OK", "results": [{"id": 1}]})])
@@ -269,17 +334,28 @@ def test_retries_spent_raise_vendor_unavailable():
     with pytest.raises(VendorUnavailable) as info:
         run(go())
     message = str(info.value)
-    assert "502" in message and "text/html" in message and f"gave up after {FAST.attempts} attempts" in message
+    assert (
+        "502" in message and "text/html" in message and f"gave up after {FAST.attempts} attempts" in message
+    )
     assert "/v3/trades/AAPL" in message and "<html>" not in message
     assert info.value.status == 502 and len(sleep.waits) == FAST.attempts - 1
 
 
-@pytest.mark.parametrize(("status", "body", "quoted"), [
-    (401, {"status": "ERROR", "error": "Unknown API Key"}, "Unknown API Key"),
-    (401, {"status": "ERROR", "error": "API Key was not provided"}, "API Key was not provided"),
-    (403, {"status": "NOT_AUTHORIZED", "message": "You are not entitled to this data. Please upgrade your plan"},
-     "You are not entitled to this data"),
-])
+@pytest.mark.parametrize(
+    ("status", "body", "quoted"),
+    [
+        (401, {"status": "ERROR", "error": "Unknown API Key"}, "Unknown API Key"),
+        (401, {"status": "ERROR", "error": "API Key was not provided"}, "API Key was not provided"),
+        (
+            403,
+            {
+                "status": "NOT_AUTHORIZED",
+                "message": "You are not entitled to this data. Please upgrade your plan",
+            },
+            "You are not entitled to this data",
+        ),
+    ],
+)
 def test_auth_errors_not_retried_name_the_variable_and_quote_the_vendor(status, body, quoted):
     sleep = SleepRecorder()
     server = scripted([httpx.Response(status, json=body)])
@@ -308,9 +384,20 @@ def test_auth_error_scrubs_a_key_echoed_by_the_vendor():
 
 
 def test_404_and_422_not_retried():
-    server = scripted([httpx.Response(404, json={"status": "NOT_FOUND", "message": "Ticker not found"}),
-                       httpx.Response(422, json={"msg": "Invalid query input(s): date=2023-02-140",
-                                                 "path": "/api/x", "query": "", "url": "x"})])
+    server = scripted(
+        [
+            httpx.Response(404, json={"status": "NOT_FOUND", "message": "Ticker not found"}),
+            httpx.Response(
+                422,
+                json={
+                    "msg": "Invalid query input(s): date=2023-02-140",
+                    "path": "/api/x",
+                    "query": "",
+                    "url": "x",
+                },
+            ),
+        ]
+    )
 
     async def go() -> None:
         async with make_http(server) as http:
@@ -323,13 +410,22 @@ def test_404_and_422_not_retried():
     assert len(server.requests) == 2
 
 
-@pytest.mark.parametrize("body", [b'{"status":"OK","results":[{"t":1', b"<html>oops</html>", b"",
-                                  b'"just a string"', b'{"status":"ERROR","error":"internal"}'],
-                         ids=["truncated", "html", "empty", "wrong-shape", "status-error"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"status":"OK","results":[{"t":1',
+        b"<html>oops</html>",
+        b"",
+        b'"just a string"',
+        b'{"status":"ERROR","error":"internal"}',
+    ],
+    ids=["truncated", "html", "empty", "wrong-shape", "status-error"],
+)
 def test_malformed_body_retried_then_raises(body):
     sleep = SleepRecorder()
-    server = scripted([httpx.Response(200, content=body, headers={"content-type": "application/json"})]
-                      * FAST.attempts)
+    server = scripted(
+        [httpx.Response(200, content=body, headers={"content-type": "application/json"})] * FAST.attempts
+    )
 
     async def go() -> VendorHTTP:
         async with make_http(server, sleep=sleep) as http:
@@ -342,8 +438,12 @@ def test_malformed_body_retried_then_raises(body):
 
 
 def test_malformed_body_then_good_body_recovers():
-    server = scripted([httpx.Response(200, content=b'{"results": [', headers={"content-type": "application/json"}),
-                       ok({"status": "OK", "results": [{"id": 1}]})])
+    server = scripted(
+        [
+            httpx.Response(200, content=b'{"results": [', headers={"content-type": "application/json"}),
+            ok({"status": "OK", "results": [{"id": 1}]}),
+        ]
+    )
 
     async def go() -> list[dict[str, Any]]:
         async with make_http(server, sleep=SleepRecorder()) as http:
@@ -353,7 +453,10 @@ def test_malformed_body_then_good_body_recovers():
 
 
 def test_scrub_url_drops_api_key():
-    assert scrub_url("https://api.polygon.io/v3/x?cursor=a&apiKey=SECRET") == "https://api.polygon.io/v3/x?cursor=a"
+    assert (
+        scrub_url("https://api.polygon.io/v3/x?cursor=a&apiKey=SECRET")
+        == "https://api.polygon.io/v3/x?cursor=a"
+    )
     assert "SECRET" not in scrub_url("https://api.polygon.io/v3/x?apiKey=SECRET")
 
 
@@ -361,9 +464,14 @@ def test_scrub_url_drops_api_key():
 
 
 def uw(recorder: Recorder, sleep: SleepRecorder | None = None) -> UnusualWhalesClient:
-    return UnusualWhalesClient.create("uw_SECRET_token", base_url="https://api.unusualwhales.com",
-                                      rate_limit=FAST_LIMIT, retry=FAST, transport=recorder.transport(),
-                                      sleep=sleep or SleepRecorder())
+    return UnusualWhalesClient.create(
+        "uw_SECRET_token",
+        base_url="https://api.unusualwhales.com",
+        rate_limit=FAST_LIMIT,
+        retry=FAST,
+        transport=recorder.transport(),
+        sleep=sleep or SleepRecorder(),
+    )
 
 
 def test_uw_401_body_not_parsed_and_names_the_token_variable():
@@ -381,8 +489,12 @@ def test_uw_401_body_not_parsed_and_names_the_token_variable():
 
 def test_uw_500_text_plain_retried():
     sleep = SleepRecorder()
-    server = scripted([httpx.Response(500, text="Something went wrong", headers={"content-type": "text/plain"}),
-                       ok({"data": []})])
+    server = scripted(
+        [
+            httpx.Response(500, text="Something went wrong", headers={"content-type": "text/plain"}),
+            ok({"data": []}),
+        ]
+    )
 
     async def go() -> Any:
         async with uw(server, sleep) as client:
@@ -392,8 +504,13 @@ def test_uw_500_text_plain_retried():
 
 
 def test_uw_usage_headers_into_stats():
-    headers = {"x-uw-daily-req-count": "42", "x-uw-token-req-limit": "15000", "x-uw-minute-req-counter": "3",
-               "x-uw-req-per-minute-remaining": "117", "x-uw-req-per-minute-reset": "41000"}
+    headers = {
+        "x-uw-daily-req-count": "42",
+        "x-uw-token-req-limit": "15000",
+        "x-uw-minute-req-counter": "3",
+        "x-uw-req-per-minute-remaining": "117",
+        "x-uw-req-per-minute-reset": "41000",
+    }
     server = scripted([ok({"data": []}, **headers)])
 
     async def go() -> UnusualWhalesClient:
@@ -470,7 +587,9 @@ def test_stats_percentiles_and_metadata_without_secrets():
     stats.latencies_ms.extend(float(v) for v in range(1, 101))
     assert stats.p50_ms == 50 and stats.p95_ms == 95
     metadata = stats.as_metadata()
-    assert metadata["polygon/requests"] == 5 and metadata["polygon/pages"] == 5 and metadata["polygon/rows"] == 5
+    assert (
+        metadata["polygon/requests"] == 5 and metadata["polygon/pages"] == 5 and metadata["polygon/rows"] == 5
+    )
     assert metadata["polygon/bytes"] > 0 and metadata["polygon/latency_p95_ms"] == 95
     assert KEY not in repr(metadata) and KEY not in repr(http)
 

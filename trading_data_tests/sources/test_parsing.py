@@ -41,7 +41,17 @@ def test_grouped_daily_ticker_from_T_at_16_new_york():
     assert row["ticker"] == "GIK"
     assert row["ts"] == pd.Timestamp("2020-10-14 16:00", tz="America/New_York")
     assert row["close"] == 10.02 and row["volume"] == 895345 and row["transactions"] == 96
-    assert list(df.columns) == ["ticker", "ts", "open", "high", "low", "close", "volume", "vwap", "transactions"]
+    assert list(df.columns) == [
+        "ticker",
+        "ts",
+        "open",
+        "high",
+        "low",
+        "close",
+        "volume",
+        "vwap",
+        "transactions",
+    ]
 
 
 def test_trades_ns_kept_raw_and_ts_in_microseconds():
@@ -59,17 +69,28 @@ def test_trades_ns_kept_raw_and_ts_in_microseconds():
 
 
 def test_trades_without_conditions_or_participant_timestamp():
-    rows = [{"exchange": 4, "id": "1", "price": 10.5, "sequence_number": 1, "sip_timestamp": 1_700_000_000_123_456_789,
-             "size": 0.5}]
+    rows = [
+        {
+            "exchange": 4,
+            "id": "1",
+            "price": 10.5,
+            "sequence_number": 1,
+            "sip_timestamp": 1_700_000_000_123_456_789,
+            "size": 0.5,
+        }
+    ]
     df = parsing.trades_frame(rows, "AAPL")
     assert pd.isna(df["conditions"].iloc[0]) and pd.isna(df["participant_ns"].iloc[0])
     assert df["size"].iloc[0] == 0.5
 
 
-@pytest.mark.parametrize("name", [
-    "v3/quotes/AAPL.json",
-    "v3/quotes/AAPL&cursor=YXA9MTkyODgxNjYmYXM9JmxpbWl0PTEwJm9yZGVyPWRlc2Mmc29ydD10aW1lc3RhbXAmdGltZXN0YW1wLmx0ZT0yMDIyLTA1LTEwVDE0JTNBMTElM0ExMi42OTA2NjExODla.json",
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "v3/quotes/AAPL.json",
+        "v3/quotes/AAPL&cursor=YXA9MTkyODgxNjYmYXM9JmxpbWl0PTEwJm9yZGVyPWRlc2Mmc29ydD10aW1lc3RhbXAmdGltZXN0YW1wLmx0ZT0yMDIyLTA1LTEwVDE0JTNBMTElM0ExMi42OTA2NjExODla.json",
+    ],
+)
 def test_quotes_recorded_pages(name):
     df = parsing.quotes_frame(recorded(name)["results"], "AAPL")
     schemas.Quotes.validate(df)
@@ -101,8 +122,13 @@ def test_option_chain_snapshot_to_options_flow():
     assert row["underlying_price"] == 159.9606
 
 
-@pytest.mark.parametrize("name", ["v3/reference/options/contracts.json",
-                                  "v3/reference/options/contracts&cursor=YXA9JTdCJTIySUQlMjIlM0ElMjIy.json"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "v3/reference/options/contracts.json",
+        "v3/reference/options/contracts&cursor=YXA9JTdCJTIySUQlMjIlM0ElMjIy.json",
+    ],
+)
 def test_polygon_option_contracts(name):
     df = parsing.option_contracts_frame(recorded(name)["results"])
     models.OptionContracts.validate(df)
@@ -125,8 +151,10 @@ def test_ticker_universe_pages():
     assert list(first["ticker"]) == ["A", "AA"]
     assert first.iloc[0]["name"] == "Agilent Technologies Inc."
     assert first.iloc[0]["last_updated_utc"] == pd.Timestamp("2022-04-27", tz="UTC")
-    name = ("v3/reference/tickers&cursor=YWN0aXZlPXRydWUmZGF0ZT0yMDIyLTA0LTI3JmxpbWl0PTImb3JkZXI9YXNjJnBhZ2Vf"
-            "bWFya2VyPUFBJTdDZjEyMmJjYmY4YWQwNzRmZmJlMTZmNjkxOWQ0ZDc3NjZlMzA3MWNmNmU1Nzg3OGE0OGU1NjQ1YzQyM2U3NzJhOSZzb3J0PXRpY2tlcg.json")
+    name = (
+        "v3/reference/tickers&cursor=YWN0aXZlPXRydWUmZGF0ZT0yMDIyLTA0LTI3JmxpbWl0PTImb3JkZXI9YXNjJnBhZ2Vf"
+        "bWFya2VyPUFBJTdDZjEyMmJjYmY4YWQwNzRmZmJlMTZmNjkxOWQ0ZDc3NjZlMzA3MWNmNmU1Nzg3OGE0OGU1NjQ1YzQyM2U3NzJhOSZzb3J0PXRpY2tlcg.json"
+    )
     second = parsing.tickers_frame(recorded(name)["results"])
     assert list(second["ticker"]) == ["AAA", "AAAU"] and pd.isna(second.iloc[0]["cik"])
 
@@ -158,8 +186,11 @@ def test_uw_flow_alert_spec_example():
 
 
 def test_uw_flow_alert_with_id_and_z_timestamp():
-    row = dict(uw_example("Flow Alert")["data"][0], id="29ed5829-e4ce-4934-876b-51985d2f9b70",
-               created_at="2025-10-22T20:27:01.354429Z")
+    row = dict(
+        uw_example("Flow Alert")["data"][0],
+        id="29ed5829-e4ce-4934-876b-51985d2f9b70",
+        created_at="2025-10-22T20:27:01.354429Z",
+    )
     df = parsing.flow_alerts_frame([row])
     assert df.iloc[0]["record_id"] == "29ed5829-e4ce-4934-876b-51985d2f9b70"
     assert df.iloc[0]["ts"] == pd.Timestamp("2025-10-22 20:27:01.354429", tz="UTC")
@@ -176,12 +207,15 @@ def test_uw_option_contracts_spec_example():
     assert call["strike"] == 187.5 and call["total_premium"] == 2261577.0
 
 
-@pytest.mark.parametrize(("symbol", "expected"), [
-    ("O:AAPL230616C00150000", ("AAPL230616C00150000", "AAPL", dt.date(2023, 6, 16), "call", 150.0)),
-    ("AAPL230616C00150000", ("AAPL230616C00150000", "AAPL", dt.date(2023, 6, 16), "call", 150.0)),
-    ("o:spy240119p00472500", ("SPY240119P00472500", "SPY", dt.date(2024, 1, 19), "put", 472.5)),
-    ("BRK.B250620C00480000", ("BRK.B250620C00480000", "BRK.B", dt.date(2025, 6, 20), "call", 480.0)),
-])
+@pytest.mark.parametrize(
+    ("symbol", "expected"),
+    [
+        ("O:AAPL230616C00150000", ("AAPL230616C00150000", "AAPL", dt.date(2023, 6, 16), "call", 150.0)),
+        ("AAPL230616C00150000", ("AAPL230616C00150000", "AAPL", dt.date(2023, 6, 16), "call", 150.0)),
+        ("o:spy240119p00472500", ("SPY240119P00472500", "SPY", dt.date(2024, 1, 19), "put", 472.5)),
+        ("BRK.B250620C00480000", ("BRK.B250620C00480000", "BRK.B", dt.date(2025, 6, 20), "call", 480.0)),
+    ],
+)
 def test_option_symbols_normalised_between_vendors(symbol, expected):
     osi = parsing.parse_option_symbol(symbol)
     assert (osi.symbol, osi.root, osi.expiry, osi.option_type, osi.strike) == expected
@@ -199,14 +233,17 @@ def test_created_at_both_formats():
     assert b == pd.Timestamp("2023-12-12 16:35:52.168490", tz="UTC")
 
 
-@pytest.mark.parametrize("build", [
-    lambda: parsing.bars_frame([], "AAPL", "minute"),
-    lambda: parsing.trades_frame([], "AAPL"),
-    lambda: parsing.quotes_frame([], "AAPL"),
-    lambda: parsing.flow_alerts_frame([]),
-    lambda: parsing.chain_snapshot_frame([], "AAPL", dt.datetime(2024, 1, 2, tzinfo=UTC)),
-    lambda: parsing.grouped_daily_frame([]),
-])
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: parsing.bars_frame([], "AAPL", "minute"),
+        lambda: parsing.trades_frame([], "AAPL"),
+        lambda: parsing.quotes_frame([], "AAPL"),
+        lambda: parsing.flow_alerts_frame([]),
+        lambda: parsing.chain_snapshot_frame([], "AAPL", dt.datetime(2024, 1, 2, tzinfo=UTC)),
+        lambda: parsing.grouped_daily_frame([]),
+    ],
+)
 def test_empty_frames_have_the_model_columns(build):
     df = build()
     assert len(df) == 0 and len(df.columns) > 5
@@ -218,77 +255,90 @@ def test_empty_frames_have_the_model_columns(build):
 
 def _legacy_quotes_frame(rows, ticker):
     sip = [int(r["sip_timestamp"]) for r in rows]
-    df = pd.DataFrame({
-        "ts": parsing._utc([parsing.ns_to_timestamp(n) for n in sip]),
-        "ticker": [ticker] * len(rows),
-        "sequence_number": np.array([int(r["sequence_number"]) for r in rows], dtype="int64"),
-        "sip_ns": np.array(sip, dtype="int64"),
-        "participant_ns": parsing._int64([r.get("participant_timestamp") for r in rows]),
-        "bid_price": parsing._floats(r.get("bid_price", 0) for r in rows),
-        "bid_size": parsing._floats(r.get("bid_size", 0) for r in rows),
-        "bid_exchange": parsing._int64([r.get("bid_exchange") for r in rows]),
-        "ask_price": parsing._floats(r.get("ask_price", 0) for r in rows),
-        "ask_size": parsing._floats(r.get("ask_size", 0) for r in rows),
-        "ask_exchange": parsing._int64([r.get("ask_exchange") for r in rows]),
-        "tape": parsing._int64([r.get("tape") for r in rows]),
-    })
+    df = pd.DataFrame(
+        {
+            "ts": parsing._utc([parsing.ns_to_timestamp(n) for n in sip]),
+            "ticker": [ticker] * len(rows),
+            "sequence_number": np.array([int(r["sequence_number"]) for r in rows], dtype="int64"),
+            "sip_ns": np.array(sip, dtype="int64"),
+            "participant_ns": parsing._int64([r.get("participant_timestamp") for r in rows]),
+            "bid_price": parsing._floats(r.get("bid_price", 0) for r in rows),
+            "bid_size": parsing._floats(r.get("bid_size", 0) for r in rows),
+            "bid_exchange": parsing._int64([r.get("bid_exchange") for r in rows]),
+            "ask_price": parsing._floats(r.get("ask_price", 0) for r in rows),
+            "ask_size": parsing._floats(r.get("ask_size", 0) for r in rows),
+            "ask_exchange": parsing._int64([r.get("ask_exchange") for r in rows]),
+            "tape": parsing._int64([r.get("tape") for r in rows]),
+        }
+    )
     return schemas.Quotes.validate(df)
 
 
 def _legacy_trades_frame(rows, ticker):
     sip = [int(r["sip_timestamp"]) for r in rows]
-    df = pd.DataFrame({
-        "ts": parsing._utc([parsing.ns_to_timestamp(n) for n in sip]),
-        "ticker": [ticker] * len(rows),
-        "sequence_number": np.array([int(r["sequence_number"]) for r in rows], dtype="int64"),
-        "exchange": np.array([int(r["exchange"]) for r in rows], dtype="int64"),
-        "trade_id": [str(r["id"]) for r in rows],
-        "sip_ns": np.array(sip, dtype="int64"),
-        "participant_ns": parsing._int64([r.get("participant_timestamp") for r in rows]),
-        "price": parsing._floats(r["price"] for r in rows),
-        "size": parsing._floats(r["size"] for r in rows),
-        "conditions": [",".join(str(c) for c in r["conditions"]) if r.get("conditions") else None
-                       for r in rows],
-        "tape": parsing._int64([r.get("tape") for r in rows]),
-    })
+    df = pd.DataFrame(
+        {
+            "ts": parsing._utc([parsing.ns_to_timestamp(n) for n in sip]),
+            "ticker": [ticker] * len(rows),
+            "sequence_number": np.array([int(r["sequence_number"]) for r in rows], dtype="int64"),
+            "exchange": np.array([int(r["exchange"]) for r in rows], dtype="int64"),
+            "trade_id": [str(r["id"]) for r in rows],
+            "sip_ns": np.array(sip, dtype="int64"),
+            "participant_ns": parsing._int64([r.get("participant_timestamp") for r in rows]),
+            "price": parsing._floats(r["price"] for r in rows),
+            "size": parsing._floats(r["size"] for r in rows),
+            "conditions": [
+                ",".join(str(c) for c in r["conditions"]) if r.get("conditions") else None for r in rows
+            ],
+            "tape": parsing._int64([r.get("tape") for r in rows]),
+        }
+    )
     return schemas.Trades.validate(df)
 
 
 def _legacy_bars_frame(rows, ticker, timespan):
-    df = pd.DataFrame({
-        "ts": parsing._utc([parsing.ms_to_timestamp(r["t"]) for r in rows]),
-        "ticker": [ticker] * len(rows),
-        "timespan": [timespan] * len(rows),
-        "open": parsing._floats(r["o"] for r in rows),
-        "high": parsing._floats(r["h"] for r in rows),
-        "low": parsing._floats(r["l"] for r in rows),
-        "close": parsing._floats(r["c"] for r in rows),
-        "volume": parsing._floats(r.get("v", 0) for r in rows),
-        "vwap": parsing._floats(r.get("vw") for r in rows),
-        "transactions": parsing._int64([r.get("n") for r in rows]),
-    })
+    df = pd.DataFrame(
+        {
+            "ts": parsing._utc([parsing.ms_to_timestamp(r["t"]) for r in rows]),
+            "ticker": [ticker] * len(rows),
+            "timespan": [timespan] * len(rows),
+            "open": parsing._floats(r["o"] for r in rows),
+            "high": parsing._floats(r["h"] for r in rows),
+            "low": parsing._floats(r["l"] for r in rows),
+            "close": parsing._floats(r["c"] for r in rows),
+            "volume": parsing._floats(r.get("v", 0) for r in rows),
+            "vwap": parsing._floats(r.get("vw") for r in rows),
+            "transactions": parsing._int64([r.get("n") for r in rows]),
+        }
+    )
     return schemas.Prices.validate(df)
 
 
 def _legacy_grouped_daily_frame(rows):
-    df = pd.DataFrame({
-        "ticker": [str(r["T"]) for r in rows],
-        "ts": parsing._utc([parsing.ms_to_timestamp(r["t"]) for r in rows]),
-        "open": parsing._floats(r.get("o") for r in rows),
-        "high": parsing._floats(r.get("h") for r in rows),
-        "low": parsing._floats(r.get("l") for r in rows),
-        "close": parsing._floats(r.get("c") for r in rows),
-        "volume": parsing._floats(r.get("v", 0) for r in rows),
-        "vwap": parsing._floats(r.get("vw") for r in rows),
-        "transactions": parsing._int64([r.get("n") for r in rows]),
-    })
+    df = pd.DataFrame(
+        {
+            "ticker": [str(r["T"]) for r in rows],
+            "ts": parsing._utc([parsing.ms_to_timestamp(r["t"]) for r in rows]),
+            "open": parsing._floats(r.get("o") for r in rows),
+            "high": parsing._floats(r.get("h") for r in rows),
+            "low": parsing._floats(r.get("l") for r in rows),
+            "close": parsing._floats(r.get("c") for r in rows),
+            "volume": parsing._floats(r.get("v", 0) for r in rows),
+            "vwap": parsing._floats(r.get("vw") for r in rows),
+            "transactions": parsing._int64([r.get("n") for r in rows]),
+        }
+    )
     return models.GroupedDaily.validate(df)
 
 
-QUOTE_PAGES = ["v3/quotes/AAPL.json",
-               "v3/quotes/AAPL&cursor=YXA9MTkyODgxNjYmYXM9JmxpbWl0PTEwJm9yZGVyPWRlc2Mmc29ydD10aW1lc3RhbXAmdGltZXN0YW1wLmx0ZT0yMDIyLTA1LTEwVDE0JTNBMTElM0ExMi42OTA2NjExODla.json"]
-BAR_PAGES = ["v2/aggs/ticker/AAPL/range/1/day/2005-04-01/2005-04-04.json",
-             "v2/aggs/ticker/AAPL/range/1/day/2005-04-02/2005-04-04.json"]
+QUOTE_PAGES = [
+    "v3/quotes/AAPL.json",
+    "v3/quotes/AAPL&cursor=YXA9MTkyODgxNjYmYXM9JmxpbWl0PTEwJm9yZGVyPWRlc2Mmc29ydD10aW1lc3RhbXAmdGltZXN0YW1wLmx0ZT0yMDIyLTA1LTEwVDE0JTNBMTElM0ExMi42OTA2NjExODla.json",
+]
+BAR_PAGES = [
+    "v2/aggs/ticker/AAPL/range/1/day/2005-04-01/2005-04-04.json",
+    "v2/aggs/ticker/AAPL/range/1/day/2005-04-02/2005-04-04.json",
+]
 
 
 def _same(new: pd.DataFrame, old: pd.DataFrame) -> None:
@@ -350,15 +400,27 @@ def test_irregular_quotes_match_the_row_by_row_builder(validate):
 
 @pytest.mark.parametrize("validate", [True, False])
 def test_numbers_sent_as_strings_parse_as_before(validate):
-    quotes = _as_strings(_irregular_quotes(), {"sip_timestamp", "sequence_number", "participant_timestamp",
-                                               "bid_price", "bid_size", "ask_price", "ask_exchange", "tape"})
+    quotes = _as_strings(
+        _irregular_quotes(),
+        {
+            "sip_timestamp",
+            "sequence_number",
+            "participant_timestamp",
+            "bid_price",
+            "bid_size",
+            "ask_price",
+            "ask_exchange",
+            "tape",
+        },
+    )
     assert isinstance(quotes[0]["sip_timestamp"], str)
     got = parsing.quotes_frame(quotes, "AAPL", validate=validate)
     _same(got, _legacy_quotes_frame(quotes, "AAPL"))
     _same(got, parsing.quotes_frame(_irregular_quotes(), "AAPL"))  # as if they had been numbers
-    trades = _as_strings(recorded("v3/trades/AAPL&limit=2.json")["results"],
-                         {"sip_timestamp", "sequence_number", "exchange", "participant_timestamp", "price",
-                          "size", "tape"})
+    trades = _as_strings(
+        recorded("v3/trades/AAPL&limit=2.json")["results"],
+        {"sip_timestamp", "sequence_number", "exchange", "participant_timestamp", "price", "size", "tape"},
+    )
     _same(parsing.trades_frame(trades, "AAPL", validate=validate), _legacy_trades_frame(trades, "AAPL"))
     bars = _as_strings(recorded(BAR_PAGES[0])["results"], {"t", "o", "h", "l", "c", "v", "vw", "n"})
     bars[0]["vw"] = " "  # a blank decimal string is a missing value (NaN), as to_float says
@@ -367,12 +429,15 @@ def test_numbers_sent_as_strings_parse_as_before(validate):
     _same(got_bars, _legacy_bars_frame(bars, "AAPL", "day"))
 
 
-@pytest.mark.parametrize(("field", "value", "error"), [
-    ("sip_timestamp", None, TypeError),
-    ("sequence_number", "1.5", ValueError),
-    ("tape", "", ValueError),
-    ("bid_price", "abc", ValueError),
-])
+@pytest.mark.parametrize(
+    ("field", "value", "error"),
+    [
+        ("sip_timestamp", None, TypeError),
+        ("sequence_number", "1.5", ValueError),
+        ("tape", "", ValueError),
+        ("bid_price", "abc", ValueError),
+    ],
+)
 def test_bad_numbers_still_raise(field, value, error):
     rows = [dict(r) for r in recorded("v3/quotes/AAPL.json")["results"]]
     rows[3][field] = value
@@ -388,12 +453,15 @@ def test_missing_required_field_raises_key_error():
         parsing.trades_frame(rows, "AAPL", validate=False)
 
 
-@pytest.mark.parametrize("build", [
-    lambda v: parsing.bars_frame([], "AAPL", "minute", validate=v),
-    lambda v: parsing.grouped_daily_frame([], validate=v),
-    lambda v: parsing.trades_frame([], "AAPL", validate=v),
-    lambda v: parsing.quotes_frame([], "AAPL", validate=v),
-])
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda v: parsing.bars_frame([], "AAPL", "minute", validate=v),
+        lambda v: parsing.grouped_daily_frame([], validate=v),
+        lambda v: parsing.trades_frame([], "AAPL", validate=v),
+        lambda v: parsing.quotes_frame([], "AAPL", validate=v),
+    ],
+)
 def test_unvalidated_empty_frames_have_the_validated_dtypes(build):
     assert build(False).dtypes.equals(build(True).dtypes)
 

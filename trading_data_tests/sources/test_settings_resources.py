@@ -17,9 +17,17 @@ from trading_data.sources.settings import SIMULATED_RATE_LIMIT, SourceSettings
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch):
-    for name in ["POLYGON_API_KEY", "UNUSUAL_WHALES_API_TOKEN", "TRADING_DATA_SOURCE", "POLYGON_BASE_URL",
-                 "UNUSUAL_WHALES_BASE_URL", "POLYGON_RATE_LIMIT_PER_MINUTE", "UNUSUAL_WHALES_RATE_LIMIT_PER_MINUTE",
-                 "TRADING_DATA_MAX_CONCURRENCY", "TRADING_DATA_SIMULATOR_URL"]:
+    for name in [
+        "POLYGON_API_KEY",
+        "UNUSUAL_WHALES_API_TOKEN",
+        "TRADING_DATA_SOURCE",
+        "POLYGON_BASE_URL",
+        "UNUSUAL_WHALES_BASE_URL",
+        "POLYGON_RATE_LIMIT_PER_MINUTE",
+        "UNUSUAL_WHALES_RATE_LIMIT_PER_MINUTE",
+        "TRADING_DATA_MAX_CONCURRENCY",
+        "TRADING_DATA_SIMULATOR_URL",
+    ]:
         monkeypatch.delenv(name, raising=False)
     settings_module._logged_simulated.clear()
 
@@ -40,8 +48,14 @@ def test_default_concurrency_keeps_enough_requests_in_flight():
 
 
 def test_keys_mean_live_with_plan_rate_limits():
-    s = SourceSettings.from_env({"POLYGON_API_KEY": "pk", "UNUSUAL_WHALES_API_TOKEN": "uw",
-                                 "UNUSUAL_WHALES_RATE_LIMIT_PER_MINUTE": "240", "TRADING_DATA_MAX_CONCURRENCY": "12"})
+    s = SourceSettings.from_env(
+        {
+            "POLYGON_API_KEY": "pk",
+            "UNUSUAL_WHALES_API_TOKEN": "uw",
+            "UNUSUAL_WHALES_RATE_LIMIT_PER_MINUTE": "240",
+            "TRADING_DATA_MAX_CONCURRENCY": "12",
+        }
+    )
     assert s.polygon.mode == "live" and s.polygon.rate_limit == RateLimit(5, 60)
     assert s.unusual_whales.rate_limit == RateLimit(240, 60) and s.max_concurrency == 12
     assert s.polygon.base_url == "https://api.polygon.io"

@@ -59,10 +59,23 @@ def _reset(sim: Any) -> Iterator[None]:
     sim.faults.clear()
 
 
-def polygon(sim: Any, *, transport: httpx.AsyncBaseTransport | None = None, sleep: SleepRecorder | None = None,
-            rate_limit: RateLimit = UNLIMITED, timeout: float = 5.0) -> PolygonClient:
-    return PolygonClient.create(KEY, base_url=sim.base_url, rate_limit=rate_limit, retry=FAST, timeout=timeout,
-                                transport=transport, sleep=sleep or SleepRecorder())
+def polygon(
+    sim: Any,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    sleep: SleepRecorder | None = None,
+    rate_limit: RateLimit = UNLIMITED,
+    timeout: float = 5.0,
+) -> PolygonClient:
+    return PolygonClient.create(
+        KEY,
+        base_url=sim.base_url,
+        rate_limit=rate_limit,
+        retry=FAST,
+        timeout=timeout,
+        transport=transport,
+        sleep=sleep or SleepRecorder(),
+    )
 
 
 def run(coro: Any) -> Any:
@@ -70,8 +83,12 @@ def run(coro: Any) -> Any:
 
 
 async def quote_pages(client: PolygonClient, minutes: int = 1, limit: int = 2000) -> list[pd.DataFrame]:
-    return [f async for f in client.iter_quotes("MSFT", gte_ns=OPEN_NS, lt_ns=OPEN_NS + minutes * 60 * 10**9,
-                                                limit=limit)]
+    return [
+        f
+        async for f in client.iter_quotes(
+            "MSFT", gte_ns=OPEN_NS, lt_ns=OPEN_NS + minutes * 60 * 10**9, limit=limit
+        )
+    ]
 
 
 def test_quotes_stream_page_by_page_with_bearer_only(sim):
@@ -115,14 +132,18 @@ def test_next_url_cycle_fault_raises(sim):
         run(go())
 
 
-@pytest.mark.parametrize("fault", [
-    Fault("http_5xx_html", status=502, count=2),
-    Fault("http_5xx_html", status=504, count=1),
-    Fault("http_5xx_empty", count=2),
-    Fault("connection_reset", count=2),
-    Fault("timeout", seconds=1.0, count=1),
-    Fault("http_429", count=2),
-], ids=lambda f: f"{f.kind}-{f.status or ''}")
+@pytest.mark.parametrize(
+    "fault",
+    [
+        Fault("http_5xx_html", status=502, count=2),
+        Fault("http_5xx_html", status=504, count=1),
+        Fault("http_5xx_empty", count=2),
+        Fault("connection_reset", count=2),
+        Fault("timeout", seconds=1.0, count=1),
+        Fault("http_429", count=2),
+    ],
+    ids=lambda f: f"{f.kind}-{f.status or ''}",
+)
 def test_transient_faults_are_retried(sim, fault):
     sim.faults.replace([fault])
     sleep = SleepRecorder()
@@ -225,8 +246,13 @@ def test_polygon_endpoints_validate(sim):
 
 def test_unusual_whales_flow_alerts_and_contracts(sim):
     async def go() -> tuple[pd.DataFrame, pd.DataFrame, UnusualWhalesClient]:
-        async with UnusualWhalesClient.create("uw_token", base_url=sim.base_url, rate_limit=RateLimit(10_000, 1.0),
-                                              retry=FAST, sleep=SleepRecorder()) as client:
+        async with UnusualWhalesClient.create(
+            "uw_token",
+            base_url=sim.base_url,
+            rate_limit=RateLimit(10_000, 1.0),
+            retry=FAST,
+            sleep=SleepRecorder(),
+        ) as client:
             start = pd.Timestamp("2026-11-27", tz="America/New_York").to_pydatetime()
             end = pd.Timestamp("2026-11-28", tz="America/New_York").to_pydatetime()
             alerts = await client.flow_alerts("AAPL", start, end, limit=20)
@@ -247,7 +273,9 @@ def test_uw_500_text_plain_retried(sim):
     sleep = SleepRecorder()
 
     async def go() -> pd.DataFrame:
-        async with UnusualWhalesClient.create("uw_token", base_url=sim.base_url, retry=FAST, sleep=sleep) as client:
+        async with UnusualWhalesClient.create(
+            "uw_token", base_url=sim.base_url, retry=FAST, sleep=sleep
+        ) as client:
             return await client.option_contracts("MSFT", limit=500)
 
     assert len(run(go())) > 0 and len(sleep.waits) == 1

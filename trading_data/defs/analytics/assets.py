@@ -44,10 +44,12 @@ def split_warmup(bars: pd.DataFrame, session_key: str) -> tuple[pd.DataFrame, pd
 def indicators(context: dg.AssetExecutionContext, prices: pd.DataFrame) -> pd.DataFrame:
     bars, warmup = split_warmup(prices, context.partition_key)
     frame = Indicators.validate(compute_indicators(bars, warmup_bars=warmup))
-    context.add_output_metadata({
-        "tickers": dg.MetadataValue.int(int(frame["ticker"].nunique()) if len(frame) else 0),
-        "warmup_bars": dg.MetadataValue.int(len(warmup)),
-    })
+    context.add_output_metadata(
+        {
+            "tickers": dg.MetadataValue.int(int(frame["ticker"].nunique()) if len(frame) else 0),
+            "warmup_bars": dg.MetadataValue.int(len(warmup)),
+        }
+    )
     return frame
 
 
@@ -65,15 +67,22 @@ def indicators(context: dg.AssetExecutionContext, prices: pd.DataFrame) -> pd.Da
         "generate_report is off."
     ),
 )
-def daily_report(context: dg.AssetExecutionContext, selected_tickers: pd.DataFrame, indicators: pd.DataFrame,
-                 database: MarketDatabase, settings: PipelineSettingsResource):
+def daily_report(
+    context: dg.AssetExecutionContext,
+    selected_tickers: pd.DataFrame,
+    indicators: pd.DataFrame,
+    database: MarketDatabase,
+    settings: PipelineSettingsResource,
+):
     if not settings.to_settings().generate_report:
         context.log.info("generate_report is off: no report for this session")
         return
     key = context.partition_key
     today = session(key)
     tickers = active_tickers(selected_tickers)
-    activity = {table: database.minute_activity(table, key) for table in REPORTED_TABLES if table != "indicators"}
+    activity = {
+        table: database.minute_activity(table, key) for table in REPORTED_TABLES if table != "indicators"
+    }
     activity["indicators"] = indicators[["ticker", "ts"]].assign(n=1) if len(indicators) else pd.DataFrame()
     now = pd.Timestamp.now(tz="UTC")
     report = coverage_report(today, activity, database.reject_counts(key), now, expected_tickers=tickers)
@@ -84,10 +93,12 @@ def daily_report(context: dg.AssetExecutionContext, selected_tickers: pd.DataFra
         report.loc[mask, "rows"] = report.loc[mask, "ticker"].map(counts).fillna(0).astype("int64")
     report = DailyReport.validate(report)
     prices = database.read_sql(
-        sql.SQL("SELECT ts, ticker, timespan, open, high, low, close, volume FROM {}.{} WHERE ts >= %s "
-                "AND ts < %s AND timespan = 'minute' AND ticker = ANY(%s) ORDER BY ts").format(
-            sql.Identifier(database.schema_name), sql.Identifier(TABLES["prices"].name)),
-        (*today.day_bounds(), tickers[:CHART_TICKERS]))
+        sql.SQL(
+            "SELECT ts, ticker, timespan, open, high, low, close, volume FROM {}.{} WHERE ts >= %s "
+            "AND ts < %s AND timespan = 'minute' AND ticker = ANY(%s) ORDER BY ts"
+        ).format(sql.Identifier(database.schema_name), sql.Identifier(TABLES["prices"].name)),
+        (*today.day_bounds(), tickers[:CHART_TICKERS]),
+    )
     if len(prices):
         prices["ts"] = pd.to_datetime(prices["ts"], utc=True)
     chart = render_chart(prices, indicators, tickers[:CHART_TICKERS], today) if len(prices) else b""
@@ -95,9 +106,12 @@ def daily_report(context: dg.AssetExecutionContext, selected_tickers: pd.DataFra
     if chart:
         markdown += f"\n\n![leading tickers](data:image/png;base64,{base64.b64encode(chart).decode()})\n"
     worst = report[report["table_name"].isin(["prices", "quotes", "trades"])]["coverage"]
-    yield dg.Output(report, metadata={
-        "report": dg.MetadataValue.md(markdown),
-        "min_coverage": dg.MetadataValue.float(float(worst.min()) if len(worst) else 0.0),
-        "validation_failures": dg.MetadataValue.int(int(report["validation_failures"].sum())),
-        "chart_bytes": dg.MetadataValue.int(len(chart)),
-    })
+    yield dg.Output(
+        report,
+        metadata={
+            "report": dg.MetadataValue.md(markdown),
+            "min_coverage": dg.MetadataValue.float(float(worst.min()) if len(worst) else 0.0),
+            "validation_failures": dg.MetadataValue.int(int(report["validation_failures"].sum())),
+            "chart_bytes": dg.MetadataValue.int(len(chart)),
+        },
+    )

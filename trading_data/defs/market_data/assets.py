@@ -30,13 +30,21 @@ FEED_KINDS = {"polygon", "pandas", "postgres"}
 
 def feed_asset(table: str, description: str, *, kinds: set[str] = FEED_KINDS, pool: str = "polygon") -> Any:
     """The decorator every feed shares: session partitions, vendor retries, a vendor pool, metadata."""
-    return dg.asset(name=table, partitions_def=session_partitions, group_name="market_data", kinds=kinds,
-                    retry_policy=vendor_retry_policy(), pool=pool, metadata=asset_metadata(table),
-                    description=description)
+    return dg.asset(
+        name=table,
+        partitions_def=session_partitions,
+        group_name="market_data",
+        kinds=kinds,
+        retry_policy=vendor_retry_policy(),
+        pool=pool,
+        metadata=asset_metadata(table),
+        description=description,
+    )
 
 
-def fetch_window(session_key: str, watermark: pd.Timestamp | None, now: dt.datetime | None = None
-                 ) -> tuple[dt.datetime, dt.datetime]:
+def fetch_window(
+    session_key: str, watermark: pd.Timestamp | None, now: dt.datetime | None = None
+) -> tuple[dt.datetime, dt.datetime]:
     """[start, end) to fetch for one ticker: from its watermark (else the day's start) to now or the
     day's end, whichever is first. The watermark row itself is fetched again and upserted: vendors may
     publish more rows with the same timestamp."""
@@ -50,12 +58,18 @@ def _strict(settings: PipelineSettingsResource) -> bool:
     return settings.to_settings().strict_validation
 
 
-def _validator(context: dg.AssetExecutionContext, table: str, settings: PipelineSettingsResource,
-               database: MarketDatabase) -> ChunkValidator:
+def _validator(
+    context: dg.AssetExecutionContext,
+    table: str,
+    settings: PipelineSettingsResource,
+    database: MarketDatabase,
+) -> ChunkValidator:
     def store(rejects: pd.DataFrame) -> None:
         count = database.record_rejects(table, context.partition_key, context.run_id, rejects)
-        context.log.warning(f"{table}: {count} row(s) failed validation and went to market.rejects: "
-                            f"{rejects['reject_reason'].value_counts().head(3).to_dict()}")
+        context.log.warning(
+            f"{table}: {count} row(s) failed validation and went to market.rejects: "
+            f"{rejects['reject_reason'].value_counts().head(3).to_dict()}"
+        )
 
     return ChunkValidator(table, strict=_strict(settings), on_rejects=store)
 
@@ -73,25 +87,39 @@ def _polygon_stats(client: Any) -> dict[str, Any]:
     return client.stats.as_metadata()
 
 
-def _tick_feed(context: dg.AssetExecutionContext, table: str, selected: pd.DataFrame,
-               polygon: PolygonResource, settings: PipelineSettingsResource, database: MarketDatabase,
-               pages: Callable[[Any, str, dt.datetime, dt.datetime], AsyncIterator[pd.DataFrame]],
-               watermark_filter: str = "") -> TickerFeed:
+def _tick_feed(
+    context: dg.AssetExecutionContext,
+    table: str,
+    selected: pd.DataFrame,
+    polygon: PolygonResource,
+    settings: PipelineSettingsResource,
+    database: MarketDatabase,
+    pages: Callable[[Any, str, dt.datetime, dt.datetime], AsyncIterator[pd.DataFrame]],
+    watermark_filter: str = "",
+) -> TickerFeed:
     tickers = active_tickers(selected)
     marks = database.watermarks(table, context.partition_key, tickers, where=watermark_filter)
     windows = {t: fetch_window(context.partition_key, marks.get(t)) for t in tickers}
-    context.log.info(f"{table}: {len(tickers)} active ticker(s); {len(marks)} with stored data resume "
-                     f"from their watermark")
+    context.log.info(
+        f"{table}: {len(tickers)} active ticker(s); {len(marks)} with stored data resume from their watermark"
+    )
 
     def fetch(client: Any, ticker: str) -> AsyncIterator[pd.DataFrame]:
         start, end = windows[ticker]
         return pages(client, ticker, start, end)
 
-    return TickerFeed(feed=table, tickers=tickers, open_clients=_polygon_only(polygon), fetch=fetch,
-                      max_concurrency=polygon.concurrency(), chunk_filter=_validator(context, table, settings,
-                                                                                         database),
-                      stats=_polygon_stats, log=context.log, breakers=[database.breaker("polygon")],
-                      strict=_strict(settings))
+    return TickerFeed(
+        feed=table,
+        tickers=tickers,
+        open_clients=_polygon_only(polygon),
+        fetch=fetch,
+        max_concurrency=polygon.concurrency(),
+        chunk_filter=_validator(context, table, settings, database),
+        stats=_polygon_stats,
+        log=context.log,
+        breakers=[database.breaker("polygon")],
+        strict=_strict(settings),
+    )
 
 
 @feed_asset(
@@ -99,11 +127,18 @@ def _tick_feed(context: dg.AssetExecutionContext, table: str, selected: pd.DataF
     "OHLCV minute bars and the daily bar for the active tickers (Polygon aggregates), "
     "upserted incrementally from each ticker's last stored minute.",
 )
-def prices(context: dg.AssetExecutionContext, selected_tickers: pd.DataFrame, polygon: PolygonResource,
-           settings: PipelineSettingsResource, database: MarketDatabase) -> TickerFeed:
+def prices(
+    context: dg.AssetExecutionContext,
+    selected_tickers: pd.DataFrame,
+    polygon: PolygonResource,
+    settings: PipelineSettingsResource,
+    database: MarketDatabase,
+) -> TickerFeed:
     day = context.partition_key
 
-    async def pages(client: Any, ticker: str, start: dt.datetime, end: dt.datetime) -> AsyncIterator[pd.DataFrame]:
+    async def pages(
+        client: Any, ticker: str, start: dt.datetime, end: dt.datetime
+    ) -> AsyncIterator[pd.DataFrame]:
         start_ms = int(start.timestamp() * 1000)
         end_ms = int(end.timestamp() * 1000) - 1
         if end_ms >= start_ms:
@@ -111,8 +146,16 @@ def prices(context: dg.AssetExecutionContext, selected_tickers: pd.DataFrame, po
         # The daily bar (t = 00:00 New York) is partial until the close; every tick refreshes it.
         yield await client.bars(ticker, 1, "day", day, day)
 
-    return _tick_feed(context, "prices", selected_tickers, polygon, settings, database, pages,
-                      watermark_filter="timespan = 'minute'")
+    return _tick_feed(
+        context,
+        "prices",
+        selected_tickers,
+        polygon,
+        settings,
+        database,
+        pages,
+        watermark_filter="timespan = 'minute'",
+    )
 
 
 @feed_asset(
@@ -120,8 +163,13 @@ def prices(context: dg.AssetExecutionContext, selected_tickers: pd.DataFrame, po
     "NBBO quotes for the active tickers (Polygon v3 quotes), streamed page by page and "
     "upserted incrementally from each ticker's watermark.",
 )
-def quotes(context: dg.AssetExecutionContext, selected_tickers: pd.DataFrame, polygon: PolygonResource,
-           settings: PipelineSettingsResource, database: MarketDatabase) -> TickerFeed:
+def quotes(
+    context: dg.AssetExecutionContext,
+    selected_tickers: pd.DataFrame,
+    polygon: PolygonResource,
+    settings: PipelineSettingsResource,
+    database: MarketDatabase,
+) -> TickerFeed:
     def pages(client: Any, ticker: str, start: dt.datetime, end: dt.datetime) -> AsyncIterator[pd.DataFrame]:
         return client.iter_quotes(ticker, gte_ns=start, lt_ns=end)
 
@@ -133,8 +181,13 @@ def quotes(context: dg.AssetExecutionContext, selected_tickers: pd.DataFrame, po
     "Individual trades for the active tickers (Polygon v3 trades), streamed page by page and "
     "upserted incrementally from each ticker's watermark.",
 )
-def trades(context: dg.AssetExecutionContext, selected_tickers: pd.DataFrame, polygon: PolygonResource,
-           settings: PipelineSettingsResource, database: MarketDatabase) -> TickerFeed:
+def trades(
+    context: dg.AssetExecutionContext,
+    selected_tickers: pd.DataFrame,
+    polygon: PolygonResource,
+    settings: PipelineSettingsResource,
+    database: MarketDatabase,
+) -> TickerFeed:
     def pages(client: Any, ticker: str, start: dt.datetime, end: dt.datetime) -> AsyncIterator[pd.DataFrame]:
         return client.iter_trades(ticker, gte_ns=start, lt_ns=end)
 
@@ -149,9 +202,14 @@ def trades(context: dg.AssetExecutionContext, selected_tickers: pd.DataFrame, po
     kinds={"polygon", "unusual_whales", "postgres"},
     pool="unusual_whales",
 )
-def options_flow(context: dg.AssetExecutionContext, selected_tickers: pd.DataFrame, polygon: PolygonResource,
-                 unusual_whales: UnusualWhalesResource, settings: PipelineSettingsResource,
-                 database: MarketDatabase) -> TickerFeed:
+def options_flow(
+    context: dg.AssetExecutionContext,
+    selected_tickers: pd.DataFrame,
+    polygon: PolygonResource,
+    unusual_whales: UnusualWhalesResource,
+    settings: PipelineSettingsResource,
+    database: MarketDatabase,
+) -> TickerFeed:
     tickers = active_tickers(selected_tickers)
     key = context.partition_key
     marks = database.watermarks("options_flow", key, tickers, where="record_type = 'flow_alert'")
@@ -177,9 +235,15 @@ def options_flow(context: dg.AssetExecutionContext, selected_tickers: pd.DataFra
 
     if not poll_snapshot:
         context.log.info(f"{key} is not today's session: flow alerts only, no chain snapshot")
-    return TickerFeed(feed="options_flow", tickers=tickers, open_clients=clients, fetch=fetch,
-                      max_concurrency=polygon.concurrency(),
-                      chunk_filter=_validator(context, "options_flow", settings, database), stats=stats,
-                      log=context.log, breakers=[database.breaker("polygon"), database.breaker("unusual_whales")],
-                      strict=_strict(settings))
-
+    return TickerFeed(
+        feed="options_flow",
+        tickers=tickers,
+        open_clients=clients,
+        fetch=fetch,
+        max_concurrency=polygon.concurrency(),
+        chunk_filter=_validator(context, "options_flow", settings, database),
+        stats=stats,
+        log=context.log,
+        breakers=[database.breaker("polygon"), database.breaker("unusual_whales")],
+        strict=_strict(settings),
+    )

@@ -23,7 +23,9 @@ from trading_data.settings import PipelineSettingsResource
 from trading_data.sources.resources import PolygonResource
 
 
-async def _grouped_daily_window(polygon: PolygonResource, sessions: list[dt.date]) -> tuple[pd.DataFrame, dict]:
+async def _grouped_daily_window(
+    polygon: PolygonResource, sessions: list[dt.date]
+) -> tuple[pd.DataFrame, dict]:
     async with polygon.client() as client:
         frames = await asyncio.gather(*(client.grouped_daily(day) for day in sessions))
         stats = client.stats.as_metadata()
@@ -47,15 +49,20 @@ async def _grouped_daily_window(polygon: PolygonResource, sessions: list[dt.date
     ),
 )
 def selected_tickers(
-    context: dg.AssetExecutionContext, polygon: PolygonResource, settings: PipelineSettingsResource,
+    context: dg.AssetExecutionContext,
+    polygon: PolygonResource,
+    settings: PipelineSettingsResource,
     database: MarketDatabase,
 ) -> pd.DataFrame:
     options = settings.to_settings()
     day = partition_day(context)
     params = SelectionParams(
-        lookback_days=options.lookback_days, min_volume=options.min_volume,
-        min_volatility=options.min_volatility, focus_universe_size=options.focus_universe_size,
-        opportunity_threshold=options.opportunity_threshold, max_active_tickers=options.max_active_tickers,
+        lookback_days=options.lookback_days,
+        min_volume=options.min_volume,
+        min_volatility=options.min_volatility,
+        focus_universe_size=options.focus_universe_size,
+        opportunity_threshold=options.opportunity_threshold,
+        max_active_tickers=options.max_active_tickers,
         default_tickers=options.default_tickers,
     )
     history = previous_sessions(day, options.lookback_days)
@@ -69,15 +76,17 @@ def selected_tickers(
     result = select_tickers(day, bars, params, symbols=list(options.symbols) or None)
     (context.log.warning if result.used_fallback else context.log.info)(result.message)
     frame = SelectedTickers.validate(result.frame)
-    context.add_output_metadata({
-        "selection_source": result.source,
-        "used_fallback": result.used_fallback,
-        "message": result.message,
-        "active_tickers": dg.MetadataValue.json(list(result.active_tickers)),
-        "active_count": dg.MetadataValue.int(len(result.active_tickers)),
-        "history_sessions": dg.MetadataValue.text(f"{history[0]} .. {history[-1]}"),
-        **stats,
-    })
+    context.add_output_metadata(
+        {
+            "selection_source": result.source,
+            "used_fallback": result.used_fallback,
+            "message": result.message,
+            "active_tickers": dg.MetadataValue.json(list(result.active_tickers)),
+            "active_count": dg.MetadataValue.int(len(result.active_tickers)),
+            "history_sessions": dg.MetadataValue.text(f"{history[0]} .. {history[-1]}"),
+            **stats,
+        }
+    )
     return frame
 
 
@@ -85,7 +94,9 @@ class SizingConfig(dg.Config):
     """Position sizing parameters (launchpad run config); fractions are of account_equity."""
 
     account_equity: float = Field(default=1_000_000.0, gt=0, description="Account equity in USD")
-    risk_per_trade: float = Field(default=0.005, gt=0, le=1, description="Equity fraction risked per position")
+    risk_per_trade: float = Field(
+        default=0.005, gt=0, le=1, description="Equity fraction risked per position"
+    )
     atr_stop_multiple: float = Field(default=2.0, gt=0, description="Stop distance in ATRs (k)")
     max_position_weight: float = Field(default=0.10, gt=0, le=1, description="Cap on one position's weight")
     max_gross_exposure: float = Field(default=1.0, gt=0, description="Cap on the sum of weights")
@@ -102,16 +113,19 @@ class SizingConfig(dg.Config):
         "max_gross_exposure × equity."
     ),
 )
-def position_sizes(context: dg.AssetExecutionContext, config: SizingConfig,
-                   selected_tickers: pd.DataFrame) -> pd.DataFrame:
+def position_sizes(
+    context: dg.AssetExecutionContext, config: SizingConfig, selected_tickers: pd.DataFrame
+) -> pd.DataFrame:
     day = partition_day(context)
     result = size_positions(day, selected_tickers, SizingParams(**config.model_dump()))
     for ticker, reason in result.reasons.items():
         context.log.warning(f"{ticker}: {reason}")
     frame = PositionSizes.validate(result.frame)
-    context.add_output_metadata({
-        "gross_notional": dg.MetadataValue.float(round(result.gross_notional, 2)),
-        "positions": dg.MetadataValue.int(int((frame["shares"] > 0).sum()) if len(frame) else 0),
-        "unsized": dg.MetadataValue.json(result.reasons),
-    })
+    context.add_output_metadata(
+        {
+            "gross_notional": dg.MetadataValue.float(round(result.gross_notional, 2)),
+            "positions": dg.MetadataValue.int(int((frame["shares"] > 0).sum()) if len(frame) else 0),
+            "unsized": dg.MetadataValue.json(result.reasons),
+        }
+    )
     return frame

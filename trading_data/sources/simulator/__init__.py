@@ -5,5 +5,13 @@ from trading_data.sources.simulator.faults import Fault, FaultInjector, RequestS
 from trading_data.sources.simulator.market import SimulatedMarket
 from trading_data.sources.simulator.server import SimulatorServer, inprocess_transport, serve
 
-__all__ = ["Fault", "FaultInjector", "RequestStats", "SimulatedMarket", "SimulatorServer", "create_app",
-           "inprocess_transport", "serve"]
+__all__ = [
+    "Fault",
+    "FaultInjector",
+    "RequestStats",
+    "SimulatedMarket",
+    "SimulatorServer",
+    "create_app",
+    "inprocess_transport",
+    "serve",
+]

@@ -54,18 +54,30 @@ try:  # orjson is optional: much faster for 50,000-row pages when installed.
         """Compact JSON bytes."""
         return orjson.dumps(obj)
 except ImportError:  # pragma: no cover - depends on the environment
+
     def dumps(obj: Any) -> bytes:
         """Compact JSON bytes."""
         return json.dumps(obj, separators=(",", ":")).encode()
 
+
 DEFAULT_RECORDED_DIR = Path("/work/shared/reference/polygon/recorded-responses")
-NEXT_URL_HOSTS = ("https://api.polygon.io", "https://api.massive.com:443", "https://api.massive.com",
-                  "https://api.polygon.io:443")
-MSG_429 = ("You've exceeded the maximum requests per minute, please wait or upgrade your subscription to "
-           "continue. https://polygon.io/pricing")
+NEXT_URL_HOSTS = (
+    "https://api.polygon.io",
+    "https://api.massive.com:443",
+    "https://api.massive.com",
+    "https://api.polygon.io:443",
+)
+MSG_429 = (
+    "You've exceeded the maximum requests per minute, please wait or upgrade your subscription to "
+    "continue. https://polygon.io/pricing"
+)
 MSG_403 = "You are not entitled to this data. Please upgrade your plan at https://polygon.io/pricing"
-NGINX_TITLES = {500: "500 Internal Server Error", 502: "502 Bad Gateway", 503: "503 Service Temporarily Unavailable",
-                504: "504 Gateway Time-out"}
+NGINX_TITLES = {
+    500: "500 Internal Server Error",
+    502: "502 Bad Gateway",
+    503: "503 Service Temporarily Unavailable",
+    504: "504 Gateway Time-out",
+}
 UW_DAILY_LIMIT = 15_000
 UW_MINUTE_LIMIT = 120
 POLYGON = "polygon"
@@ -152,8 +164,9 @@ def polygon_error(status: int, message: str, key: str = "error", label: str = "E
     return Reply(status, dumps({"status": label, "request_id": request_id(), key: message}))
 
 
-def parse_int(params: dict[str, str], name: str, default: int, low: int, high: int | None = None,
-              clamp: bool = True) -> int:
+def parse_int(
+    params: dict[str, str], name: str, default: int, low: int, high: int | None = None, clamp: bool = True
+) -> int:
     """An integer query parameter; out-of-range values are clamped (Polygon) or rejected."""
     raw = params.get(name)
     if raw is None or raw == "":
@@ -197,7 +210,7 @@ def parse_ns(raw: str) -> int:
         if "." in text:  # keep nanoseconds that datetime cannot hold
             head, _, tail = text.partition(".")
             digits = "".join(ch for ch in tail if ch.isdigit())
-            rest = tail[len(digits):]
+            rest = tail[len(digits) :]
             frac_ns = int((digits + "000000000")[:9])
             text = head + rest
         moment = dt.datetime.fromisoformat(text)
@@ -255,22 +268,38 @@ def aggregates(market: SimulatedMarket, call: Call) -> Reply:
     if from_ms > to_ms or _ms_date(to_ms) < dt.date(2020, 1, 2):
         days: list[dt.date] = []
     else:
-        days = calendar.sessions_between(max(_ms_date(from_ms), dt.date(2020, 1, 2)),
-                                         min(_ms_date(to_ms), dt.date(2030, 12, 31)))
+        days = calendar.sessions_between(
+            max(_ms_date(from_ms), dt.date(2020, 1, 2)), min(_ms_date(to_ms), dt.date(2030, 12, 31))
+        )
     if timespan == "day":
         bars = [b for d in days if (b := market.daily_bar(ticker, d)) is not None]
         t = np.array([ny_midnight_ms(b.date) for b in bars], dtype=np.int64)
-        cols = {k: np.array([getattr(b, k) for b in bars], dtype=float) for k in ("o", "h", "low", "c", "v", "vw")}
+        cols = {
+            k: np.array([getattr(b, k) for b in bars], dtype=float) for k in ("o", "h", "low", "c", "v", "vw")
+        }
         cols["n"] = np.array([b.n for b in bars], dtype=float)
         size_ms = 86_400_000 * multiplier
         first_day = _ms_date(from_ms)
-        keys = np.array([ny_midnight_ms(first_day + dt.timedelta(days=((b.date - first_day).days // multiplier)
-                                                                 * multiplier)) for b in bars], dtype=np.int64)
+        keys = np.array(
+            [
+                ny_midnight_ms(
+                    first_day + dt.timedelta(days=((b.date - first_day).days // multiplier) * multiplier)
+                )
+                for b in bars
+            ],
+            dtype=np.int64,
+        )
     else:
         parts = [market.minute_bars(ticker, d) for d in days]
-        t = np.concatenate([p.t_ms for p in parts]).astype(np.int64) if parts else np.array([], dtype=np.int64)
-        cols = {k: np.concatenate([getattr(p, k) for p in parts]) if parts else np.array([])
-                for k in ("o", "h", "low", "c", "v", "vw", "n")}
+        t = (
+            np.concatenate([p.t_ms for p in parts]).astype(np.int64)
+            if parts
+            else np.array([], dtype=np.int64)
+        )
+        cols = {
+            k: np.concatenate([getattr(p, k) for p in parts]) if parts else np.array([])
+            for k in ("o", "h", "low", "c", "v", "vw", "n")
+        }
         size_ms = 60_000 * multiplier * (60 if timespan == "hour" else 1)
         keys = (t // size_ms) * size_ms
     keep = (t >= from_ms) & (t <= to_ms)
@@ -285,9 +314,14 @@ def aggregates(market: SimulatedMarket, call: Call) -> Reply:
         volume = np.add.reduceat(cols["v"], starts)
         vw_num = np.add.reduceat(cols["vw"] * cols["v"], starts)
         agg = {
-            "v": volume, "vw": np.round(np.where(volume > 0, vw_num / np.maximum(volume, 1e-12), cols["c"][ends]), 4),
-            "o": cols["o"][starts], "c": cols["c"][ends], "h": np.maximum.reduceat(cols["h"], starts),
-            "l": np.minimum.reduceat(cols["low"], starts), "t": keys[starts], "n": np.add.reduceat(cols["n"], starts),
+            "v": volume,
+            "vw": np.round(np.where(volume > 0, vw_num / np.maximum(volume, 1e-12), cols["c"][ends]), 4),
+            "o": cols["o"][starts],
+            "c": cols["c"][ends],
+            "h": np.maximum.reduceat(cols["h"], starts),
+            "l": np.minimum.reduceat(cols["low"], starts),
+            "t": keys[starts],
+            "n": np.add.reduceat(cols["n"], starts),
         }
         counts = ends - starts + 1
         order = np.arange(len(starts))[::-1] if sort == "desc" else np.arange(len(starts))
@@ -318,8 +352,12 @@ def aggregates(market: SimulatedMarket, call: Call) -> Reply:
             new_to = origin_ms if cycle else (last_t + size_ms - 1 if repeat else last_t - 1)
             link = next_url(f"{base}/{pp['from']}/{new_to}", state)
     count = len(results) if results else None
-    return polygon_ok({"ticker": ticker, "queryCount": base_count, "resultsCount": len(results),
-                       "adjusted": adjusted}, results, count=count, next_url=link)
+    return polygon_ok(
+        {"ticker": ticker, "queryCount": base_count, "resultsCount": len(results), "adjusted": adjusted},
+        results,
+        count=count,
+        next_url=link,
+    )
 
 
 def grouped_daily(market: SimulatedMarket, call: Call) -> Reply:
@@ -332,8 +370,11 @@ def grouped_daily(market: SimulatedMarket, call: Call) -> Reply:
     bars = market.grouped_daily(day)
     t_ms = to_ns(dt.datetime.combine(day, dt.time(16), tzinfo=calendar.NEW_YORK)) // NS_PER_MS
     results = [b.as_polygon(t_ms, with_ticker=True) for b in bars]
-    return polygon_ok({"queryCount": len(results), "resultsCount": len(results), "adjusted": adjusted}, results,
-                      count=len(results) if results else None)
+    return polygon_ok(
+        {"queryCount": len(results), "resultsCount": len(results), "adjusted": adjusted},
+        results,
+        count=len(results) if results else None,
+    )
 
 
 # ----- Polygon: v3 trades and quotes -----------------------------------------------------------
@@ -428,11 +469,28 @@ def ticks(market: SimulatedMarket, call: Call, kind: str) -> Reply:
 
 
 def _quote_rows(cols: dict[str, np.ndarray], tape: int) -> list[dict[str, Any]]:
-    names = ("ask_exchange", "ask_price", "ask_size", "bid_exchange", "bid_price", "bid_size",
-             "participant_timestamp", "sequence_number", "sip_timestamp")
-    values = (cols["ask_exchange"].tolist(), cols["ask"].tolist(), cols["ask_size"].tolist(),
-              cols["bid_exchange"].tolist(), cols["bid"].tolist(), cols["bid_size"].tolist(),
-              cols["participant_ns"].tolist(), cols["sequence"].tolist(), cols["sip_ns"].tolist())
+    names = (
+        "ask_exchange",
+        "ask_price",
+        "ask_size",
+        "bid_exchange",
+        "bid_price",
+        "bid_size",
+        "participant_timestamp",
+        "sequence_number",
+        "sip_timestamp",
+    )
+    values = (
+        cols["ask_exchange"].tolist(),
+        cols["ask"].tolist(),
+        cols["ask_size"].tolist(),
+        cols["bid_exchange"].tolist(),
+        cols["bid"].tolist(),
+        cols["bid_size"].tolist(),
+        cols["participant_ns"].tolist(),
+        cols["sequence"].tolist(),
+        cols["sip_ns"].tolist(),
+    )
     return [{**dict(zip(names, row, strict=True)), "tape": tape} for row in zip(*values, strict=True)]
 
 
@@ -442,14 +500,31 @@ def _trade_rows(cols: dict[str, np.ndarray], tape: int) -> list[dict[str, Any]]:
     size = cols["size"]
     sizes = size.astype(np.int64).tolist() if np.all(size == np.round(size)) else size.tolist()
     for sip, part, seq, price, qty, exch, cond, tid in zip(
-            cols["sip_ns"].tolist(), cols["participant_ns"].tolist(), cols["sequence"].tolist(),
-            cols["price"].tolist(), sizes, cols["exchange"].tolist(), cols["condition_code"].tolist(),
-            cols["trade_id"].tolist(), strict=True):
+        cols["sip_ns"].tolist(),
+        cols["participant_ns"].tolist(),
+        cols["sequence"].tolist(),
+        cols["price"].tolist(),
+        sizes,
+        cols["exchange"].tolist(),
+        cols["condition_code"].tolist(),
+        cols["trade_id"].tolist(),
+        strict=True,
+    ):
         row: dict[str, Any] = {}
         if cond:
             row["conditions"] = conditions[cond]
-        row.update({"exchange": exch, "id": str(tid), "participant_timestamp": part, "price": price,
-                    "sequence_number": seq, "sip_timestamp": sip, "size": qty, "tape": tape})
+        row.update(
+            {
+                "exchange": exch,
+                "id": str(tid),
+                "participant_timestamp": part,
+                "price": price,
+                "sequence_number": seq,
+                "sip_timestamp": sip,
+                "size": qty,
+                "tape": tape,
+            }
+        )
         if exch == 4:
             row["trf_id"] = 201 + tid % 3
             row["trf_timestamp"] = part - 20_000
@@ -458,7 +533,9 @@ def _trade_rows(cols: dict[str, np.ndarray], tape: int) -> list[dict[str, Any]]:
 
 
 # ----- Polygon: options ------------------------------------------------------------------------
-def _range_filter(values: np.ndarray, params: dict[str, str], name: str, cast: Callable[[str], Any]) -> np.ndarray:
+def _range_filter(
+    values: np.ndarray, params: dict[str, str], name: str, cast: Callable[[str], Any]
+) -> np.ndarray:
     mask = np.ones(len(values), dtype=bool)
     ops = {"": np.equal, ".gte": np.greater_equal, ".gt": np.greater, ".lte": np.less_equal, ".lt": np.less}
     for suffix, op in ops.items():
@@ -498,7 +575,9 @@ def _offset_page(call: Call, default_limit: int, max_limit: int) -> tuple[dict[s
     return params, offset, limit, from_cursor
 
 
-def _offset_next(call: Call, path: str, params: dict[str, str], offset: int, limit: int, total: int) -> str | None:
+def _offset_next(
+    call: Call, path: str, params: dict[str, str], offset: int, limit: int, total: int
+) -> str | None:
     if offset + limit >= total:
         return None
     new_offset = 0 if call.page_fault("next_url_cycle") else offset + limit
@@ -517,7 +596,7 @@ def options_snapshot(market: SimulatedMarket, call: Call) -> Reply:
     rows = np.flatnonzero(_chain_mask(chain, params))
     if params.get("order", "asc") == "desc":
         rows = rows[::-1]
-    page = rows[offset: offset + limit]
+    page = rows[offset : offset + limit]
     updated_ns = (at_ns // NS_PER_MINUTE) * NS_PER_MINUTE
     results = []
     for k in page.tolist():
@@ -530,25 +609,63 @@ def options_snapshot(market: SimulatedMarket, call: Call) -> Reply:
         break_even = strike + price if is_call else strike - price
         volume = int(chain.volume[k])
         day_open = max(round(price * (1 + 0.05 * math.sin(k + 1)), 2), 0.01)
-        results.append({
-            "break_even_price": round(break_even, 4),
-            "day": {"change": round(price - day_open, 4), "change_percent": round((price / day_open - 1) * 100, 4),
-                    "close": price, "high": max(price, day_open), "last_updated": updated_ns, "low": min(price, day_open),
-                    "open": day_open, "previous_close": day_open, "volume": volume, "vwap": round((price + day_open) / 2, 4)},
-            "details": {"contract_type": "call" if is_call else "put", "exercise_style": "american",
-                        "expiration_date": chain.expiry[k].isoformat(), "shares_per_contract": 100,
-                        "strike_price": strike, "ticker": "O:" + chain.symbols[k]},
-            "greeks": {"delta": float(chain.delta[k]), "gamma": float(chain.gamma[k]), "theta": float(chain.theta[k]),
-                       "vega": float(chain.vega[k])},
-            "implied_volatility": float(chain.iv[k]),
-            "last_quote": {"ask": ask, "ask_size": 10 + k % 190, "bid": bid, "bid_size": 10 + (k * 7) % 290,
-                           "last_updated": updated_ns, "midpoint": round((bid + ask) / 2, 4), "timeframe": "REAL-TIME"},
-            "last_trade": {"price": price, "sip_timestamp": updated_ns - 1_500_000_000, "size": 1 + k % 9,
-                           "conditions": [209], "exchange": 300 + k % 15, "timeframe": "REAL-TIME"},
-            "open_interest": int(chain.open_interest[k]),
-            "underlying_asset": {"change_to_break_even": round(break_even - chain.spot, 4), "last_updated": updated_ns,
-                                 "price": chain.spot, "ticker": underlying, "timeframe": "REAL-TIME"},
-        })
+        results.append(
+            {
+                "break_even_price": round(break_even, 4),
+                "day": {
+                    "change": round(price - day_open, 4),
+                    "change_percent": round((price / day_open - 1) * 100, 4),
+                    "close": price,
+                    "high": max(price, day_open),
+                    "last_updated": updated_ns,
+                    "low": min(price, day_open),
+                    "open": day_open,
+                    "previous_close": day_open,
+                    "volume": volume,
+                    "vwap": round((price + day_open) / 2, 4),
+                },
+                "details": {
+                    "contract_type": "call" if is_call else "put",
+                    "exercise_style": "american",
+                    "expiration_date": chain.expiry[k].isoformat(),
+                    "shares_per_contract": 100,
+                    "strike_price": strike,
+                    "ticker": "O:" + chain.symbols[k],
+                },
+                "greeks": {
+                    "delta": float(chain.delta[k]),
+                    "gamma": float(chain.gamma[k]),
+                    "theta": float(chain.theta[k]),
+                    "vega": float(chain.vega[k]),
+                },
+                "implied_volatility": float(chain.iv[k]),
+                "last_quote": {
+                    "ask": ask,
+                    "ask_size": 10 + k % 190,
+                    "bid": bid,
+                    "bid_size": 10 + (k * 7) % 290,
+                    "last_updated": updated_ns,
+                    "midpoint": round((bid + ask) / 2, 4),
+                    "timeframe": "REAL-TIME",
+                },
+                "last_trade": {
+                    "price": price,
+                    "sip_timestamp": updated_ns - 1_500_000_000,
+                    "size": 1 + k % 9,
+                    "conditions": [209],
+                    "exchange": 300 + k % 15,
+                    "timeframe": "REAL-TIME",
+                },
+                "open_interest": int(chain.open_interest[k]),
+                "underlying_asset": {
+                    "change_to_break_even": round(break_even - chain.spot, 4),
+                    "last_updated": updated_ns,
+                    "price": chain.spot,
+                    "ticker": underlying,
+                    "timeframe": "REAL-TIME",
+                },
+            }
+        )
     link = _offset_next(call, f"/v3/snapshot/options/{underlying}", params, offset, limit, len(rows))
     return polygon_ok({}, results, next_url=link)
 
@@ -583,15 +700,23 @@ def options_contracts(market: SimulatedMarket, call: Call) -> Reply:
         if seen + len(rows) <= offset:
             seen += len(rows)
             continue
-        for k in rows[max(offset - seen, 0):].tolist():
+        for k in rows[max(offset - seen, 0) :].tolist():
             if len(results) >= limit:
                 break
             is_call = bool(chain.is_call[k])
-            results.append({"cfi": "OCASPS" if is_call else "OPASPS", "contract_type": "call" if is_call else "put",
-                            "exercise_style": "american", "expiration_date": chain.expiry[k].isoformat(),
-                            "primary_exchange": "BATO", "shares_per_contract": 100,
-                            "strike_price": float(chain.strike[k]), "ticker": "O:" + chain.symbols[k],
-                            "underlying_ticker": ticker})
+            results.append(
+                {
+                    "cfi": "OCASPS" if is_call else "OPASPS",
+                    "contract_type": "call" if is_call else "put",
+                    "exercise_style": "american",
+                    "expiration_date": chain.expiry[k].isoformat(),
+                    "primary_exchange": "BATO",
+                    "shares_per_contract": 100,
+                    "strike_price": float(chain.strike[k]),
+                    "ticker": "O:" + chain.symbols[k],
+                    "underlying_ticker": ticker,
+                }
+            )
         seen += len(rows)
         if len(results) >= limit:
             total_known = seen > offset + limit or ticker != tickers[-1]
@@ -629,12 +754,23 @@ def reference_tickers(market: SimulatedMarket, call: Call) -> Reply:
         profiles = profiles[::-1]
     updated = market.now().astimezone(dt.UTC).strftime("%Y-%m-%dT00:00:00Z")
     results = []
-    for p in profiles[offset: offset + limit]:
-        results.append({"ticker": p.ticker, "name": p.name, "market": "stocks", "locale": "us",
-                        "primary_exchange": p.primary_exchange, "type": p.type, "active": True, "currency_name": "usd",
-                        "cik": f"{(p.index * 7919 + market.seed) % 10**7 + 10**6:010d}",
-                        "composite_figi": _figi(f"{market.seed}:{p.ticker}:c"),
-                        "share_class_figi": _figi(f"{market.seed}:{p.ticker}:s"), "last_updated_utc": updated})
+    for p in profiles[offset : offset + limit]:
+        results.append(
+            {
+                "ticker": p.ticker,
+                "name": p.name,
+                "market": "stocks",
+                "locale": "us",
+                "primary_exchange": p.primary_exchange,
+                "type": p.type,
+                "active": True,
+                "currency_name": "usd",
+                "cik": f"{(p.index * 7919 + market.seed) % 10**7 + 10**6:010d}",
+                "composite_figi": _figi(f"{market.seed}:{p.ticker}:c"),
+                "share_class_figi": _figi(f"{market.seed}:{p.ticker}:s"),
+                "last_updated_utc": updated,
+            }
+        )
     link = _offset_next(call, "/v3/reference/tickers", params, offset, limit, len(profiles))
     return polygon_ok({}, results, count=len(results), next_url=link)
 
@@ -654,10 +790,14 @@ def market_status_now(market: SimulatedMarket, call: Call) -> Reply:
             state, early = "extended-hours", True
         elif sess.close <= now < post_close:
             state, after = "extended-hours", True
-    body = {"market": state, "earlyHours": early, "afterHours": after,
-            "serverTime": now.replace(microsecond=0).isoformat(),
-            "exchanges": {"nyse": state, "nasdaq": state, "otc": state},
-            "currencies": {"fx": "open", "crypto": "open"}}
+    body = {
+        "market": state,
+        "earlyHours": early,
+        "afterHours": after,
+        "serverTime": now.replace(microsecond=0).isoformat(),
+        "exchanges": {"nyse": state, "nasdaq": state, "otc": state},
+        "currencies": {"fx": "open", "crypto": "open"},
+    }
     return Reply(200, dumps(body))
 
 
@@ -674,14 +814,22 @@ def market_status_upcoming(market: SimulatedMarket, call: Call) -> Reply:
     while day <= end:
         entry: dict[str, Any] | None = None
         if day.weekday() < 5 and day not in sessions:
-            entry = {"name": calendar.holiday_name(day) or "Market Holiday", "date": day.isoformat(), "status": "closed"}
+            entry = {
+                "name": calendar.holiday_name(day) or "Market Holiday",
+                "date": day.isoformat(),
+                "status": "closed",
+            }
         elif day in early and day in sessions:
             sess = calendar.session(day)
             near = [calendar.holiday_name(day + dt.timedelta(days=k)) for k in (-1, 1, -2, 2, -3, 3)]
             name = next((n for n in near if n), "Early Close")
-            entry = {"name": name, "date": day.isoformat(), "status": "early-close",
-                     "open": sess.open.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
-                     "close": sess.close.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")}
+            entry = {
+                "name": name,
+                "date": day.isoformat(),
+                "status": "early-close",
+                "open": sess.open.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+                "close": sess.close.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+            }
         if entry:
             out.extend({"exchange": exchange, **entry} for exchange in ("NYSE", "NASDAQ"))
         day += dt.timedelta(days=1)
@@ -701,15 +849,20 @@ def uw_flow_alerts(market: SimulatedMarket, call: Call) -> Reply:
     exclude = raw_tickers.startswith("-")
     wanted = {t.strip().upper() for t in raw_tickers.lstrip("-").split(",") if t.strip()}
     if exclude or not wanted:
-        candidates = [p.ticker for p in market.profiles
-                      if (p.avg_volume >= 2e6 or p.index < 10) and p.ticker not in wanted]
+        candidates = [
+            p.ticker
+            for p in market.profiles
+            if (p.avg_volume >= 2e6 or p.index < 10) and p.ticker not in wanted
+        ]
     else:
         candidates = sorted(t for t in wanted if t in market.by_ticker)
     end_day = _ms_date(min(older, now_ms))
     start_day = _ms_date(newer) if newer is not None else end_day - dt.timedelta(days=45)
     out: list[dict[str, Any]] = []
     if start_day <= end_day and end_day >= dt.date(2020, 1, 2):
-        days = calendar.sessions_between(max(start_day, dt.date(2020, 1, 2)), min(end_day, dt.date(2030, 12, 31)))
+        days = calendar.sessions_between(
+            max(start_day, dt.date(2020, 1, 2)), min(end_day, dt.date(2030, 12, 31))
+        )
         for day in reversed(days):
             day_alerts = [a for t in candidates for a in market.flow_alerts(t, day)]
             day_alerts.sort(key=lambda a: -int(a["_created_ms"]))
@@ -743,13 +896,15 @@ def uw_option_contracts(market: SimulatedMarket, call: Call) -> Reply:
         mask &= np.array([e.isoformat() == params["expiry"] for e in chain.expiry])
     if params.get("option_type"):
         if params["option_type"] not in ("call", "put"):
-            raise BadRequest(f"Invalid query input(s): option_type={params['option_type']} (valid example: option_type=call)")
+            raise BadRequest(
+                f"Invalid query input(s): option_type={params['option_type']} (valid example: option_type=call)"
+            )
         mask &= chain.is_call == (params["option_type"] == "call")
     if parse_bool(params.get("exclude_zero_vol_chains"), False):
         mask &= chain.volume > 0
     if parse_bool(params.get("exclude_zero_oi_chains"), False):
         mask &= chain.open_interest > 0
-    rows = np.flatnonzero(mask)[page * limit: (page + 1) * limit]
+    rows = np.flatnonzero(mask)[page * limit : (page + 1) * limit]
     data = []
     for k in rows.tolist():
         price = max(round(float(chain.price[k]), 2), 0.01)
@@ -758,17 +913,31 @@ def uw_option_contracts(market: SimulatedMarket, call: Call) -> Reply:
         bid_volume = volume * 4 // 10
         mid_volume = volume - ask_volume - bid_volume
         spread = max(round(price * 0.03, 2), 0.01)
-        data.append({
-            "ask_volume": ask_volume, "avg_price": decimal_string(price * 0.98, 8), "bid_volume": bid_volume,
-            "cross_volume": 0, "floor_volume": volume // 20, "high_price": decimal_string(price * 1.08, 2),
-            "implied_volatility": decimal_string(float(chain.iv[k]), 15), "last_price": decimal_string(price, 2),
-            "low_price": decimal_string(price * 0.9, 2), "mid_volume": mid_volume, "multi_leg_volume": volume // 12,
-            "nbbo_ask": decimal_string(price + spread / 2, 2), "nbbo_bid": decimal_string(max(price - spread / 2, 0), 2),
-            "no_side_volume": mid_volume, "open_interest": int(chain.open_interest[k]),
-            "option_symbol": chain.symbols[k], "prev_oi": int(chain.prev_open_interest[k]),
-            "stock_multi_leg_volume": volume // 200, "sweep_volume": volume // 9,
-            "total_premium": f"{price * 0.98 * volume * 100:.2f}", "volume": volume,
-        })
+        data.append(
+            {
+                "ask_volume": ask_volume,
+                "avg_price": decimal_string(price * 0.98, 8),
+                "bid_volume": bid_volume,
+                "cross_volume": 0,
+                "floor_volume": volume // 20,
+                "high_price": decimal_string(price * 1.08, 2),
+                "implied_volatility": decimal_string(float(chain.iv[k]), 15),
+                "last_price": decimal_string(price, 2),
+                "low_price": decimal_string(price * 0.9, 2),
+                "mid_volume": mid_volume,
+                "multi_leg_volume": volume // 12,
+                "nbbo_ask": decimal_string(price + spread / 2, 2),
+                "nbbo_bid": decimal_string(max(price - spread / 2, 0), 2),
+                "no_side_volume": mid_volume,
+                "open_interest": int(chain.open_interest[k]),
+                "option_symbol": chain.symbols[k],
+                "prev_oi": int(chain.prev_open_interest[k]),
+                "stock_multi_leg_volume": volume // 200,
+                "sweep_volume": volume // 9,
+                "total_premium": f"{price * 0.98 * volume * 100:.2f}",
+                "volume": volume,
+            }
+        )
     return Reply(200, dumps({"data": data}))
 
 
@@ -789,8 +958,10 @@ def load_recorded(directory: Path | str | None) -> dict[tuple[str, tuple[tuple[s
 
 def _nginx_html(status: int) -> bytes:
     title = NGINX_TITLES.get(status, f"{status} Error")
-    return (f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{title}</h1></center>\r\n"
-            "<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n").encode()
+    return (
+        f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{title}</h1></center>\r\n"
+        "<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+    ).encode()
 
 
 def _abort_connection(scope: MutableMapping[str, Any]) -> bool:
@@ -833,18 +1004,27 @@ class UsageCounter:
             self._minute += 1
             daily, minute = self._daily, self._minute
         reset_ms = int((minute_key + 1) * 60_000 - now.timestamp() * 1000)
-        return {"x-uw-daily-req-count": str(daily), "x-uw-token-req-limit": str(UW_DAILY_LIMIT),
-                "x-uw-minute-req-counter": str(minute),
-                "x-uw-req-per-minute-remaining": str(max(UW_MINUTE_LIMIT - minute, 0)),
-                "x-uw-req-per-minute-reset": str(max(reset_ms, 0))}
+        return {
+            "x-uw-daily-req-count": str(daily),
+            "x-uw-token-req-limit": str(UW_DAILY_LIMIT),
+            "x-uw-minute-req-counter": str(minute),
+            "x-uw-req-per-minute-remaining": str(max(UW_MINUTE_LIMIT - minute, 0)),
+            "x-uw-req-per-minute-reset": str(max(reset_ms, 0)),
+        }
 
 
 Endpoint = Callable[[SimulatedMarket, Call], Reply]
 
 
-def create_app(market: SimulatedMarket | None = None, faults: FaultInjector | None = None, *, seed: int = 7,
-               now: Callable[[], dt.datetime] | None = None, stats: RequestStats | None = None,
-               recorded_dir: Path | str | None = DEFAULT_RECORDED_DIR) -> Starlette:
+def create_app(
+    market: SimulatedMarket | None = None,
+    faults: FaultInjector | None = None,
+    *,
+    seed: int = 7,
+    now: Callable[[], dt.datetime] | None = None,
+    stats: RequestStats | None = None,
+    recorded_dir: Path | str | None = DEFAULT_RECORDED_DIR,
+) -> Starlette:
     """The simulator app. ``app.state`` holds ``market``, ``faults`` and ``stats``.
 
     ``recorded_dir``: Polygon recordings answered verbatim on an exact path+query match (apiKey
@@ -887,8 +1067,16 @@ def create_app(market: SimulatedMarket | None = None, faults: FaultInjector | No
         params = {k: v for k, v in request.query_params.items() if k != "apiKey"}
         reply: Reply | None = None
         if vendor == POLYGON and recorded:
-            key = (path, tuple(sorted((k, v) for k, v in parse_qsl(request.url.query, keep_blank_values=True)
-                                      if k != "apiKey")))
+            key = (
+                path,
+                tuple(
+                    sorted(
+                        (k, v)
+                        for k, v in parse_qsl(request.url.query, keep_blank_values=True)
+                        if k != "apiKey"
+                    )
+                ),
+            )
             body = recorded.get(key)
             if body is not None:
                 reply = Reply(200, body)
@@ -899,8 +1087,17 @@ def create_app(market: SimulatedMarket | None = None, faults: FaultInjector | No
                 reply = await run_in_threadpool(endpoint, market, call)
             except BadRequest as exc:
                 if vendor == UNUSUAL_WHALES:
-                    reply = Reply(422, dumps({"msg": str(exc), "path": path, "query": query,
-                                              "url": f"{request.url.netloc}{path}" + (f"?{query}" if query else "")}))
+                    reply = Reply(
+                        422,
+                        dumps(
+                            {
+                                "msg": str(exc),
+                                "path": path,
+                                "query": query,
+                                "url": f"{request.url.netloc}{path}" + (f"?{query}" if query else ""),
+                            }
+                        ),
+                    )
                 else:
                     reply = polygon_error(400, str(exc))
             except Exception:
@@ -938,12 +1135,23 @@ def create_app(market: SimulatedMarket | None = None, faults: FaultInjector | No
         except (TypeError, ValueError) as exc:
             return Response(dumps({"error": str(exc)}), 400, media_type="application/json")
         faults.replace(plan)
-        return Response(dumps({"faults": [f.to_dict() for f in plan],
-                               "rate_limit_per_second": faults.rate_limit_per_second}), media_type="application/json")
+        return Response(
+            dumps(
+                {"faults": [f.to_dict() for f in plan], "rate_limit_per_second": faults.rate_limit_per_second}
+            ),
+            media_type="application/json",
+        )
 
     async def get_faults(request: Request) -> Response:
-        return Response(dumps({"faults": [f.to_dict() for f in faults.faults],
-                               "rate_limit_per_second": faults.rate_limit_per_second}), media_type="application/json")
+        return Response(
+            dumps(
+                {
+                    "faults": [f.to_dict() for f in faults.faults],
+                    "rate_limit_per_second": faults.rate_limit_per_second,
+                }
+            ),
+            media_type="application/json",
+        )
 
     async def clear_faults(request: Request) -> Response:
         faults.clear()
@@ -979,8 +1187,11 @@ def create_app(market: SimulatedMarket | None = None, faults: FaultInjector | No
     async def recorded_only(request: Request) -> Response:
         return await _pipeline(request, _not_found)
 
-    routes += [Route(p, recorded_only, methods=["GET"]) for p in sorted(recorded_paths)
-               if not any(r.matches({"type": "http", "path": p, "method": "GET"})[0] == Match.FULL for r in routes)]
+    routes += [
+        Route(p, recorded_only, methods=["GET"])
+        for p in sorted(recorded_paths)
+        if not any(r.matches({"type": "http", "path": p, "method": "GET"})[0] == Match.FULL for r in routes)
+    ]
     app = Starlette(routes=routes)
     app.state.market = market
     app.state.faults = faults
@@ -1000,7 +1211,9 @@ def _fault_reply(kinds: dict[str, Fault], vendor: str) -> Reply | None:
     if "http_429" in kinds:
         fault = kinds["http_429"]
         headers = {"Retry-After": str(math.ceil(fault.retry_after))} if fault.retry_after is not None else {}
-        return Reply(429, dumps({"status": "ERROR", "request_id": request_id(), "error": MSG_429}), headers=headers)
+        return Reply(
+            429, dumps({"status": "ERROR", "request_id": request_id(), "error": MSG_429}), headers=headers
+        )
     if "http_5xx_html" in kinds:
         status = kinds["http_5xx_html"].status or 502
         return Reply(status, _nginx_html(status), "text/html")
@@ -1013,4 +1226,3 @@ def _fault_reply(kinds: dict[str, Fault], vendor: str) -> Reply | None:
 
 def _send(reply: Reply) -> Response:
     return Response(reply.body, status_code=reply.status, media_type=reply.media_type, headers=reply.headers)
-

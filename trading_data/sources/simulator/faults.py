@@ -29,8 +29,15 @@ FAULT_KINDS = (
     "http_403",
 )
 # Faults answered before the request is handled (they replace the response).
-RESPONSE_FAULTS = {"http_429", "http_5xx_html", "http_5xx_empty", "http_500_text", "http_401", "http_403",
-                   "connection_reset"}
+RESPONSE_FAULTS = {
+    "http_429",
+    "http_5xx_html",
+    "http_5xx_empty",
+    "http_500_text",
+    "http_401",
+    "http_403",
+    "connection_reset",
+}
 PAGE_FAULTS = {"repeat_last_row", "next_url_cycle"}
 
 
@@ -78,7 +85,9 @@ class Fault:
 class FaultInjector:
     """The current fault plan plus an optional server-side rate limit; safe to use from any thread."""
 
-    def __init__(self, faults: list[Fault] | None = None, *, rate_limit_per_second: float | None = None) -> None:
+    def __init__(
+        self, faults: list[Fault] | None = None, *, rate_limit_per_second: float | None = None
+    ) -> None:
         self._lock = threading.Lock()
         self._faults: list[Fault] = list(faults or [])
         self.rate_limit_per_second = rate_limit_per_second

@@ -52,16 +52,59 @@ TAPE_BY_EXCHANGE = {"XNYS": 1, "ARCX": 2, "XNAS": 3}
 QUOTE_EXCHANGES = np.array([1, 2, 3, 7, 8, 9, 10, 11, 12, 15, 17, 19, 20, 21], dtype=np.int64)
 TRADE_EXCHANGES = np.array([4, 4, 4, 1, 2, 3, 7, 8, 10, 11, 12, 15, 17, 19, 21], dtype=np.int64)
 ALERT_RULES = [
-    "RepeatedHits", "RepeatedHitsAscendingFill", "RepeatedHitsDescendingFill", "FloorTradeLargeCap",
-    "FloorTradeMidCap", "SweepsFollowedByFloor", "OtmEarningsFloor", "LowHistoricVolumeFloor",
+    "RepeatedHits",
+    "RepeatedHitsAscendingFill",
+    "RepeatedHitsDescendingFill",
+    "FloorTradeLargeCap",
+    "FloorTradeMidCap",
+    "SweepsFollowedByFloor",
+    "OtmEarningsFloor",
+    "LowHistoricVolumeFloor",
 ]
 _NAME_WORDS = [
-    "Apex", "Blue", "Cedar", "Delta", "Echo", "Falcon", "Granite", "Harbor", "Iron", "Juniper", "Keystone",
-    "Lumen", "Meridian", "Nova", "Orion", "Pioneer", "Quantum", "Ridge", "Summit", "Titan", "Union",
-    "Vertex", "Willow", "Zenith", "Atlas", "Beacon", "Crest", "Frontier", "Horizon", "Liberty",
+    "Apex",
+    "Blue",
+    "Cedar",
+    "Delta",
+    "Echo",
+    "Falcon",
+    "Granite",
+    "Harbor",
+    "Iron",
+    "Juniper",
+    "Keystone",
+    "Lumen",
+    "Meridian",
+    "Nova",
+    "Orion",
+    "Pioneer",
+    "Quantum",
+    "Ridge",
+    "Summit",
+    "Titan",
+    "Union",
+    "Vertex",
+    "Willow",
+    "Zenith",
+    "Atlas",
+    "Beacon",
+    "Crest",
+    "Frontier",
+    "Horizon",
+    "Liberty",
 ]
-_NAME_SUFFIX = ["Holdings Inc.", "Corp.", "Technologies Inc.", "Group Inc.", "Therapeutics Inc.",
-                "Energy Corp.", "Financial Corp.", "Industries Inc.", "Systems Inc.", "Bancorp"]
+_NAME_SUFFIX = [
+    "Holdings Inc.",
+    "Corp.",
+    "Technologies Inc.",
+    "Group Inc.",
+    "Therapeutics Inc.",
+    "Energy Corp.",
+    "Financial Corp.",
+    "Industries Inc.",
+    "Systems Inc.",
+    "Bancorp",
+]
 
 
 def stable_rng(*parts: object) -> np.random.Generator:
@@ -95,8 +138,14 @@ def norm_pdf(x: np.ndarray) -> np.ndarray:
     return np.exp(-0.5 * np.asarray(x, dtype=float) ** 2) / math.sqrt(2.0 * math.pi)
 
 
-def black_scholes(spot: float | np.ndarray, strike: np.ndarray, years: np.ndarray, vol: np.ndarray,
-                  is_call: np.ndarray, rate: float = RISK_FREE_RATE) -> dict[str, np.ndarray]:
+def black_scholes(
+    spot: float | np.ndarray,
+    strike: np.ndarray,
+    years: np.ndarray,
+    vol: np.ndarray,
+    is_call: np.ndarray,
+    rate: float = RISK_FREE_RATE,
+) -> dict[str, np.ndarray]:
     """Price and greeks (delta, gamma, theta per calendar day, vega per vol point) for European options."""
     strike = np.asarray(strike, dtype=float)
     years = np.maximum(np.asarray(years, dtype=float), 1.0 / 365.0 / 24.0)
@@ -114,8 +163,10 @@ def black_scholes(spot: float | np.ndarray, strike: np.ndarray, years: np.ndarra
     gamma = pdf1 / (spot_arr * vol * sqrt_t)
     vega = spot_arr * pdf1 * sqrt_t / 100.0
     theta_common = -spot_arr * pdf1 * vol / (2.0 * sqrt_t)
-    theta = np.where(is_call, theta_common - rate * discount * nd2,
-                     theta_common + rate * discount * (1.0 - nd2)) / 365.0
+    theta = (
+        np.where(is_call, theta_common - rate * discount * nd2, theta_common + rate * discount * (1.0 - nd2))
+        / 365.0
+    )
     return {"price": np.maximum(price, 0.0), "delta": delta, "gamma": gamma, "theta": theta, "vega": vega}
 
 
@@ -156,8 +207,16 @@ class DailyBar:
     n: int
 
     def as_polygon(self, t_ms: int, with_ticker: bool = False) -> dict[str, object]:
-        row: dict[str, object] = {"v": self.v, "vw": self.vw, "o": self.o, "c": self.c, "h": self.h,
-                                  "l": self.low, "t": t_ms, "n": self.n}
+        row: dict[str, object] = {
+            "v": self.v,
+            "vw": self.vw,
+            "o": self.o,
+            "c": self.c,
+            "h": self.h,
+            "l": self.low,
+            "t": t_ms,
+            "n": self.n,
+        }
         if with_ticker:
             row = {"T": self.ticker, **row}
         return row
@@ -301,16 +360,23 @@ def _synthetic_symbols(rng: np.random.Generator, count: int, taken: set[str]) ->
 class SimulatedMarket:
     """The deterministic market: universe, daily and minute bars, quotes, trades, options, flow alerts."""
 
-    def __init__(self, seed: int = 7, *, n_tickers: int = 3000,
-                 now: Callable[[], dt.datetime] | None = None,
-                 quotes_per_minute: Mapping[str, float] | None = None) -> None:
+    def __init__(
+        self,
+        seed: int = 7,
+        *,
+        n_tickers: int = 3000,
+        now: Callable[[], dt.datetime] | None = None,
+        quotes_per_minute: Mapping[str, float] | None = None,
+    ) -> None:
         self.seed = seed
         self.now: Callable[[], dt.datetime] = now or _utc_now
         self.quotes_per_minute = {**DEFAULT_QUOTES_PER_MINUTE, **(quotes_per_minute or {})}
         self.profiles = self._build_universe(n_tickers)
         self.by_ticker = {p.ticker: p for p in self.profiles}
         cal = calendar.nyse()
-        self._sessions: list[dt.date] = calendar.sessions_between(cal.first_session.date(), cal.last_session.date())
+        self._sessions: list[dt.date] = calendar.sessions_between(
+            cal.first_session.date(), cal.last_session.date()
+        )
         self._session_index = {d: i for i, d in enumerate(self._sessions)}
         self._vol = np.array([p.volatility for p in self.profiles])
         self._avg_volume = np.array([p.avg_volume for p in self.profiles])
@@ -343,7 +409,9 @@ class SimulatedMarket:
                 name = f"{_NAME_WORDS[word_a[i]]} {symbol.title()} {_NAME_SUFFIX[word_b[i]]}"
                 price, volume, vol = float(prices[i]), float(volumes[i]), float(vols[i])
                 exchange, kind = str(exchanges[i]), "CS"
-            profiles.append(TickerProfile(symbol, i, name, round(price, 2), round(volume), vol, exchange, kind))
+            profiles.append(
+                TickerProfile(symbol, i, name, round(price, 2), round(volume), vol, exchange, kind)
+            )
         return profiles
 
     def profile(self, ticker: str) -> TickerProfile | None:
@@ -406,7 +474,10 @@ class SimulatedMarket:
         target = self._block_levels[block + 1] - self._block_levels[block]
         steps += (target - steps.sum(axis=0)) / SESSION_BLOCK
         log_close = self._block_levels[block] + np.cumsum(steps, axis=0)
-        gap = 0.3 * steps + (rng.random((SESSION_BLOCK, n)) < 0.03) * rng.normal(0, 2.5, (SESSION_BLOCK, n)) * daily_vol
+        gap = (
+            0.3 * steps
+            + (rng.random((SESSION_BLOCK, n)) < 0.03) * rng.normal(0, 2.5, (SESSION_BLOCK, n)) * daily_vol
+        )
         return log_close, gap
 
     def _universe_daily_uncached(self, day: dt.date) -> dict[str, np.ndarray]:
@@ -423,16 +494,29 @@ class SimulatedMarket:
         n = len(self.profiles)
         daily_vol = self._vol / math.sqrt(252.0)
         open_, close = np.round(np.exp(lo), 2), np.round(np.exp(lc), 2)
-        high = np.round(np.maximum(open_, close) * np.exp(np.abs(rng.normal(0, 0.6, n)) * daily_vol + 0.0005), 2)
-        low = np.round(np.minimum(open_, close) * np.exp(-np.abs(rng.normal(0, 0.6, n)) * daily_vol - 0.0005), 2)
+        high = np.round(
+            np.maximum(open_, close) * np.exp(np.abs(rng.normal(0, 0.6, n)) * daily_vol + 0.0005), 2
+        )
+        low = np.round(
+            np.minimum(open_, close) * np.exp(-np.abs(rng.normal(0, 0.6, n)) * daily_vol - 0.0005), 2
+        )
         move = np.abs(lc - prev) / daily_vol
-        volume = np.round(self._avg_volume * np.exp(rng.normal(-0.06, 0.35, n)) * (0.8 + 0.25 * np.minimum(move, 4)))
+        volume = np.round(
+            self._avg_volume * np.exp(rng.normal(-0.06, 0.35, n)) * (0.8 + 0.25 * np.minimum(move, 4))
+        )
         volume = np.maximum(volume, 100.0)
         trade_size = np.clip(20000.0 / np.maximum(close, 1.0), 40, 400) * np.exp(rng.normal(0, 0.2, n))
         trades = np.maximum(np.round(volume / trade_size), 1)
         vwap = np.round((high + low + 2 * close) / 4, 4)
-        return {"o": open_, "h": np.maximum(high, np.maximum(open_, close)),
-                "l": np.minimum(low, np.minimum(open_, close)), "c": close, "v": volume, "vw": vwap, "n": trades}
+        return {
+            "o": open_,
+            "h": np.maximum(high, np.maximum(open_, close)),
+            "l": np.minimum(low, np.minimum(open_, close)),
+            "c": close,
+            "v": volume,
+            "vw": vwap,
+            "n": trades,
+        }
 
     def daily_bar(self, ticker: str, day: dt.date) -> DailyBar | None:
         """The daily bar (partial in a live session); None for unknown tickers and days without data."""
@@ -445,12 +529,30 @@ class SimulatedMarket:
                 return None
             volume = float(bars.v.sum())
             vwap = float((bars.vw * bars.v).sum() / volume) if volume else float(bars.c[-1])
-            return DailyBar(ticker, day, float(bars.o[0]), float(bars.h.max()), float(bars.low.min()),
-                            float(bars.c[-1]), volume, round(vwap, 4), int(bars.n.sum()))
+            return DailyBar(
+                ticker,
+                day,
+                float(bars.o[0]),
+                float(bars.h.max()),
+                float(bars.low.min()),
+                float(bars.c[-1]),
+                volume,
+                round(vwap, 4),
+                int(bars.n.sum()),
+            )
         u = self._universe_daily(day)
         i = prof.index
-        return DailyBar(ticker, day, float(u["o"][i]), float(u["h"][i]), float(u["l"][i]), float(u["c"][i]),
-                        float(u["v"][i]), float(u["vw"][i]), int(u["n"][i]))
+        return DailyBar(
+            ticker,
+            day,
+            float(u["o"][i]),
+            float(u["h"][i]),
+            float(u["l"][i]),
+            float(u["c"][i]),
+            float(u["v"][i]),
+            float(u["vw"][i]),
+            int(u["n"][i]),
+        )
 
     def grouped_daily(self, day: dt.date) -> list[DailyBar]:
         """Daily bars of the whole universe on ``day`` (empty on non-sessions and future days)."""
@@ -460,8 +562,20 @@ class SimulatedMarket:
             return self._partial_grouped(day, self.now_ns() // NS_PER_MINUTE)
         u = self._universe_daily(day)
         cols = {k: v.tolist() for k, v in u.items()}
-        return [DailyBar(p.ticker, day, cols["o"][i], cols["h"][i], cols["l"][i], cols["c"][i], cols["v"][i],
-                         cols["vw"][i], int(cols["n"][i])) for i, p in enumerate(self.profiles)]
+        return [
+            DailyBar(
+                p.ticker,
+                day,
+                cols["o"][i],
+                cols["h"][i],
+                cols["l"][i],
+                cols["c"][i],
+                cols["v"][i],
+                cols["vw"][i],
+                int(cols["n"][i]),
+            )
+            for i, p in enumerate(self.profiles)
+        ]
 
     @lru_cache(maxsize=4)  # noqa: B019 - one market per process in practice; bounded
     def _partial_grouped(self, day: dt.date, now_minute: int) -> list[DailyBar]:
@@ -514,8 +628,23 @@ class SimulatedMarket:
         bps = 1.0 + 300.0 / math.sqrt(max(volume, 1.0) / 1000.0)
         widen = 1.0 + 3.0 * np.exp(-np.arange(m) / 5.0)
         spreads = np.maximum(np.round(closes * bps / 1e4 * widen, 2), 0.01)
-        return DayPlan(ticker, day, to_ns(sess.open), m, present, opens, highs, lows, closes, vols, vwaps,
-                       n_per_min, q_per_min, seq_base, spreads)
+        return DayPlan(
+            ticker,
+            day,
+            to_ns(sess.open),
+            m,
+            present,
+            opens,
+            highs,
+            lows,
+            closes,
+            vols,
+            vwaps,
+            n_per_min,
+            q_per_min,
+            seq_base,
+            spreads,
+        )
 
     def session_minutes(self, day: dt.date) -> int:
         return calendar.session(day).minutes if calendar.is_session(day) else 0
@@ -531,8 +660,16 @@ class SimulatedMarket:
         ends = plan.open_ns + (idx + 1) * NS_PER_MINUTE
         keep = plan.present & (ends <= until)
         t_ms = (plan.open_ns + idx[keep] * NS_PER_MINUTE) // NS_PER_MS
-        return MinuteBars(t_ms, plan.o[keep], plan.h[keep], plan.low[keep], plan.c[keep], plan.v[keep],
-                          plan.vw[keep], plan.n[keep])
+        return MinuteBars(
+            t_ms,
+            plan.o[keep],
+            plan.h[keep],
+            plan.low[keep],
+            plan.c[keep],
+            plan.v[keep],
+            plan.vw[keep],
+            plan.n[keep],
+        )
 
     # ----- quotes and trades ------------------------------------------------------------------
     def quote_block(self, ticker: str, day: dt.date, minute: int) -> QuoteBlock:
@@ -588,8 +725,9 @@ class SimulatedMarket:
         trade_id = rng.integers(1, 10**14, count)
         return TradeBlock(sip, participant, seq, price, sizes.astype(float), exchange, condition, trade_id)
 
-    def minute_blocks(self, ticker: str, lo_ns: int, hi_ns: int, descending: bool = False
-                      ) -> Iterator[tuple[dt.date, int, int]]:
+    def minute_blocks(
+        self, ticker: str, lo_ns: int, hi_ns: int, descending: bool = False
+    ) -> Iterator[tuple[dt.date, int, int]]:
         """(session date, minute index, minute start ns) overlapping [lo_ns, hi_ns], clock-truncated."""
         if ticker not in self.by_ticker or hi_ns < lo_ns:
             return
@@ -659,7 +797,9 @@ class SimulatedMarket:
 
     def _option_chain(self, ticker: str, day: dt.date, spot: float, at_ns: int) -> OptionChain:
         prof = self.by_ticker[ticker]
-        step = next(s for limit, s in ((5, 0.5), (25, 1.0), (100, 2.5), (250, 5.0), (1e9, 10.0)) if spot < limit)
+        step = next(
+            s for limit, s in ((5, 0.5), (25, 1.0), (100, 2.5), (250, 5.0), (1e9, 10.0)) if spot < limit
+        )
         centre = round(spot / step) * step
         strikes = np.array([centre + k * step for k in range(-10, 11) if centre + k * step > 0])
         expiries = self.expiries(day)
@@ -671,7 +811,11 @@ class SimulatedMarket:
         years = np.maximum(close_ns - at_ns, 3.6e12) / (365.0 * 86_400e9)
         rng = stable_rng(self.seed, ticker, day.isoformat(), "chain")
         moneyness = np.log(strike / spot) / (prof.volatility * np.sqrt(np.maximum(years, 30 / 365)))
-        iv = prof.volatility * (1 + 0.08 * moneyness**2 - 0.04 * moneyness) * np.exp(rng.normal(0, 0.02, len(rows)))
+        iv = (
+            prof.volatility
+            * (1 + 0.08 * moneyness**2 - 0.04 * moneyness)
+            * np.exp(rng.normal(0, 0.02, len(rows)))
+        )
         iv = np.clip(iv, 0.05, 4.0)
         bs = black_scholes(spot, strike, years, iv, is_call)
         liquidity = math.sqrt(prof.avg_volume / 1e4)
@@ -681,8 +825,24 @@ class SimulatedMarket:
         volume = np.round(base_oi * rng.gamma(0.8, 0.4, len(rows))).astype(np.int64)
         codes = {e: f"{ticker}{e:%y%m%d}" for e in expiries}
         symbols = [f"{codes[e]}{'C' if cp else 'P'}{round(k * 1000):08d}" for e, k, cp in rows]
-        return OptionChain(ticker, day, spot, symbols, expiry, strike, is_call, iv, bs["price"], bs["delta"],
-                           bs["gamma"], bs["theta"], bs["vega"], oi, prev_oi, volume)
+        return OptionChain(
+            ticker,
+            day,
+            spot,
+            symbols,
+            expiry,
+            strike,
+            is_call,
+            iv,
+            bs["price"],
+            bs["delta"],
+            bs["gamma"],
+            bs["theta"],
+            bs["vega"],
+            oi,
+            prev_oi,
+            volume,
+        )
 
     # ----- flow alerts ------------------------------------------------------------------------
     def flow_alerts(self, ticker: str, day: dt.date) -> list[dict[str, Any]]:
@@ -713,8 +873,13 @@ class SimulatedMarket:
             minute = min(int((start_ms[j] - open_ms) // 60_000), plan.minutes - 1)
             spot = float(plan.c[minute])
             years = max((session_close_ns(first_chain.expiry[k]) / 1e6 - start_ms[j]) / 3.1536e10, 1e-4)
-            value = black_scholes(spot, np.array([first_chain.strike[k]]), np.array([years]),
-                                  np.array([first_chain.iv[k]]), np.array([first_chain.is_call[k]]))
+            value = black_scholes(
+                spot,
+                np.array([first_chain.strike[k]]),
+                np.array([years]),
+                np.array([first_chain.iv[k]]),
+                np.array([first_chain.is_call[k]]),
+            )
             price = max(round(float(value["price"][0]), 2), 0.01)
             size = int(min(max(10, round(np.exp(rng.normal(math.log(60_000), 0.9)) / (price * 100))), 20_000))
             trade_count = int(rng.integers(1, 60))
@@ -771,4 +936,3 @@ def decimal_string(value: float, places: int | None = None) -> str:
     if float(value).is_integer():
         return str(int(value))
     return repr(float(value))
-

@@ -35,16 +35,33 @@ class _TransportExposingH11(H11Protocol):
             scope.setdefault("extensions", {})[TRANSPORT_KEY] = self.transport
 
 
-def uvicorn_config(app: Starlette, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning",
-                   fd: int | None = None) -> uvicorn.Config:
+def uvicorn_config(
+    app: Starlette, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning", fd: int | None = None
+) -> uvicorn.Config:
     """A uvicorn config using the transport-exposing h11 protocol."""
-    return uvicorn.Config(app, host=host, port=port, fd=fd, http=_TransportExposingH11, log_level=log_level,
-                          lifespan="off", timeout_keep_alive=30, access_log=False)
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        fd=fd,
+        http=_TransportExposingH11,
+        log_level=log_level,
+        lifespan="off",
+        timeout_keep_alive=30,
+        access_log=False,
+    )
 
 
-def serve(host: str = "127.0.0.1", port: int = 8765, *, seed: int = 7, latency_ms: float = 0.0,
-          now: Callable[[], dt.datetime] | None = None, recorded_dir: Path | str | None = DEFAULT_RECORDED_DIR,
-          log_level: str = "info") -> None:
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    *,
+    seed: int = 7,
+    latency_ms: float = 0.0,
+    now: Callable[[], dt.datetime] | None = None,
+    recorded_dir: Path | str | None = DEFAULT_RECORDED_DIR,
+    log_level: str = "info",
+) -> None:
     """Run the simulator with uvicorn in the foreground (blocks until interrupted)."""
     faults = FaultInjector()
     if latency_ms > 0:
@@ -60,9 +77,15 @@ class SimulatorServer:
     ...     httpx.get(sim.base_url + "/v1/marketstatus/now", params={"apiKey": "k"})
     """
 
-    def __init__(self, market: SimulatedMarket | None = None, faults: FaultInjector | None = None, *,
-                 seed: int = 7, now: Callable[[], dt.datetime] | None = None,
-                 recorded_dir: Path | str | None = DEFAULT_RECORDED_DIR) -> None:
+    def __init__(
+        self,
+        market: SimulatedMarket | None = None,
+        faults: FaultInjector | None = None,
+        *,
+        seed: int = 7,
+        now: Callable[[], dt.datetime] | None = None,
+        recorded_dir: Path | str | None = DEFAULT_RECORDED_DIR,
+    ) -> None:
         self.market = market or SimulatedMarket(seed, now=now)
         self.faults = faults or FaultInjector()
         self.stats = RequestStats()
@@ -135,7 +158,9 @@ def inprocess_transport(app: Starlette | None = None) -> httpx.AsyncBaseTranspor
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="trading-data simulator", description="Offline Polygon/UW simulator")
+    parser = argparse.ArgumentParser(
+        prog="trading-data simulator", description="Offline Polygon/UW simulator"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     serve_cmd = sub.add_parser("serve", help="serve the simulated vendor APIs over HTTP")
     serve_cmd.add_argument("--host", default="127.0.0.1")
@@ -151,6 +176,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``simulator serve --port N [--seed S] [--latency-ms L]``; argv excludes the program name."""
     args = build_parser().parse_args(argv)
     if args.command == "serve":
-        serve(args.host, args.port, seed=args.seed, latency_ms=args.latency_ms,
-              recorded_dir=None if args.no_recorded else DEFAULT_RECORDED_DIR, log_level=args.log_level)
+        serve(
+            args.host,
+            args.port,
+            seed=args.seed,
+            latency_ms=args.latency_ms,
+            recorded_dir=None if args.no_recorded else DEFAULT_RECORDED_DIR,
+            log_level=args.log_level,
+        )
     return 0
