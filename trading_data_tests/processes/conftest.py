@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +33,8 @@ def isolated_instance(
 
     Extra environment for the processes comes from a module-level ``PROCESS_ENV`` dict.
     """
-    name = f"dagster_test_processes_{worker_id}"
+    # TRADING_DATA_TEST_RUN keeps concurrent pytest sessions on one server apart (as for the market database).
+    name = f"dagster_test_processes_{os.environ.get('TRADING_DATA_TEST_RUN', '')}{worker_id}"
     dagster_url = fresh_database(server_url, name)
     root = tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1])
     env = isolated_environment(
