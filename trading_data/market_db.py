@@ -33,6 +33,18 @@ def session_bounds(session_key: str) -> tuple[dt.datetime, dt.datetime]:
     return start.astimezone(dt.UTC), end.astimezone(dt.UTC)
 
 
+def _json_record(row: dict[str, Any]) -> str:
+    """A rejected row as JSON: missing values (NaN, NA, NaT) become null, which JSON can hold."""
+    return json.dumps({k: None if _missing(v) else v for k, v in row.items()}, default=str)
+
+
+def _missing(value: Any) -> bool:
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):  # a list or array is a value, not a missing one
+        return False
+
+
 class MarketDatabase(dg.ConfigurableResource):
     """The market-data database for watermarks, rejects and checks (the IO manager does the writes)."""
 
@@ -118,32 +130,41 @@ class MarketDatabase(dg.ConfigurableResource):
             return int(conn.execute(query, bounds).fetchone()[0])  # type: ignore[index]
 
     def record_rejects(self, table: str, partition_key: str, run_id: str, rejects: pd.DataFrame) -> int:
-        """Store rows that failed validation (strict_validation off), with the reason, as JSON."""
+        """Append rows that failed validation (strict_validation off), with the reason, as JSON.
+
+        Append-only: a step streams many pages and each page's rejects are kept. A step clears its
+        own earlier rejects once, when it starts (:meth:`clear_rejects`), so a retry does not double them.
+        """
         if rejects.empty:
             return 0
         payload = [
-            (table, partition_key, run_id, str(row.pop("reject_reason")), json.dumps(row, default=str))
+            (table, partition_key, run_id, str(row.pop("reject_reason")), _json_record(row))
             for row in rejects.to_dict("records")
         ]
         query = sql.SQL(
-            "INSERT INTO {}.rejects (table_name, partition_key, run_id, reason, record) "
-            "VALUES (%s, %s, %s, %s, %s::jsonb)"
+            "COPY {}.rejects (table_name, partition_key, run_id, reason, record) FROM STDIN"
         ).format(sql.Identifier(self.schema_name))
-        with self.connect() as conn, conn.cursor() as cur:
-            # Idempotent per partition and run: a retried step replaces its own rejects.
-            cur.execute(
-                sql.SQL(
-                    "DELETE FROM {}.rejects WHERE table_name = %s AND partition_key = %s AND run_id = %s"
-                ).format(sql.Identifier(self.schema_name)),
-                (table, partition_key, run_id),
-            )
-            cur.executemany(query, payload)
+        with self.connect() as conn, conn.cursor() as cur, cur.copy(query) as copy:
+            for item in payload:
+                copy.write_row(item)
         return len(payload)
 
-    def reject_counts(self, session_key: str) -> dict[tuple[str, str], int]:
-        """(table, ticker) -> rows rejected for the session (latest run per table)."""
+    def clear_rejects(self, table: str, partition_key: str, run_id: str) -> int:
+        """Delete this run's rejects of one table and partition (a step calls it once, as it starts)."""
         query = sql.SQL(
-            "SELECT table_name, coalesce(record->>'ticker', ''), count(*) FROM {}.rejects "
+            "DELETE FROM {}.rejects WHERE table_name = %s AND partition_key = %s AND run_id = %s"
+        ).format(sql.Identifier(self.schema_name))
+        with self.connect() as conn:
+            return conn.execute(query, (table, partition_key, run_id)).rowcount
+
+    def reject_counts(self, session_key: str) -> dict[tuple[str, str], int]:
+        """(table, ticker) -> distinct rows rejected for the session, over every run.
+
+        A row rejected again by a later run (the next intraday tick re-fetching it, a re-run of a past
+        session) is one row, counted once; rows rejected by different ticks all count.
+        """
+        query = sql.SQL(
+            "SELECT table_name, coalesce(record->>'ticker', ''), count(DISTINCT record) FROM {}.rejects "
             "WHERE partition_key = %s GROUP BY 1, 2"
         ).format(sql.Identifier(self.schema_name))
         with self.connect() as conn:

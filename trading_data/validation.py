@@ -49,6 +49,31 @@ class SplitResult:
     failure_count: int  # rows rejected
 
 
+def _value(value: object, limit: int = 40) -> str:
+    text = repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def row_reasons(row_cases: pd.DataFrame) -> pd.Series:
+    """One reason per failing row (indexed like the frame): its distinct failed checks, each once.
+
+    A column check reads ``"bid_price: greater_than_or_equal_to(0) failed (value -1.0)"``; a frame-wide
+    check, which pandera reports once per column of the row, reads ``"<check> failed"`` once.
+    """
+    frame_wide = row_cases["schema_context"] == "DataFrameSchema"
+    text = row_cases["check"].astype(str) + " failed"
+    column_text = (
+        row_cases["column"].astype(str)
+        + ": "
+        + text
+        + " (value "
+        + row_cases["failure_case"].map(_value)
+        + ")"
+    )
+    reasons = text.where(frame_wide, column_text)
+    return reasons.groupby(row_cases["index"]).agg(lambda r: "; ".join(dict.fromkeys(r)))
+
+
 def split_valid(model: type[pa.DataFrameModel], frame: pd.DataFrame, table: str) -> SplitResult:
     """Separate rows that fail row-level checks from the rest (strict_validation off).
 
@@ -62,11 +87,7 @@ def split_valid(model: type[pa.DataFrameModel], frame: pd.DataFrame, table: str)
         row_cases = cases[cases["index"].notna()]
         if len(row_cases) < len(cases):
             raise ValidationFailed(table, cases, frame) from None
-        reasons = (
-            row_cases.assign(reason=row_cases["column"].astype(str) + ": " + row_cases["check"].astype(str))
-            .groupby("index")["reason"]
-            .agg("; ".join)
-        )
+        reasons = row_reasons(row_cases)
         bad_index = frame.index.isin(reasons.index)
         rejects = frame[bad_index].assign(reject_reason=reasons.reindex(frame.index[bad_index]).values)
         valid = validate(model, frame[~bad_index], table)
