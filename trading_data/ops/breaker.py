@@ -30,7 +30,6 @@ The calls are synchronous (a few milliseconds); inside async code call them dire
 """
 
 import datetime as dt
-import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -44,6 +43,7 @@ from trading_data.calendar import NEW_YORK
 from trading_data.db.migrate import DEFAULT_SCHEMA, validate_schema_name
 from trading_data.db.url import mask_password
 from trading_data.sources.errors import MalformedResponse, VendorUnavailable
+from trading_data.sources.http import scrub_secrets
 
 BreakerStateName = Literal["closed", "open", "half_open"]
 Clock = Callable[[], dt.datetime]
@@ -56,7 +56,6 @@ DEFAULT_TRIPS_ON: tuple[type[BaseException], ...] = (
     TimeoutError,
     ConnectionError,
 )
-_SECRET_PARAM = re.compile(r"(?i)\b(api_?key|api_?token|access_token|token)=[^&\s\"']+")
 
 
 def utc_now() -> dt.datetime:
@@ -65,7 +64,7 @@ def utc_now() -> dt.datetime:
 
 def _clean_error(error: str) -> str:
     """One line, no credential query parameters, bounded length."""
-    text = _SECRET_PARAM.sub(lambda m: f"{m.group(1)}=***", " ".join(str(error).split()))
+    text = scrub_secrets(" ".join(str(error).split()))
     return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 1] + "…"
 
 

@@ -114,22 +114,25 @@ async def _probe_vendor(vendor: str) -> dict[str, Any]:
     from trading_data.sources.unusual_whales import FLOW_ALERTS_PATH
 
     config = {"retry_attempts": 1, "timeout_seconds": 10.0}
+    # The resources hold the keys as dg.EnvVar, which only Dagster may read: initialise them as a run
+    # does (config processed, EnvVar resolved) instead of reading the keys a second way.
     if vendor == "polygon":
-        resource = polygon_resource(**config)
-        mode = resource.vendor_settings().mode
-        async with resource.client() as client:
-            body = await client.market_status_now()
+        with polygon_resource(**config).process_config_and_initialize_cm() as resource:
+            mode = resource.vendor_settings().mode
+            async with resource.client() as client:
+                body = await client.market_status_now()
         return _check(
             OK,
             True,
             f"{mode}: /v1/marketstatus/now says market {body.get('market')}",
             mode=mode,
             market=body.get("market"),
+            server_time=body.get("serverTime"),
         )
-    uw = unusual_whales_resource(**config)
-    mode = uw.vendor_settings().mode
-    async with uw.client() as uw_client:
-        body = await uw_client.http.get_json(FLOW_ALERTS_PATH, {"limit": 1})
+    with unusual_whales_resource(**config).process_config_and_initialize_cm() as uw:
+        mode = uw.vendor_settings().mode
+        async with uw.client() as uw_client:
+            body = await uw_client.http.get_json(FLOW_ALERTS_PATH, {"limit": 1})
     return _check(
         OK, True, f"{mode}: {FLOW_ALERTS_PATH} answered ({len(body.get('data', []))} alert)", mode=mode
     )

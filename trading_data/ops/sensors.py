@@ -42,6 +42,8 @@ from trading_data.db.url import mask_password
 from trading_data.defs.schedules import JOBS
 from trading_data.market_db import MarketDatabase
 from trading_data.scheduling import SPECS_BY_NAME, TAG_FEED, TAG_PRIORITY, TAG_SESSION
+from trading_data.sources.errors import scrub_url
+from trading_data.sources.http import scrub_secrets
 
 log = logging.getLogger(__name__)
 
@@ -54,40 +56,29 @@ TAG_BURST = "trading_data/burst"
 MINUTES_PER_YEAR = 252 * 390
 MAX_ERROR_CHARS = 1500
 
-try:  # the vendor clients' scrubber; a local fallback keeps the alert path dependency-light
-    from trading_data.sources.errors import scrub_url as _scrub_url
-except ImportError:  # pragma: no cover
-
-    def _scrub_url(url: str) -> str:  # type: ignore[misc]
-        return re.sub(r"(?i)([?&](api_?key|api_?token|access_token|token)=)[^&\s]+", r"\1***", url)
-
-
 # --- (a) failure alerts --------------------------------------------------------------------------------
 
 _URL = re.compile(r"\b[a-z][a-z0-9+.\-]*://[^\s'\"<>]+", re.IGNORECASE)
-_SECRET_PARAM = re.compile(r"(?i)\b(api_?key|api_?token|access_token|password)=[^&\s'\"]+")
-_BEARER = re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._\-]+")
+# Shorter values are not scrubbed: replacing a one-letter "secret" everywhere would garble the alert.
+MIN_SCRUBBED_SECRET_CHARS = 6
 
 
 def scrub_text(text: str, environ: Mapping[str, str] | None = None) -> str:
-    """``text`` safe to post: URLs without credentials or passwords, no bearer tokens, no key values."""
+    """``text`` safe to post: URLs without credentials or passwords, no bearer tokens, no key values
+    (in any letter case)."""
     environ = os.environ if environ is None else environ
 
     def one_url(match: re.Match[str]) -> str:
         url = match.group(0)
         try:
-            return mask_password(_scrub_url(url)) if url.lower().startswith("http") else mask_password(url)
+            return mask_password(scrub_url(url)) if url.lower().startswith("http") else mask_password(url)
         except Exception:  # noqa: BLE001 - an unparsable URL is dropped rather than leaked
             return "<url>"
 
-    text = _URL.sub(one_url, text)
-    text = _SECRET_PARAM.sub(lambda m: f"{m.group(1)}=***", text)
-    text = _BEARER.sub("Bearer ***", text)
-    for name in SECRET_ENV_VARS:
-        secret = environ.get(name)
-        if secret and len(secret) >= 6:
-            text = text.replace(secret, "***")
-    return text
+    # Key values first: the URL pass re-serialises URLs, after which a secret URL no longer matches.
+    secrets = [environ.get(name) or "" for name in SECRET_ENV_VARS]
+    text = scrub_secrets(text, [s for s in secrets if len(s) >= MIN_SCRUBBED_SECRET_CHARS])
+    return _URL.sub(one_url, text)
 
 
 def _clip(text: str, limit: int = MAX_ERROR_CHARS) -> str:

@@ -23,6 +23,7 @@ import hashlib
 import logging
 import math
 import random
+import re
 import threading
 import time
 from collections import deque
@@ -44,7 +45,6 @@ from trading_data.sources.errors import (
     VendorNotFound,
     VendorRequestError,
     VendorUnavailable,
-    scrub_secret,
     scrub_url,
 )
 
@@ -54,6 +54,27 @@ RETRYABLE_STATUSES = frozenset({413, 429, 499, 500, 502, 503, 504})
 QueryParams = Mapping[str, str | int | float | bool | None]
 RowKey = Callable[[Mapping[str, Any]], Hashable]
 BodyCheck = Callable[[Any], str | None]
+
+
+# --------------------------------------------------------------------------------------------------
+# Secrets
+
+# ``apiKey=…``-style assignments and bearer tokens, in any letter case: a vendor may echo ``APIKEY=…``
+# where we sent ``apiKey``. (``\b`` keeps ``next_token=`` and the like, which are not credentials.)
+_CREDENTIAL_ASSIGNMENT = re.compile(r"(?i)\b(api_?key|api_?token|access_token|token|password)=[^&\s'\"]+")
+_BEARER_TOKEN = re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/\-]+=*")
+
+
+def scrub_secrets(text: str, secrets: Iterable[str | None] = ()) -> str:
+    """``text`` with every credential replaced by ``***``: each of ``secrets`` in any letter case (a
+    vendor may echo a key upper-cased), ``apiKey=…``-style assignments and bearer tokens.
+
+    The one scrubber for vendor errors, circuit-breaker errors and failure alerts."""
+    for secret in secrets:
+        if secret:
+            text = re.sub(re.escape(secret), "***", text, flags=re.IGNORECASE)
+    text = _CREDENTIAL_ASSIGNMENT.sub(lambda m: f"{m.group(1)}=***", text)
+    return _BEARER_TOKEN.sub("Bearer ***", text)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -413,7 +434,7 @@ class VendorHTTP:
 
     def _describe(self, method: str, url: httpx.URL | str) -> str:
         shown = scrub_url(httpx.URL(str(url)).raw_path.decode("ascii"))
-        return scrub_secret(f"{method} {shown}", self._api_key)
+        return scrub_secrets(f"{method} {shown}", [self._api_key])
 
     async def _send(self, path: str, params: dict[str, str]) -> tuple[Any, httpx.Response]:
         self.stats.rate_limit_wait_seconds += await self.limiter.acquire()
@@ -438,7 +459,7 @@ class VendorHTTP:
             raise _Transient(
                 VendorUnavailable(
                     f"{self.vendor} {where}: connection error ({type(exc).__name__}: "
-                    f"{scrub_secret(str(exc), self._api_key) or 'no detail'})",
+                    f"{scrub_secrets(str(exc), [self._api_key]) or 'no detail'})",
                     vendor=self.vendor,
                     url=where,
                 )
@@ -460,7 +481,7 @@ class VendorHTTP:
         if 200 <= status < 300:
             return self._parse(response, where)
         message = None if status in self._unparsed else _vendor_message(response)
-        message = scrub_secret(message, self._api_key) if message else None
+        message = scrub_secrets(message, [self._api_key]) if message else None
         quoted = f': "{message}"' if message else ""
         reason = f"HTTP {status} {response.reason_phrase}".rstrip()
         if status in (401, 403):
