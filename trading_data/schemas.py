@@ -18,7 +18,8 @@ import pyarrow as pa_arrow
 from pandera.engines import pandas_engine
 from pandera.typing import Series
 
-TICKER_PATTERN = r"^[A-Z][A-Z0-9.\-]{0,9}$"
+from trading_data.settings import TICKER_PATTERN
+
 UTC = pd.DatetimeTZDtype(unit="ns", tz="UTC")
 
 
@@ -33,7 +34,7 @@ class SelectedTickers(_Base):
     """One row per ticker considered for the session: scores, focus and active flags."""
 
     session: Series[pandas_engine.Date]
-    ticker: Series[str] = pa.Field(str_matches=TICKER_PATTERN)
+    ticker: Series[str] = pa.Field(str_matches=TICKER_PATTERN.pattern)
     avg_volume: Series[float] = pa.Field(ge=0, nullable=True)
     last_close: Series[float] = pa.Field(gt=0, nullable=True)
     atr: Series[float] = pa.Field(ge=0, nullable=True)
@@ -53,7 +54,7 @@ class PositionSizes(_Base):
     """Volatility-targeted position per active ticker."""
 
     session: Series[pandas_engine.Date]
-    ticker: Series[str] = pa.Field(str_matches=TICKER_PATTERN)
+    ticker: Series[str] = pa.Field(str_matches=TICKER_PATTERN.pattern)
     price: Series[float] = pa.Field(gt=0)
     atr: Series[float] = pa.Field(ge=0)
     stop_distance: Series[float] = pa.Field(ge=0)
@@ -69,7 +70,7 @@ class Prices(_Base):
     """OHLCV bars; ``timespan`` is ``minute`` or ``day``; ``ts`` is the bar's window start."""
 
     ts: Series[UTC]  # type: ignore[valid-type]
-    ticker: Series[str] = pa.Field(str_matches=TICKER_PATTERN)
+    ticker: Series[str] = pa.Field(str_matches=TICKER_PATTERN.pattern)
     timespan: Series[str] = pa.Field(isin=["minute", "day"])
     open: Series[float] = pa.Field(gt=0)
     high: Series[float] = pa.Field(gt=0)
@@ -88,10 +89,15 @@ class Prices(_Base):
 
 
 class Quotes(_Base):
-    """NBBO quotes. ``ts`` is the SIP timestamp (µs); ``sip_ns`` keeps the vendor's nanoseconds."""
+    """NBBO quotes. ``ts`` is the SIP timestamp (µs); ``sip_ns`` keeps the vendor's nanoseconds.
+
+    A price of 0 means nothing is quoted on that side. Crossed (ask < bid) and locked (ask == bid)
+    quotes are real consolidated-feed data, stored and counted by the ``quotes_not_crossed`` check;
+    only negative prices and sizes are impossible.
+    """
 
     ts: Series[UTC]  # type: ignore[valid-type]
-    ticker: Series[str] = pa.Field(str_matches=TICKER_PATTERN)
+    ticker: Series[str] = pa.Field(str_matches=TICKER_PATTERN.pattern)
     sequence_number: Series[int] = pa.Field(ge=0)
     sip_ns: Series[int] = pa.Field(ge=0)
     participant_ns: Series[pd.Int64Dtype] = pa.Field(nullable=True)
@@ -103,18 +109,12 @@ class Quotes(_Base):
     ask_exchange: Series[pd.Int64Dtype] = pa.Field(nullable=True)
     tape: Series[pd.Int64Dtype] = pa.Field(nullable=True)
 
-    @pa.dataframe_check(error="ask_price must be >= bid_price when both are quoted")
-    @classmethod
-    def not_crossed(cls, df: pd.DataFrame) -> Series[bool]:
-        quoted = (df["bid_price"] > 0) & (df["ask_price"] > 0)
-        return ~quoted | (df["ask_price"] >= df["bid_price"])
-
 
 class Trades(_Base):
     """Individual trades. Key: ticker, ts, sequence_number, exchange and the vendor's trade id."""
 
     ts: Series[UTC]  # type: ignore[valid-type]
-    ticker: Series[str] = pa.Field(str_matches=TICKER_PATTERN)
+    ticker: Series[str] = pa.Field(str_matches=TICKER_PATTERN.pattern)
     sequence_number: Series[int] = pa.Field(ge=0)
     exchange: Series[int] = pa.Field(ge=0)
     trade_id: Series[str]
@@ -135,7 +135,7 @@ class OptionsFlow(_Base):
     """
 
     ts: Series[UTC]  # type: ignore[valid-type]
-    ticker: Series[str] = pa.Field(str_matches=TICKER_PATTERN)
+    ticker: Series[str] = pa.Field(str_matches=TICKER_PATTERN.pattern)
     record_type: Series[str] = pa.Field(isin=["flow_alert", "chain_snapshot"])
     record_id: Series[str]
     option_symbol: Series[str] = pa.Field(str_matches=r"^[A-Z][A-Z0-9.]{0,5}\d{6}[CP]\d{8}$")
@@ -160,7 +160,7 @@ class Indicators(_Base):
     """Technical indicators per ticker and minute bar, computed without look-ahead."""
 
     ts: Series[UTC]  # type: ignore[valid-type]
-    ticker: Series[str] = pa.Field(str_matches=TICKER_PATTERN)
+    ticker: Series[str] = pa.Field(str_matches=TICKER_PATTERN.pattern)
     close: Series[float] = pa.Field(gt=0)
     sma_20: Series[float] = pa.Field(nullable=True)
     ema_12: Series[float] = pa.Field(nullable=True)
@@ -181,7 +181,7 @@ class DailyReport(_Base):
 
     session: Series[pandas_engine.Date]
     table_name: Series[str]
-    ticker: Series[str] = pa.Field(str_matches=TICKER_PATTERN)
+    ticker: Series[str] = pa.Field(str_matches=TICKER_PATTERN.pattern)
     rows: Series[int] = pa.Field(ge=0)
     expected_minutes: Series[int] = pa.Field(ge=0)
     covered_minutes: Series[int] = pa.Field(ge=0)

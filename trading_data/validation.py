@@ -15,11 +15,26 @@ class ValidationFailed(ValueError):
     def __init__(self, table: str, failure_cases: pd.DataFrame, frame: pd.DataFrame):
         self.table = table
         self.failure_cases = failure_cases
-        self.failure_count = len(failure_cases)
+        self.failure_count = len(distinct_failures(failure_cases))
         super().__init__(describe_failures(table, failure_cases, frame))
 
 
+def distinct_failures(failure_cases: pd.DataFrame) -> pd.DataFrame:
+    """pandera's failure cases with each frame-wide check once per failing row (column None).
+
+    pandera reports a frame-wide check (``@dataframe_check``) once per column of each failing row.
+    """
+    frame_wide = (failure_cases["schema_context"] == "DataFrameSchema") & failure_cases["index"].notna()
+    return pd.concat(
+        [
+            failure_cases[~frame_wide],
+            failure_cases[frame_wide].assign(column=None).drop_duplicates(["check", "index"]),
+        ]
+    )
+
+
 def describe_failures(table: str, failure_cases: pd.DataFrame, frame: pd.DataFrame, sample: int = 3) -> str:
+    failure_cases = distinct_failures(failure_cases)
     lines = [f"{table}: {len(failure_cases)} validation failure(s); nothing was written"]
     grouped = failure_cases.groupby(["column", "check"], dropna=False, sort=False)
     for (column, check), cases in grouped:

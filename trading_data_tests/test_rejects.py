@@ -10,7 +10,7 @@ from trading_data.defs.common import ChunkValidator
 from trading_data.domain.report import coverage_report
 from trading_data.market_db import MarketDatabase
 from trading_data.schemas import Prices, Quotes
-from trading_data.validation import split_valid
+from trading_data.validation import ValidationFailed, split_valid, validate
 from trading_data_tests.factories import sample_frame
 
 SESSION = "2026-11-25"
@@ -135,3 +135,13 @@ def test_rejects_with_missing_values_are_stored(clean_market: str) -> None:
     with psycopg.connect(clean_market) as conn:
         row = conn.execute("SELECT record->'vwap', record->>'close' FROM market.rejects").fetchone()
     assert row == (None, "-1.0")
+
+
+def test_strict_validation_names_a_frame_wide_check_once_per_row() -> None:
+    prices = sample_frame("prices", SESSION, 5)
+    prices.loc[[1, 3], "high"] = prices.loc[[1, 3], "low"] - 0.5
+    with pytest.raises(ValidationFailed) as info:
+        validate(Prices, prices, "prices")
+    message = str(info.value)
+    assert info.value.failure_count == 2 and message.startswith("prices: 2 validation failure(s)")
+    assert message.count("high must be >=") == 1 and "on 2 row(s)" in message
