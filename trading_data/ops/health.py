@@ -5,19 +5,29 @@ Checks, each ``OK``, ``WARN`` or ``FAIL``; the exit code is 1 when a *required* 
 ==================  ========  ===================================================================
 check               required  passes when
 ==================  ========  ===================================================================
+settings            yes       every pipeline setting (``TRADING_DATA_<OPTION>``) and ``TRADING_DATA_NOW``
+                              is valid (``PipelineSettings.from_env``); else the SettingsError sentence
 database            yes       PostgreSQL answers and every migration is applied
 storage             no        reports TimescaleDB or plain-PostgreSQL mode (informational)
 vendor:<name>       yes       the vendor answers a cheap request (the in-process simulator in
                               simulated mode): Polygon ``/v1/marketstatus/now``, Unusual Whales one
                               flow alert
+market              no        Polygon's ``/v1/marketstatus/now`` (open, extended-hours, closed) agrees
+                              with the NYSE calendar at the platform's clock (``utc_now``); else WARN
+                              naming both
 breaker:<name>      no        the vendor's shared circuit breaker is closed (open/half-open: WARN)
 daemon              yes*      every required Dagster daemon has a recent heartbeat
                               (*only when ``DAGSTER_HOME`` names an instance; otherwise "unknown")
 freshness:<asset>   no        today's session partition was materialized since its due tick
                               (``trading_data.ops.freshness``); "unknown" without an instance
+reconciliation      yes       the latest evaluation of ``daily_report_reconciled`` for the latest
+                              closed session passed, or there is none yet ("not evaluated"); a failed
+                              evaluation FAILs with its description (WARN if its severity is WARN)
 ==================  ========  ===================================================================
 
-Problems in checks that are not required show as ``WARN``. ``--json`` prints one object::
+Problems in checks that are not required show as ``WARN``. "Now" is :func:`trading_data.clock.utc_now`
+(pinned by ``TRADING_DATA_NOW``), except for daemon heartbeats, which Dagster stamps with the system
+clock. ``--json`` prints one object::
 
     {"status": "OK|WARN|FAIL", "ok": true, "checked_at": "...",
      "checks": {"database": {"status": "OK", "required": true, "detail": "...", ...}, ...}}
@@ -33,16 +43,25 @@ from typing import Any
 
 import psycopg
 
-from trading_data.calendar import NEW_YORK
+from trading_data.calendar import NEW_YORK, Session, is_session, previous_sessions, session
+from trading_data.clock import ClockError, utc_now
 from trading_data.db.migrate import DEFAULT_SCHEMA, storage_mode
 from trading_data.db.url import market_database_url, mask_password
 from trading_data.ops.breaker import BreakerState, breaker_states
 from trading_data.ops.freshness import freshness_report
+from trading_data.settings import PipelineSettings, SettingsError
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
 VENDORS = ("polygon", "unusual_whales")
 SCHEMA_ENV = "TRADING_DATA_SCHEMA"
 VENDOR_TIMEOUT_SECONDS = 15.0
+RECONCILIATION_ASSET = "daily_report"
+RECONCILIATION_CHECK = "daily_report_reconciled"
+# Polygon's pre-market opens at 04:00 and after-hours ends at 20:00 New York time.
+EXTENDED_HOURS_START = dt.time(4, 0)
+EXTENDED_HOURS_END = dt.time(20, 0)
+# The vendor's clock and ours may differ by seconds: at a transition either neighbour state agrees.
+MARKET_STATUS_TOLERANCE = dt.timedelta(minutes=1)
 
 
 def _check(status: str, required: bool, detail: str, **data: Any) -> dict[str, Any]:
@@ -54,6 +73,17 @@ def _error(exc: BaseException, url: str | None = None) -> str:
     if url:
         text = text.replace(url, mask_password(url))
     return text[:300]
+
+
+def check_settings(clock_error: str | None = None) -> dict[str, Any]:
+    """The pipeline settings as a run would build them (one validation, in ``trading_data.settings``)."""
+    if clock_error:
+        return _check(FAIL, True, clock_error)
+    try:
+        PipelineSettings.from_env()
+    except SettingsError as exc:
+        return _check(FAIL, True, str(exc))
+    return _check(OK, True, "pipeline settings valid")
 
 
 def check_database(url: str, schema: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
@@ -151,6 +181,112 @@ def check_vendor(vendor: str, timeout: float = VENDOR_TIMEOUT_SECONDS) -> dict[s
         return _check(FAIL, True, message)
 
 
+def calendar_market_status(moment: dt.datetime) -> str:
+    """What ``/v1/marketstatus/now`` should say at ``moment`` by the NYSE calendar: ``open`` in the
+    regular session, ``extended-hours`` from 04:00 to the open and from the close to 20:00 on a
+    session day, else ``closed``."""
+    local = moment.astimezone(NEW_YORK)
+    if not is_session(local.date()):
+        return "closed"
+    sess = session(local.date())
+    if sess.open <= local < sess.close:
+        return "open"
+    pre = dt.datetime.combine(local.date(), EXTENDED_HOURS_START, tzinfo=NEW_YORK)
+    post = dt.datetime.combine(local.date(), EXTENDED_HOURS_END, tzinfo=NEW_YORK)
+    return "extended-hours" if pre <= local < post else "closed"
+
+
+def check_market(polygon: Mapping[str, Any], now: dt.datetime) -> dict[str, Any]:
+    """The vendor's market status against the calendar's at ``now``."""
+    at = f"{now.astimezone(NEW_YORK):%H:%M} ET"
+    expected = calendar_market_status(now)
+    vendor = polygon.get("market")
+    if polygon.get("status") != OK or vendor is None:
+        return _check(
+            WARN,
+            False,
+            f"unknown: polygon did not answer; the NYSE calendar says {expected!r} at {at}",
+            calendar=expected,
+            vendor=None,
+        )
+    near = {calendar_market_status(now + k * MARKET_STATUS_TOLERANCE) for k in (-1, 0, 1)}
+    if vendor in near:
+        return _check(
+            OK,
+            False,
+            f"{vendor}: polygon and the NYSE calendar agree at {at}",
+            vendor=vendor,
+            calendar=expected,
+        )
+    return _check(
+        WARN,
+        False,
+        f"polygon /v1/marketstatus/now says {vendor!r} (server time {polygon.get('server_time')}) but the "
+        f"NYSE calendar says {expected!r} at {at}: is the vendor's (or the simulator's) clock, or "
+        "TRADING_DATA_NOW, wrong?",
+        vendor=vendor,
+        calendar=expected,
+    )
+
+
+def latest_closed_session(now: dt.datetime) -> Session:
+    """The latest session whose regular close is at or before ``now``."""
+    day = now.astimezone(NEW_YORK).date()
+    if is_session(day) and session(day).has_closed(now):
+        return session(day)
+    return session(previous_sessions(day, 1)[0])
+
+
+def check_reconciliation(instance: Any | None, now: dt.datetime) -> dict[str, Any]:
+    """The latest ``daily_report_reconciled`` evaluation of the latest closed session."""
+    import dagster as dg
+    from dagster._core.event_api import PartitionKeyFilter
+    from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
+
+    closed = latest_closed_session(now)
+    where = f"{RECONCILIATION_ASSET} session {closed.key}"
+    if instance is None:
+        return _check(WARN, False, f"unknown for {where}: no Dagster instance", session=closed.key)
+    key = dg.AssetCheckKey(dg.AssetKey(RECONCILIATION_ASSET), RECONCILIATION_CHECK)
+    try:
+        record = instance.event_log_storage.get_latest_asset_check_execution_by_key(
+            [key], partition_filter=PartitionKeyFilter(key=closed.key)
+        ).get(key)
+    except Exception as exc:  # noqa: BLE001
+        return _check(WARN, False, f"unknown for {where}: {_error(exc)}", session=closed.key)
+    if record is None:
+        return _check(
+            OK,
+            True,
+            f"{RECONCILIATION_CHECK} not evaluated yet for {where}",
+            session=closed.key,
+            state="not evaluated",
+        )
+    if record.status == AssetCheckExecutionRecordStatus.PLANNED:
+        return _check(
+            OK,
+            True,
+            f"{RECONCILIATION_CHECK} for {where} is being evaluated (run {record.run_id})",
+            session=closed.key,
+            state="planned",
+            run_id=record.run_id,
+        )
+    evaluation = record.event.asset_check_evaluation if record.event else None
+    description = (evaluation.description if evaluation else None) or "no description"
+    evaluated_at = dt.datetime.fromtimestamp(record.create_timestamp, dt.UTC).isoformat()
+    data = {"session": closed.key, "run_id": record.run_id, "evaluated_at": evaluated_at}
+    if record.status == AssetCheckExecutionRecordStatus.SUCCEEDED:
+        return _check(OK, True, f"{where} reconciled: {description}", state="passed", **data)
+    warn_only = evaluation is not None and evaluation.severity == dg.AssetCheckSeverity.WARN
+    return _check(
+        WARN if warn_only else FAIL,
+        not warn_only,
+        f"{where} failed {RECONCILIATION_CHECK}: {description}",
+        state="failed",
+        **data,
+    )
+
+
 def check_breakers(url: str, schema: str, reachable: bool) -> dict[str, dict[str, Any]]:
     if not reachable:
         return {f"breaker:{v}": _check(WARN, False, "unknown: database unreachable") for v in VENDORS}
@@ -205,6 +341,7 @@ def check_daemon(instance: Any | None, error: str | None = None) -> dict[str, An
             ),
         }
     # Dagster calls a heartbeat healthy for 30 minutes; a probe wants to know the daemon runs now.
+    # Heartbeats carry Dagster's (system) clock, which TRADING_DATA_NOW does not pin: compare with it.
     cutoff = dt.datetime.now(dt.UTC).timestamp() - HEARTBEAT_MAX_AGE_SECONDS
     unhealthy = sorted(
         t
@@ -252,14 +389,19 @@ def collect_health(
     ``instance``: a Dagster instance to ask for daemons and materializations; without one and with
     ``use_dagster_home``, ``DAGSTER_HOME``'s instance is used when set.
     """
-    now = now or dt.datetime.now(dt.UTC)
+    clock_error = None
+    if now is None:
+        try:
+            now = utc_now()
+        except ClockError as exc:  # reported by the settings check; the system clock stands in
+            clock_error, now = str(exc), dt.datetime.now(dt.UTC)
     schema = schema or os.environ.get(SCHEMA_ENV, DEFAULT_SCHEMA)
     try:
         url = url or market_database_url()
     except Exception as exc:  # noqa: BLE001 - e.g. the embedded server's port cannot be resolved
         url = None
         url_error = _error(exc)
-    checks: dict[str, dict[str, Any]] = {}
+    checks: dict[str, dict[str, Any]] = {"settings": check_settings(clock_error)}
     if url is None:
         checks["database"] = _check(FAIL, True, f"no database URL: {url_error}")
         reachable = False
@@ -271,6 +413,8 @@ def collect_health(
     if check_vendors:
         for vendor in VENDORS:
             checks[f"vendor:{vendor}"] = check_vendor(vendor)
+        if "vendor:polygon" in checks:
+            checks["market"] = check_market(checks["vendor:polygon"], now)
     checks.update(check_breakers(url or "", schema, reachable))
     instance_error = None
     if instance is None and use_dagster_home:
@@ -280,6 +424,7 @@ def collect_health(
             instance_error = _error(exc)
     checks["daemon"] = check_daemon(instance, instance_error)
     checks.update(check_freshness(instance if instance_error is None else None, now))
+    checks["reconciliation"] = check_reconciliation(instance if instance_error is None else None, now)
 
     required_failed = [n for n, c in checks.items() if c["required"] and c["status"] == FAIL]
     warned = [n for n, c in checks.items() if c["status"] != OK]

@@ -13,8 +13,11 @@ from dagster._daemon.types import DaemonHeartbeat
 from starlette.responses import JSONResponse
 
 from trading_data.calendar import NEW_YORK
+from trading_data.clock import utc_now
 from trading_data.ops import health
 from trading_data.ops.breaker import CircuitBreaker
+from trading_data.partitions import session_partitions
+from trading_data.settings import PipelineSettings, SettingsError
 from trading_data.sources.simulator.server import SimulatorServer
 
 
@@ -26,6 +29,7 @@ def simulated(monkeypatch: pytest.MonkeyPatch) -> None:
         "TRADING_DATA_SIMULATOR_URL",
         "DAGSTER_HOME",
         "TRADING_DATA_MARKET_HOURS_ONLY",
+        "TRADING_DATA_NOW",
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("TRADING_DATA_SOURCE", "simulated")
@@ -181,3 +185,147 @@ def test_wrong_key_fails_naming_the_variable(
     out += capsys.readouterr().out
     for secret in (wrong_key, wrong_token):
         assert secret.lower() not in out.lower()
+
+
+# --- settings -----------------------------------------------------------------------------------------
+
+
+def test_an_invalid_setting_fails_health_with_its_sentence(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], clean_market: str
+) -> None:
+    monkeypatch.setenv("TRADING_DATA_DATABASE_URL", clean_market)
+    assert health.collect_health()["checks"]["settings"]["status"] == "OK"
+    monkeypatch.setenv("TRADING_DATA_MAX_ACTIVE_TICKERS", "abc")
+    with pytest.raises(SettingsError) as expected:
+        PipelineSettings.from_env()
+    assert health.main(json_output=True) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["failed"] == ["settings"]
+    settings = report["checks"]["settings"]
+    assert settings["status"] == "FAIL" and settings["required"] is True
+    assert settings["detail"] == str(expected.value)
+    assert "TRADING_DATA_MAX_ACTIVE_TICKERS='abc'" in settings["detail"]
+
+
+def test_a_bad_clock_setting_fails_health_instead_of_crashing(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], clean_market: str
+) -> None:
+    monkeypatch.setenv("TRADING_DATA_DATABASE_URL", clean_market)
+    monkeypatch.setenv("TRADING_DATA_NOW", "tuesday")
+    assert health.main(json_output=False) == 1
+    out = capsys.readouterr().out
+    line = next(line for line in out.splitlines() if line.startswith("settings"))
+    assert " FAIL " in line and "TRADING_DATA_NOW='tuesday'" in line
+
+
+# --- the day: market status and reconciliation ---------------------------------------------------------
+
+SESSION_AFTERNOON = "2026-12-01T14:26:00-05:00"  # a Tuesday session, mid-afternoon
+
+
+@pytest.fixture
+def pinned_afternoon(monkeypatch: pytest.MonkeyPatch, clean_market: str) -> str:
+    monkeypatch.setenv("TRADING_DATA_NOW", SESSION_AFTERNOON)
+    monkeypatch.setenv("TRADING_DATA_DATABASE_URL", clean_market)
+    return SESSION_AFTERNOON
+
+
+def test_market_status_agrees_with_the_calendar_at_the_pinned_clock(
+    pinned_afternoon: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The simulator's /v1/marketstatus/now computed at the platform's clock, over HTTP.
+    with SimulatorServer(now=utc_now, recorded_dir=None) as sim:
+        monkeypatch.setenv("TRADING_DATA_SIMULATOR_URL", sim.base_url)
+        report = health.collect_health(use_dagster_home=False)
+    assert report["checked_at"] == dt.datetime.fromisoformat(SESSION_AFTERNOON).astimezone(dt.UTC).isoformat()
+    market = report["checks"]["market"]
+    assert report["checks"]["vendor:polygon"]["market"] == "open"
+    assert market["status"] == "OK" and market["vendor"] == "open" and market["calendar"] == "open"
+    assert "14:26 ET" in market["detail"]
+
+
+def test_market_status_disagreeing_with_the_calendar_warns_naming_both(
+    pinned_afternoon: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A vendor whose clock says 03:00 the same day: "closed" while the calendar says "open".
+    night = dt.datetime.fromisoformat("2026-12-01T03:00:00-05:00")
+    with SimulatorServer(now=lambda: night, recorded_dir=None) as sim:
+        monkeypatch.setenv("TRADING_DATA_SIMULATOR_URL", sim.base_url)
+        report = health.collect_health(use_dagster_home=False)
+    market = report["checks"]["market"]
+    assert market["status"] == "WARN" and market["required"] is False and report["ok"] is True
+    assert "'closed'" in market["detail"] and "'open'" in market["detail"]
+    assert market["vendor"] == "closed" and market["calendar"] == "open"
+
+
+@pytest.mark.parametrize(
+    ("moment", "expected"),
+    [
+        ("2026-12-01T09:29:00-05:00", "extended-hours"),
+        ("2026-12-01T09:30:00-05:00", "open"),
+        ("2026-12-01T16:00:00-05:00", "extended-hours"),
+        ("2026-12-01T20:00:00-05:00", "closed"),
+        ("2026-11-26T12:00:00-05:00", "closed"),  # Thanksgiving
+        ("2026-11-27T13:30:00-05:00", "extended-hours"),  # after the 13:00 early close
+        ("2026-11-28T12:00:00-05:00", "closed"),  # Saturday
+    ],
+)
+def test_calendar_market_status(moment: str, expected: str) -> None:
+    assert health.calendar_market_status(dt.datetime.fromisoformat(moment)) == expected
+
+
+REPORT_SESSION = "2026-11-30"  # the latest closed session at the pinned Tuesday afternoon
+
+
+def materialize_daily_report(instance: dg.DagsterInstance, session: str, passed: bool) -> None:
+    """A ``daily_report`` partition and its ``daily_report_reconciled`` evaluation, run through Dagster."""
+
+    @dg.asset(name="daily_report", partitions_def=session_partitions)
+    def daily_report() -> None:
+        return None
+
+    @dg.asset_check(asset=daily_report, name="daily_report_reconciled", partitions_def=session_partitions)
+    def daily_report_reconciled() -> dg.AssetCheckResult:
+        text = "All 3 active ticker(s) reconciled." if passed else "AAPL: trade volume 81% of the daily bar."
+        return dg.AssetCheckResult(passed=passed, description=text)
+
+    result = dg.materialize(
+        [daily_report, daily_report_reconciled],
+        instance=instance,
+        partition_key=session,
+        raise_on_error=False,
+    )
+    assert result.success
+
+
+def test_reconciliation_of_the_latest_closed_session(pinned_afternoon: str) -> None:
+    with dg.instance_for_test() as instance:
+        report = health.collect_health(instance=instance, check_vendors=False)
+        check = report["checks"]["reconciliation"]
+        assert check["status"] == "OK" and check["session"] == REPORT_SESSION
+        assert "not evaluated" in check["detail"]
+
+        # An evaluation of another session says nothing about this one.
+        materialize_daily_report(instance, "2026-11-27", passed=False)
+        check = health.collect_health(instance=instance, check_vendors=False)["checks"]["reconciliation"]
+        assert check["status"] == "OK" and "not evaluated" in check["detail"]
+
+        materialize_daily_report(instance, REPORT_SESSION, passed=False)
+        report = health.collect_health(instance=instance, check_vendors=False)
+        check = report["checks"]["reconciliation"]
+        assert (
+            check["status"] == "FAIL" and check["required"] is True and "reconciliation" in report["failed"]
+        )
+        assert (
+            "AAPL: trade volume 81% of the daily bar." in check["detail"]
+            and REPORT_SESSION in check["detail"]
+        )
+
+        materialize_daily_report(instance, REPORT_SESSION, passed=True)
+        check = health.collect_health(instance=instance, check_vendors=False)["checks"]["reconciliation"]
+        assert check["status"] == "OK" and "All 3 active ticker(s) reconciled." in check["detail"]
+
+
+def test_reconciliation_is_unknown_without_an_instance(pinned_afternoon: str) -> None:
+    check = health.collect_health(use_dagster_home=False, check_vendors=False)["checks"]["reconciliation"]
+    assert check["status"] == "WARN" and check["required"] is False and check["session"] == REPORT_SESSION
