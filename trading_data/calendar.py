@@ -48,6 +48,10 @@ class Session:
     def minutes(self) -> int:
         return int((self.close - self.open).total_seconds() // 60)
 
+    def has_closed(self, now: dt.datetime) -> bool:
+        """The regular session is over at ``now`` (an aware time): its data can be fetched whole."""
+        return now >= self.close
+
     def day_bounds(self) -> tuple[dt.datetime, dt.datetime]:
         """The partition window: New York midnight to the next midnight."""
         return new_york_day(self.date)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -170,3 +171,54 @@ def sample_frame(table: str, session_key: str, n: int = 8, *, seed: int = 0) -> 
     }
     frame = frames[table]()
     return TABLES[table].model.validate(frame[TABLES[table].columns])
+
+
+def small_tickers(count: int) -> list[str]:
+    """The simulator's ``count`` quietest liquid tickers: whole sessions of them load in seconds."""
+    from trading_data.sources.simulator.market import SimulatedMarket
+
+    profiles = sorted(
+        (p for p in SimulatedMarket().universe() if p.avg_volume >= 400_000), key=lambda p: p.avg_volume
+    )
+    return sorted(p.ticker for p in profiles[:count])
+
+
+def materialize_session(
+    url: str,
+    sim_url: str,
+    session_key: str,
+    selection: list[str],
+    *,
+    tickers: list[str] | None = None,
+    strict: bool = False,
+    instance: Any = None,
+) -> Any:
+    """Materialize ``selection`` of the real asset graph for one session against a real database and
+    the simulator (or anything speaking its HTTP) at ``sim_url``; failures are returned, not raised."""
+    import dagster as dg
+
+    from trading_data.definitions import ASSETS
+    from trading_data.io.postgres import PostgresPandasIOManager
+    from trading_data.market_db import MarketDatabase
+    from trading_data.settings import PipelineSettingsResource
+    from trading_data.sources.resources import PolygonResource, UnusualWhalesResource
+
+    resources = {
+        "io_manager": PostgresPandasIOManager(database_url=url),
+        "database": MarketDatabase(database_url=url),
+        "settings": PipelineSettingsResource(symbols=tickers, strict_validation=strict),
+        "polygon": PolygonResource(
+            source="simulated", simulator_url=sim_url, retry_attempts=2, retry_initial_wait_seconds=0.01
+        ),
+        "unusual_whales": UnusualWhalesResource(
+            source="simulated", simulator_url=sim_url, retry_initial_wait_seconds=0.01
+        ),
+    }
+    return dg.materialize(
+        ASSETS,
+        partition_key=session_key,
+        resources=resources,
+        selection=selection,
+        instance=instance,
+        raise_on_error=False,
+    )

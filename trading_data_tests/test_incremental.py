@@ -21,10 +21,21 @@ NEW_YORK = dt.timezone(dt.timedelta(hours=-5))  # EST on this date
 
 
 class Clock:
-    """The simulator's "now": data exists only up to it, as on a live session."""
+    """The simulator's and the platform's "now" (TRADING_DATA_NOW): data exists only up to it, and the
+    session is live, so ticks extend it."""
 
-    def __init__(self, moment: dt.datetime):
+    def __init__(self, moment: dt.datetime, monkeypatch: pytest.MonkeyPatch):
+        self._monkeypatch = monkeypatch
         self.moment = moment
+
+    @property
+    def moment(self) -> dt.datetime:
+        return self._moment
+
+    @moment.setter
+    def moment(self, value: dt.datetime) -> None:
+        self._moment = value
+        self._monkeypatch.setenv("TRADING_DATA_NOW", value.isoformat())
 
     def __call__(self) -> dt.datetime:
         return self.moment
@@ -59,9 +70,11 @@ def _rows(url: str, table: str) -> int:
         return int(row[0])
 
 
-def test_ticks_fetch_only_new_data_and_match_one_full_fetch(clean_market: str) -> None:
+def test_ticks_fetch_only_new_data_and_match_one_full_fetch(
+    clean_market: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     tickers = _tickers()
-    clock = Clock(dt.datetime(2026, 11, 25, 10, 0, tzinfo=NEW_YORK))
+    clock = Clock(dt.datetime(2026, 11, 25, 10, 0, tzinfo=NEW_YORK), monkeypatch)
     with SimulatorServer(now=clock) as sim:
         assert _run(clean_market, sim.base_url, tickers, ["selected_tickers"]).success
         first = _run(clean_market, sim.base_url, tickers, ["quotes", "trades"])

@@ -237,3 +237,38 @@ def test_range_load_across_a_holiday(clean_market: str) -> None:
     days = sorted(loaded["frame"]["ts"].dt.tz_convert("America/New_York").dt.date.astype(str).unique())
     assert days == ["2026-11-24", "2026-11-25", SESSION]
     assert len(loaded["frame"]) == 12
+
+
+@pytest.mark.parametrize("table", ["indicators", "selected_tickers"])
+def test_concurrent_replaces_of_one_window_take_turns(clean_market: str, table: str) -> None:
+    """Two runs replacing the same empty window at once: the second waits for the first, then replaces
+    (without the window lock it failed with a duplicate key once the first committed)."""
+    frame = sample_frame(table, SESSION)
+    loaded, release = threading.Event(), threading.Event()
+
+    def held_open(context: dg.AssetExecutionContext) -> FrameChunks:
+        def chunks() -> Iterator[pd.DataFrame]:
+            yield frame
+            loaded.set()  # the first frame is in the open transaction: hold it there
+            release.wait(30)
+
+        return FrameChunks(chunks())
+
+    results: dict[str, bool] = {}
+
+    def run(name: str, value) -> None:  # type: ignore[no-untyped-def]
+        results[name] = _materialize(clean_market, [_asset(table, value)], raise_on_error=False).success
+
+    first = threading.Thread(target=run, args=("first", held_open))
+    first.start()
+    assert loaded.wait(30)
+    second = threading.Thread(target=run, args=("second", frame))
+    second.start()
+    second.join(1.0)  # give the second write time to reach the table while the first holds it
+    release.set()
+    first.join(60)
+    second.join(60)
+    assert results == {"first": True, "second": True}
+    with psycopg.connect(clean_market) as conn:
+        count = conn.execute(f"SELECT count(*) FROM market.{table}").fetchone()
+    assert count is not None and count[0] == len(frame)

@@ -21,6 +21,7 @@ import pandas as pd
 from trading_data.io.postgres import FrameChunks
 from trading_data.ops.breaker import DEFAULT_TRIPS_ON, CircuitBreaker
 from trading_data.sources.errors import VendorError
+from trading_data.validation import ValidationFailed
 
 _DONE = object()
 
@@ -54,8 +55,11 @@ class TickerFeed(FrameChunks):
         log: Any = None,
         breakers: Sequence[CircuitBreaker] = (),
         strict: bool = False,
+        replace_window: bool = False,
+        replace_filter: str = "",
     ):
         super().__init__(self._iterate())
+        self.replace_filter = replace_filter
         self.feed = feed
         self.tickers = list(tickers)
         self.failures: dict[str, str] = {}
@@ -70,6 +74,7 @@ class TickerFeed(FrameChunks):
         self._log = log
         self._breakers = list(breakers)
         self._strict = strict
+        self._replace_window = replace_window
 
     def _iterate(self) -> Iterator[pd.DataFrame]:
         # An open breaker fails the run at once with the time of the next probe.
@@ -85,11 +90,12 @@ class TickerFeed(FrameChunks):
             async with semaphore:
                 try:
                     async for page in self._fetch(clients, ticker):
+                        if ticker in self.discard_tickers:
+                            return  # its pages failed validation: fetching more is wasted
                         if len(page):
                             await queue.put((ticker, page))
                 except Exception as exc:  # noqa: BLE001 - isolated per ticker, reported below
-                    self.failures[ticker] = describe_error(exc)
-                    self._errors[ticker] = exc
+                    self._fail(ticker, exc)
 
         async def run_all() -> None:
             try:
@@ -107,8 +113,17 @@ class TickerFeed(FrameChunks):
                 if item is _DONE:
                     break
                 ticker, page = item
+                if ticker in self.discard_tickers:
+                    continue
                 if self._chunk_filter is not None:
-                    page = self._chunk_filter(page)
+                    try:
+                        page = self._chunk_filter(page)
+                    except ValidationFailed as exc:
+                        # Strict validation, or a page no row of which can be trusted: this ticker's
+                        # rows are not stored (the IO manager drops what it staged), the others go on.
+                        self._fail(ticker, exc)
+                        self.discard_tickers.add(ticker)
+                        continue
                 self.rows_by_ticker[ticker] = self.rows_by_ticker.get(ticker, 0) + len(page)
                 yield page
             loop.run_until_complete(task)  # re-raises a failure to open the clients
@@ -120,7 +135,20 @@ class TickerFeed(FrameChunks):
             loop.close()
         self._finish(stats, time.perf_counter() - started)
 
+    def _fail(self, ticker: str, exc: BaseException) -> None:
+        self.failures.setdefault(ticker, describe_error(exc))
+        self._errors.setdefault(ticker, exc)
+
     def _finish(self, stats: dict[str, Any], seconds: float) -> None:
+        if self._strict:
+            # strict_validation: a failing ticker stores nothing of this run, whatever the reason.
+            self.discard_tickers.update(self.failures)
+        if self._replace_window:
+            # A closed session fetched whole replaces each ticker's window; a ticker that failed keeps
+            # its stored rows.
+            self.replace_tickers = [t for t in self.tickers if t not in self.failures]
+        for ticker in self.discard_tickers:
+            self.rows_by_ticker[ticker] = 0
         self.metadata.update(
             {
                 "tickers": dg.MetadataValue.int(len(self.tickers)),
@@ -161,11 +189,15 @@ class TickerFeed(FrameChunks):
             )
         if self.failures and self._strict:
             # strict_validation: the other tickers' rows are kept, but the step fails and says why.
-            self.error_after_commit = FeedFailed(
+            message = (
                 f"{self.feed}: {len(self.failures)} of {len(self.tickers)} ticker(s) failed (the others were "
-                f"stored): {self.failures}",
-                vendor="multiple",
+                f"stored): {self.failures}"
             )
+            if all(isinstance(e, ValidationFailed) for e in self._errors.values()):
+                # The same data fails the same way again: a retry would only repeat the fetch.
+                self.error_after_commit = dg.Failure(description=message, allow_retries=False)
+            else:
+                self.error_after_commit = FeedFailed(message, vendor="multiple")
 
 
 def _metadata_value(value: Any) -> Any:

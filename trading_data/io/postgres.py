@@ -50,6 +50,12 @@ class FrameChunks:
         self.metadata: dict[str, Any] = {}
         # Raised by the IO manager once the write has committed: the step fails, the data stays.
         self.error_after_commit: Exception | None = None
+        # Read by the IO manager once the stream is exhausted, inside the same transaction:
+        # tickers whose streamed rows must not be stored (they failed part-way), and tickers whose
+        # stored rows of the window (those matching ``replace_filter``, when set) the stream replaces.
+        self.discard_tickers: set[str] = set()
+        self.replace_tickers: list[str] = []
+        self.replace_filter: str = ""
 
     def __iter__(self) -> Iterator[pd.DataFrame]:
         return iter(self._chunks)
@@ -168,8 +174,12 @@ class PostgresClient(DbClient):
             return
         spec = table_spec(table_slice.table)
         where, params = _where(spec, table_slice)
+        target = _qualified(table_slice)
         with connection.cursor() as cur:
-            cur.execute(f"DELETE FROM {_qualified(table_slice)} {where}", params or None)
+            # Concurrent replaces of one window take turns: without the lock both delete nothing,
+            # then the second's load fails on the first's keys.
+            _lock_window(cur, target, params)
+            cur.execute(f"DELETE FROM {target} {where}", params or None)
 
     @staticmethod
     def get_select_statement(table_slice: TableSlice) -> str:
@@ -211,15 +221,54 @@ def _check_window(spec: TableSpec, frame: pd.DataFrame, table_slice: TableSlice)
         )
 
 
-def _lock_window_and_check_empty(cur: Any, target: str, where: str, params: tuple[Any, ...]) -> bool:
-    """Serialise upserts of one window until COMMIT, and say whether the window holds no row yet."""
+def _lock_window(cur: Any, target: str, params: tuple[Any, ...]) -> None:
+    """Serialise writes (replace and upsert alike) of one table window until COMMIT."""
     cur.execute(
         "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
         (f"{target} {[p.isoformat() for p in params]}",),
     )
     cur.fetchall()
+
+
+def _lock_window_and_check_empty(cur: Any, target: str, where: str, params: tuple[Any, ...]) -> bool:
+    """Serialise upserts of one window until COMMIT, and say whether the window holds no row yet."""
+    _lock_window(cur, target, params)
     cur.execute(f"SELECT EXISTS (SELECT 1 FROM {target} {where})", params or None)
     return not cur.fetchone()[0]
+
+
+def _apply_stream_outcome(
+    cur: Any,
+    obj: FrameChunks,
+    spec: TableSpec,
+    target: str,
+    staging: str | None,
+    where: str,
+    params: tuple[Any, ...],
+) -> None:
+    """Before the merge: drop the staged rows of tickers that failed part-way, and delete the stored rows
+    of the tickers whose window the stream replaces (a closed session fetched whole), in the write's
+    transaction, so the window holds the old rows or the new ones, never a mix."""
+    if not (obj.discard_tickers or obj.replace_tickers):
+        return
+    if "ticker" not in spec.columns:
+        raise StorageError(f"{spec.name}: per-ticker discard/replace needs a ticker column")
+    if obj.discard_tickers:
+        if staging is None:
+            raise StorageError(f"{spec.name}: discarding tickers needs the upsert write mode")
+        cur.execute(
+            f"DELETE FROM {staging} WHERE ticker = ANY(string_to_array($1, ','))",
+            (",".join(sorted(obj.discard_tickers)),),
+        )
+    replace = [t for t in obj.replace_tickers if t not in obj.discard_tickers]
+    if replace:
+        n = len(params) + 1
+        extra = f" AND ({obj.replace_filter})" if obj.replace_filter else ""
+        clause = f"{where} AND" if where else "WHERE"
+        cur.execute(
+            f"DELETE FROM {target} {clause} ticker = ANY(string_to_array(${n}, ','))" + extra,
+            (*params, ",".join(replace)),
+        )
 
 
 def _chunks(obj: pd.DataFrame | FrameChunks) -> Iterator[pd.DataFrame]:
@@ -285,6 +334,10 @@ class PandasPostgresTypeHandler(DbTypeHandler[pd.DataFrame]):
                     cur.adbc_ingest(spec.name, table, mode="append", db_schema_name=table_slice.schema)
                 rows += len(chunk)
                 chunks += 1
+            if isinstance(obj, FrameChunks):
+                _apply_stream_outcome(
+                    cur, obj, spec, target, staging if mode == "upsert" else None, where, params
+                )
             if mode == "upsert":
                 key = ", ".join(spec.primary_key)
                 updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in spec.columns if c not in spec.primary_key)

@@ -1,18 +1,24 @@
 """Intraday feeds for the active tickers: prices, quotes, trades and options flow.
 
-Each tick re-materializes the session's partition incrementally: per ticker it fetches only what is
-newer than the stored watermark and upserts it, so re-running a tick changes nothing. A past session
-(a backfill) has no watermark yet and fetches the whole day. Pages stream into the database.
+While a session is live, each tick extends its partition: per ticker it fetches only what is newer
+than the stored watermark and upserts it, so re-running a tick changes nothing. Once the session has
+closed (a backfill, a manual re-run, the 16:30 full pipeline) a materialization recomputes it: every
+active ticker's whole day is fetched again and replaces that ticker's stored rows of the window in
+one transaction, so holes and vendor corrections are picked up (DESIGN.md decision 15). Pages stream
+into the database.
 """
 
 import datetime as dt
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import dagster as dg
 import pandas as pd
 
+from trading_data.calendar import session
+from trading_data.clock import utc_now
 from trading_data.defs.common import (
     ChunkValidator,
     active_tickers,
@@ -26,6 +32,7 @@ from trading_data.settings import PipelineSettingsResource
 from trading_data.sources.resources import PolygonResource, UnusualWhalesResource
 
 FEED_KINDS = {"polygon", "pandas", "postgres"}
+FLOW_ALERTS = "record_type = 'flow_alert'"
 
 
 def feed_asset(table: str, description: str, *, kinds: set[str] = FEED_KINDS, pool: str = "polygon") -> Any:
@@ -50,8 +57,82 @@ def fetch_window(
     publish more rows with the same timestamp."""
     day_start, day_end = session_bounds(session_key)
     start = max(day_start, watermark.to_pydatetime()) if watermark is not None else day_start
-    now = now or dt.datetime.now(dt.UTC)
+    now = now or utc_now()
     return start, min(day_end, max(now, start))
+
+
+@dataclass(frozen=True)
+class FeedPlan:
+    """What one materialization of a feed fetches: per active ticker a window, whole or incremental."""
+
+    tickers: list[str]
+    windows: dict[str, tuple[dt.datetime, dt.datetime]]
+    whole_session: bool
+    """The session has closed: fetch each ticker's whole day and replace its stored window."""
+    now: dt.datetime
+
+    def metadata(self) -> dict[str, Any]:
+        mode = "whole session, replacing each ticker's window" if self.whole_session else "incremental"
+        return {
+            "fetch_mode": dg.MetadataValue.text(mode),
+            "active_tickers": dg.MetadataValue.int(len(self.tickers)),
+        }
+
+
+def plan_feed(
+    context: dg.AssetExecutionContext,
+    table: str,
+    selected: pd.DataFrame,
+    database: MarketDatabase,
+    watermark_filter: str = "",
+) -> FeedPlan:
+    """The tickers and windows to fetch; fails at once when the session's selection is missing."""
+    key = context.partition_key
+    tickers = active_tickers(selected)
+    if not tickers:
+        _explain_no_tickers(context, table, selected)
+    now = utc_now()
+    whole = session(key).has_closed(now)
+    marks = {} if whole else database.watermarks(table, key, tickers, where=watermark_filter)
+    windows = {t: fetch_window(key, marks.get(t), now) for t in tickers}
+    if whole:
+        context.log.info(
+            f"{table}: {len(tickers)} active ticker(s); {key} has closed: fetching the whole session"
+        )
+    else:
+        context.log.info(
+            f"{table}: {len(tickers)} active ticker(s); {len(marks)} with stored data resume from their watermark"
+        )
+    return FeedPlan(tickers, windows, whole, now)
+
+
+def _explain_no_tickers(context: dg.AssetExecutionContext, table: str, selected: pd.DataFrame) -> None:
+    """No active ticker: a missing selection fails the step (never a silent empty success); a selection
+    that exists but chose nothing is said so."""
+    key = context.partition_key
+    if selected.empty and not _materialized(context.instance, "selected_tickers", key):
+        raise dg.Failure(
+            description=(
+                f"{table}: selected_tickers has no materialization for session {key}, so there are no "
+                f"tickers to collect. Materialize it first (UI, or `dagster asset materialize -m "
+                f"trading_data.definitions --select selected_tickers --partition {key}`); scheduled ticks "
+                "fill it themselves."
+            ),
+            allow_retries=False,
+        )
+    reason = (
+        f"selected_tickers for {key} is materialized but marks no ticker active "
+        f"({len(selected)} row(s) in the focus universe): nothing to collect"
+    )
+    context.log.warning(f"{table}: {reason}")
+    context.add_output_metadata({"no_active_tickers": dg.MetadataValue.text(reason)})
+
+
+def _materialized(instance: dg.DagsterInstance, asset: str, partition_key: str) -> bool:
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[partition_key]), limit=1
+    ).records
+    return bool(records)
 
 
 def _strict(settings: PipelineSettingsResource) -> bool:
@@ -97,20 +178,15 @@ def _tick_feed(
     pages: Callable[[Any, str, dt.datetime, dt.datetime], AsyncIterator[pd.DataFrame]],
     watermark_filter: str = "",
 ) -> TickerFeed:
-    tickers = active_tickers(selected)
-    marks = database.watermarks(table, context.partition_key, tickers, where=watermark_filter)
-    windows = {t: fetch_window(context.partition_key, marks.get(t)) for t in tickers}
-    context.log.info(
-        f"{table}: {len(tickers)} active ticker(s); {len(marks)} with stored data resume from their watermark"
-    )
+    plan = plan_feed(context, table, selected, database, watermark_filter)
 
     def fetch(client: Any, ticker: str) -> AsyncIterator[pd.DataFrame]:
-        start, end = windows[ticker]
+        start, end = plan.windows[ticker]
         return pages(client, ticker, start, end)
 
-    return TickerFeed(
+    feed = TickerFeed(
         feed=table,
-        tickers=tickers,
+        tickers=plan.tickers,
         open_clients=_polygon_only(polygon),
         fetch=fetch,
         max_concurrency=polygon.concurrency(),
@@ -119,7 +195,10 @@ def _tick_feed(
         log=context.log,
         breakers=[database.breaker("polygon")],
         strict=_strict(settings),
+        replace_window=plan.whole_session,
     )
+    feed.metadata.update(plan.metadata())
+    return feed
 
 
 @feed_asset(
@@ -210,12 +289,10 @@ def options_flow(
     settings: PipelineSettingsResource,
     database: MarketDatabase,
 ) -> TickerFeed:
-    tickers = active_tickers(selected_tickers)
     key = context.partition_key
-    marks = database.watermarks("options_flow", key, tickers, where="record_type = 'flow_alert'")
-    now = dt.datetime.now(dt.UTC)
+    plan = plan_feed(context, "options_flow", selected_tickers, database, FLOW_ALERTS)
     day_start, day_end = session_bounds(key)
-    poll_snapshot = day_start <= now < day_end
+    poll_snapshot = day_start <= plan.now < day_end
 
     @asynccontextmanager
     async def clients() -> AsyncIterator[Any]:
@@ -224,10 +301,10 @@ def options_flow(
 
     async def fetch(both: Any, ticker: str) -> AsyncIterator[pd.DataFrame]:
         poly, uw = both
-        start, end = fetch_window(key, marks.get(ticker), now)
+        start, end = plan.windows[ticker]
         yield await uw.flow_alerts(ticker, newer_than=start, older_than=end)
         if poll_snapshot:
-            yield await poly.option_chain_snapshot(ticker, polled_at=now)
+            yield await poly.option_chain_snapshot(ticker, polled_at=plan.now)
 
     def stats(both: Any) -> dict[str, Any]:
         poly, uw = both
@@ -235,9 +312,9 @@ def options_flow(
 
     if not poll_snapshot:
         context.log.info(f"{key} is not today's session: flow alerts only, no chain snapshot")
-    return TickerFeed(
+    feed = TickerFeed(
         feed="options_flow",
-        tickers=tickers,
+        tickers=plan.tickers,
         open_clients=clients,
         fetch=fetch,
         max_concurrency=polygon.concurrency(),
@@ -246,4 +323,10 @@ def options_flow(
         log=context.log,
         breakers=[database.breaker("polygon"), database.breaker("unusual_whales")],
         strict=_strict(settings),
+        # Chain snapshots are of the moment they were polled and cannot be fetched again: a whole-session
+        # re-fetch replaces the flow alerts only.
+        replace_window=plan.whole_session,
+        replace_filter=FLOW_ALERTS,
     )
+    feed.metadata.update(plan.metadata())
+    return feed
