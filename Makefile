@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install dev test test-fast test-ui test-destructive lint bench-io bench-sources bench-quotes-session clean db-start db-stop
+.PHONY: install dev test test-fast test-times test-ui test-destructive lint bench-io bench-sources bench-quotes-session clean db-start db-stop
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,20 @@ dev: $(STAMP)
 test: $(STAMP) lint
 	$(BIN)/trading-data db start
 	$(BIN)/pytest -n 2 --dist loadgroup -q
+
+# The time-sensitive tests (pytest -m clock) with the platform's clock pinned (--now sets TRADING_DATA_NOW):
+# a session morning, mid-session, after the close, a weekend and a holiday. Every pin runs; any failure fails.
+CLOCK_PINS := session-morning=2026-12-01T09:20-05:00 during-session=2026-12-01T14:09-05:00 \
+	after-close=2026-12-01T17:30-05:00 weekend=2026-11-29T12:00-05:00 holiday=2026-11-26T11:00-05:00
+test-times: $(STAMP)
+	$(BIN)/trading-data db start
+	@failed=""; for pin in $(CLOCK_PINS); do \
+		name=$${pin%%=*}; now=$${pin#*=}; \
+		echo "== make test-times: $$name, --now=$$now =="; \
+		$(BIN)/pytest -n 2 --dist loadgroup -q -m clock --now=$$now || failed="$$failed $$name"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "make test-times: FAILED at:$$failed"; exit 1; fi; \
+	echo "make test-times: passed at all five pinned times"
 
 # The headless-browser test needs Debian's chromium (browser downloads are blocked here).
 test-ui: $(STAMP)

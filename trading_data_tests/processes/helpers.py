@@ -17,13 +17,14 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
+from trading_data.clock import NOW_ENV
 from trading_data.db.url import sqlalchemy_psycopg2_url, with_database
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -83,13 +84,17 @@ def drop_database(server_url: str, name: str) -> None:
 def isolated_environment(
     home: Path, market_url: str, dagster_url: str, extra: Mapping[str, str] | None = None
 ) -> dict[str, str]:
-    """The environment of every test process: its own DAGSTER_HOME and databases, no vendor keys."""
+    """The environment of every test process: its own DAGSTER_HOME and databases, no vendor keys.
+
+    ``TRADING_DATA_NOW`` is the one ``TRADING_DATA_*`` variable passed through (the suite's pinned clock).
+    """
     home.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
     env = {
         k: v
         for k, v in os.environ.items()
         if not k.startswith(("TRADING_DATA_", "DAGSTER_", "POLYGON", "UNUSUAL_WHALES", "PYTEST_"))
+        or k == NOW_ENV  # a pinned clock (pytest --now) holds for the processes too
     }
     env.update(
         {
@@ -269,3 +274,40 @@ def wait_for_location(base_url: str, proc: Process, timeout: float = 180) -> Non
         return True
 
     wait_until(loaded, timeout, f"code location {LOCATION} to load", processes=(proc,))
+
+
+def pin_instigators(instance: Any, workspace: Path, running: Collection[str] = ()) -> set[str]:
+    """Let only the schedules and sensors named in ``running`` run; store a STOPPED state for every other one.
+
+    A daemon ticks every running schedule and sensor (running by default or by a stored state) on the real
+    clock, whatever ``TRADING_DATA_NOW`` says: a test that starts one must say what may run, or a real tick
+    (the 16:30 full pipeline, the 5-minute freshness schedule, a sensor) adds runs the test never asked for.
+    Call it with the test's own instance before the daemon starts; returns the names it stopped.
+    """
+    from dagster._core.remote_representation.external import RemoteSchedule
+    from dagster._core.workspace.context import WorkspaceProcessContext
+    from dagster._core.workspace.load_target import WorkspaceFileTarget
+
+    wanted, stopped, still_running = set(running), set(), set()
+    with WorkspaceProcessContext(instance, WorkspaceFileTarget([str(workspace)])) as context:
+        locations = context.create_request_context().code_locations
+        assert locations, f"no code location loaded from {workspace}"
+        for location in locations:
+            for repository in location.get_repositories().values():
+                instigators = [*repository.get_schedules(), *repository.get_sensors()]
+                unknown = wanted - {i.name for i in instigators}
+                assert not unknown, f"{sorted(unknown)} are not schedules or sensors of {location.name}"
+                for instigator in instigators:
+                    origin_id, selector_id = instigator.get_remote_origin_id(), instigator.selector_id
+                    is_schedule = isinstance(instigator, RemoteSchedule)
+                    if instigator.name in wanted:
+                        (instance.start_schedule if is_schedule else instance.start_sensor)(instigator)
+                    else:
+                        stop = instance.stop_schedule if is_schedule else instance.stop_sensor
+                        stop(origin_id, selector_id, instigator)
+                        stopped.add(instigator.name)
+                    stored = instance.get_instigator_state(origin_id, selector_id)
+                    if instigator.get_current_instigator_state(stored).is_running:
+                        still_running.add(instigator.name)
+    assert still_running == wanted, f"running after pinning: {sorted(still_running)}, wanted {sorted(wanted)}"
+    return stopped

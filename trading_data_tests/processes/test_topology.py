@@ -13,13 +13,18 @@ What the test proves, step by step, through the deployed processes only:
    recorded once and the rows written for the session are unchanged.
 
 Wall-clock ticks of the real schedules are never waited for: step 2 moves the schedule's stored start
-back to just before its last tick, as if the daemon had been down since then.
+back to just before the last tick that launches a run, as if the daemon had been down since then.
+
+The daemon ticks on the real clock (``TRADING_DATA_NOW`` pins only the platform's domain clock), so what it
+may run is pinned before it starts: every schedule and sensor but the ticker selection schedule is stored
+STOPPED, and a real ticker selection tick never falls inside the test (it waits one out that is minutes away).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import signal
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,15 +32,17 @@ from dataclasses import dataclass
 import psycopg
 import pytest
 
-from trading_data.scheduling import decide_tick, run_key_for, to_new_york
+from trading_data.scheduling import SCHEDULE_SPECS, TickDecision, decide_tick, run_key_for, to_new_york
 from trading_data_tests.processes.conftest import IsolatedInstance
 from trading_data_tests.processes.helpers import (
     BIN,
     LOCATION,
     REPOSITORY,
+    SCHEDULE_NAMES,
     Process,
     free_port,
     graphql,
+    pin_instigators,
     start_process,
     start_webserver,
     wait_for_location,
@@ -52,6 +59,8 @@ JOB = "selected_tickers_job"
 # them light the same way the launchpad's `symbols` does.
 PROCESS_ENV = {"TRADING_DATA_SYMBOLS": ",".join(SYMBOLS)}
 RUN_TIMEOUT = 240
+# A real ticker selection tick this close ahead is waited out before the daemon starts: longer than the test.
+TEST_WINDOW = dt.timedelta(minutes=12)
 
 LAUNCH_RUN = """
 mutation LaunchRun($executionParams: ExecutionParams!) {
@@ -194,11 +203,38 @@ def _event_types(instance, run_id: str) -> list[str]:  # type: ignore[no-untyped
     return [e.dagster_event.event_type_value for e in instance.all_logs(run_id) if e.dagster_event]
 
 
-def _last_ticker_selection_tick(cron: str, now: dt.datetime) -> dt.datetime:
+def _daemon_now() -> dt.datetime:
+    """The daemon's clock: Dagster evaluates schedules at real cron times, whatever TRADING_DATA_NOW says."""
+    from dagster._time import get_current_datetime
+
+    return get_current_datetime()
+
+
+def _last_running_tick(cron: str, now: dt.datetime) -> tuple[dt.datetime, TickDecision]:
+    """The latest tick of the schedule at or before ``now`` that launches a run (holidays and weekends skip)."""
     from dagster._utils.schedules import reverse_cron_string_iterator
 
-    tick = next(reverse_cron_string_iterator(now.timestamp(), cron, "America/New_York"))
-    return to_new_york(tick)
+    for tick in reverse_cron_string_iterator(now.timestamp(), cron, "America/New_York"):
+        decision = decide_tick(SCHEDULE, to_new_york(tick), "fixed")
+        if decision.should_run:
+            return to_new_york(tick), decision
+    raise AssertionError(f"{SCHEDULE} ({cron}) has no tick that runs")
+
+
+def _wait_out_a_real_tick(cron: str) -> None:
+    """If a real tick that launches a run falls within the test's window, let it pass before the daemon starts.
+
+    Such a tick (09:35 on a session day) would add a run of its own to the "exactly these runs" count.
+    """
+    from dagster._utils.schedules import cron_string_iterator
+
+    now = _daemon_now()
+    for tick in cron_string_iterator(now.timestamp(), cron, "America/New_York"):
+        if tick - now > TEST_WINDOW:
+            return
+        if decide_tick(SCHEDULE, to_new_york(tick), "fixed").should_run:
+            time.sleep((tick - _daemon_now()).total_seconds() + 5)
+            return
 
 
 def _schedule_state(instance):  # type: ignore[no-untyped-def]
@@ -236,6 +272,13 @@ def test_runs_survive_daemon_kill_without_loss_or_duplicates(platform: Platform,
     with psycopg.connect(market_url, autocommit=True) as conn:
         conn.execute("DELETE FROM market.selected_tickers WHERE session = %s", (SESSION,))
 
+    # Only the schedule under test may run: every other schedule and sensor is stored STOPPED.
+    stopped = pin_instigators(instance, platform.workspace, running={SCHEDULE})
+    assert SCHEDULE_NAMES - {SCHEDULE} <= stopped
+    assert "full_pipeline_schedule" in stopped
+    cron = next(spec.cron for spec in SCHEDULE_SPECS if spec.name == SCHEDULE)
+    _wait_out_a_real_tick(cron)
+
     daemon = platform.start_daemon()
     for proc in platform.processes():
         proc.assert_isolated()
@@ -246,6 +289,7 @@ def test_runs_survive_daemon_kill_without_loss_or_duplicates(platform: Platform,
         "the daemon to register the schedules",
         processes=platform.processes(),
     )
+    assert _schedule_state(instance).instigator_data.cron_schedule == cron
 
     # 1. UI/GraphQL launch -> queued -> dequeued by the daemon -> run worker from the code server.
     token = uuid.uuid4().hex
@@ -291,12 +335,9 @@ def test_runs_survive_daemon_kill_without_loss_or_duplicates(platform: Platform,
 
     # 2. Crash the daemon; a tick falls due while it is down; the restarted daemon catches it up.
     platform.kill_daemon()
-    cron = _schedule_state(instance).instigator_data.cron_schedule
-    tick = _last_ticker_selection_tick(cron, dt.datetime.now(dt.UTC))
-    decision = decide_tick(SCHEDULE, tick, "fixed")
-    if not decision.should_run:
-        pytest.skip(f"the last {SCHEDULE} tick ({tick}) skips: {decision.skip_reason}")
+    tick, decision = _last_running_tick(cron, _daemon_now())
     run_key = run_key_for(SCHEDULE, tick)
+    assert decision.run_key == run_key
     _rewind_schedule(instance, tick - dt.timedelta(minutes=1))
     platform.start_daemon()
 
@@ -323,7 +364,10 @@ def test_runs_survive_daemon_kill_without_loss_or_duplicates(platform: Platform,
     )
 
     def tick_done():  # type: ignore[no-untyped-def]
-        ticks = instance.get_ticks(origin_id, selector_id, limit=1)
+        # Ticks after it (a holiday's) are SKIPPED ones: look the tick up by its time.
+        ticks = instance.get_ticks(
+            origin_id, selector_id, after=tick.timestamp() - 1, before=tick.timestamp() + 1
+        )
         return ticks[0] if ticks and ticks[0].status == TickStatus.SUCCESS else None
 
     recorded = wait_until(tick_done, 60, "the tick to be recorded", processes=platform.processes())
@@ -333,11 +377,17 @@ def test_runs_survive_daemon_kill_without_loss_or_duplicates(platform: Platform,
     # 3. Crash again, leaving the tick as a crash after "run submitted" leaves it; the restart resumes it.
     platform.kill_daemon()
     instance.update_tick(recorded.with_status(TickStatus.STARTED))
+    # A crash right after "run submitted" leaves no later tick: drop the skipped ones evaluated after it.
+    instance.purge_ticks(
+        origin_id, selector_id, before=_daemon_now().timestamp(), tick_statuses=[TickStatus.SKIPPED]
+    )
     _rewind_schedule(instance, tick - dt.timedelta(minutes=1))
     platform.start_daemon()
 
     def tick_resumed():  # type: ignore[no-untyped-def]
-        current = instance.get_ticks(origin_id, selector_id, limit=1)[0]
+        current = instance.get_ticks(
+            origin_id, selector_id, after=tick.timestamp() - 1, before=tick.timestamp() + 1
+        )[0]
         return (
             current if current.status == TickStatus.SUCCESS and current.tick_id == recorded.tick_id else None
         )
