@@ -189,3 +189,83 @@ class MarketDatabase(dg.ConfigurableResource):
             frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
             frame["last_ts"] = pd.to_datetime(frame["last_ts"], utc=True)
         return frame
+
+    def reconciliation_aggregates(
+        self,
+        session_key: str,
+        tickers: Sequence[str],
+        regular_session: tuple[dt.datetime, dt.datetime],
+        non_volume_conditions: Sequence[int] = (),
+        non_price_conditions: Sequence[int] = (),
+    ) -> pd.DataFrame:
+        """Per ticker, what reconciling a session compares (``domain.reconciliation``), counted in SQL.
+
+        ``day_bar_volume`` (null without a daily bar), ``trade_volume`` (sizes of the New York day's
+        trades carrying none of ``non_volume_conditions``) and ``trade_count``; over the regular session
+        ``[open, close)``: ``trade_minutes`` (minutes with a trade carrying none of
+        ``non_price_conditions``), ``covered_trade_minutes`` (those with a minute bar), ``bar_minutes``,
+        and ``quoted_half_hours`` (indices from the open of the half hours holding a quote). Minutes and
+        half hours are EXISTS probes on the primary-key indexes: no trade or quote leaves the server.
+        """
+        day_start, day_end = session_bounds(session_key)
+        opens, closes = (moment.astimezone(dt.UTC) for moment in regular_session)
+        params = {
+            "tickers": list(dict.fromkeys(tickers)),
+            "day_start": day_start,
+            "day_end": day_end,
+            "open": opens,
+            "close": closes,
+            "non_volume": list(non_volume_conditions),
+            "non_price": list(non_price_conditions),
+        }
+        tables = {name: self._table(name) for name in ("prices", "trades", "quotes")}
+        query = sql.SQL(
+            """
+            WITH t AS (SELECT unnest(%(tickers)s::text[]) AS ticker),
+            volumes AS (
+                SELECT x.ticker, count(*) AS trade_count, coalesce(sum(x.size) FILTER (WHERE NOT coalesce(
+                    string_to_array(x.conditions, ',')::int[] && %(non_volume)s::int[], false)), 0) AS volume
+                FROM {trades} x
+                WHERE x.ts >= %(day_start)s AND x.ts < %(day_end)s AND x.ticker = ANY(%(tickers)s)
+                GROUP BY x.ticker
+            ),
+            grid AS (
+                SELECT t.ticker,
+                    EXISTS (SELECT 1 FROM {prices} p WHERE p.ticker = t.ticker AND p.timespan = 'minute'
+                        AND p.ts >= m.start AND p.ts < m.start + interval '1 minute') AS has_bar,
+                    EXISTS (SELECT 1 FROM {trades} x WHERE x.ticker = t.ticker AND x.ts >= m.start
+                        AND x.ts < m.start + interval '1 minute' AND NOT coalesce(
+                            string_to_array(x.conditions, ',')::int[] && %(non_price)s::int[], false)
+                    ) AS has_trade
+                FROM t CROSS JOIN generate_series(%(open)s::timestamptz,
+                    %(close)s::timestamptz - interval '1 minute', interval '1 minute') AS m(start)
+            ),
+            minutes AS (
+                SELECT ticker, count(*) FILTER (WHERE has_trade) AS trade_minutes,
+                    count(*) FILTER (WHERE has_trade AND has_bar) AS covered_trade_minutes,
+                    count(*) FILTER (WHERE has_bar) AS bar_minutes
+                FROM grid GROUP BY ticker
+            ),
+            halves AS (
+                SELECT t.ticker, array_agg(h.i ORDER BY h.i) FILTER (WHERE EXISTS (
+                    SELECT 1 FROM {quotes} q WHERE q.ticker = t.ticker
+                        AND q.ts >= %(open)s::timestamptz + h.i * interval '30 minutes'
+                        AND q.ts < least(%(open)s::timestamptz + (h.i + 1) * interval '30 minutes',
+                            %(close)s::timestamptz))) AS quoted_half_hours
+                FROM t CROSS JOIN generate_series(0,
+                    ceil(extract(epoch FROM %(close)s::timestamptz - %(open)s::timestamptz) / 1800)::int - 1
+                ) AS h(i)
+                GROUP BY t.ticker
+            )
+            SELECT t.ticker,
+                (SELECT sum(p.volume) FROM {prices} p WHERE p.ticker = t.ticker AND p.timespan = 'day'
+                    AND p.ts >= %(day_start)s AND p.ts < %(day_end)s) AS day_bar_volume,
+                coalesce(v.volume, 0) AS trade_volume, coalesce(v.trade_count, 0) AS trade_count,
+                m.trade_minutes, m.covered_trade_minutes, m.bar_minutes,
+                coalesce(h.quoted_half_hours, '{{}}') AS quoted_half_hours
+            FROM t LEFT JOIN volumes v USING (ticker) JOIN minutes m USING (ticker) JOIN halves h USING (ticker)
+            ORDER BY t.ticker
+            """
+        ).format(**tables)
+        # psycopg binds a mapping of named parameters; read_sql is typed for positional ones.
+        return self.read_sql(query, params)  # type: ignore[arg-type]

@@ -82,3 +82,5 @@ def test_checks_are_partitioned() -> None:
     checks = list(defs.resolve_asset_graph().asset_check_keys)
     names = {c.name for c in checks}
     assert {"selected_tickers_has_active", "prices_covers_active_tickers", "quotes_not_crossed"} <= names
+    # `trading-data health` reads the reconciliation by this key.
+    assert dg.AssetCheckKey(dg.AssetKey("daily_report"), "daily_report_reconciled") in checks
