@@ -2,7 +2,9 @@
 
 Input: daily bars for the ``lookback_days`` sessions before the target session, one row per ticker
 per session (columns ``ticker, ts, open, high, low, close, volume``; ``vwap`` and ``transactions``
-are ignored). A ticker may be missing some days; its metrics then use the bars it has.
+are ignored). A ticker may be missing some days; its metrics then use the bars it has. Rows whose
+ticker cannot be a symbol (``settings.TICKER_PATTERN``; vendors serve lowercase, padded and binary
+junk) are dropped before anything else, counted and reported (``SelectionResult.dropped``).
 
 Per ticker, over its bars in the window (oldest first, ``C`` = close, ``H`` = high, ``L`` = low):
 
@@ -39,21 +41,22 @@ focus universe only (tickers outside it are summarised in the message).
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 
 from trading_data.calendar import NEW_YORK
-from trading_data.schemas import TICKER_PATTERN, SelectedTickers
+from trading_data.clock import utc_now
+from trading_data.schemas import SelectedTickers
+from trading_data.settings import DEFAULT_TICKERS, TICKER_PATTERN
 
 SCORE_WEIGHTS = {"volatility": 0.4, "relative_volume": 0.3, "abs_momentum": 0.3}
 REQUIRED_BAR_COLUMNS = ("ticker", "ts", "high", "low", "close", "volume")
 METRIC_COLUMNS = ["avg_volume", "last_close", "atr", "volatility", "relative_volume", "momentum"]
 OUTPUT_COLUMNS = list(SelectedTickers.to_schema().columns)
-DEFAULT_TICKERS = ("SPY", "QQQ", "AAPL", "MSFT", "NVDA", "AMZN", "META", "GOOGL", "TSLA", "AMD")
+DROPPED_EXAMPLES = 3  # invalid symbols quoted in the message and metadata
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,21 @@ class SelectionParams:
 
 
 @dataclass(frozen=True)
+class DroppedSymbols:
+    """Daily-bar rows whose ticker cannot be a ticker symbol (vendor junk), dropped before ranking."""
+
+    rows: int = 0
+    symbols: int = 0  # distinct invalid values
+    examples: tuple[str, ...] = ()  # the first few, as ASCII-safe literals (junk may be binary)
+
+    def describe(self) -> str:
+        return (
+            f"{self.rows} row(s) of {self.symbols} invalid ticker symbol(s) dropped "
+            f"(e.g. {', '.join(self.examples)})"
+        )
+
+
+@dataclass(frozen=True)
 class SelectionResult:
     """The SelectedTickers frame, a one-line account of what happened, and the fallback flag."""
 
@@ -92,6 +110,7 @@ class SelectionResult:
     used_fallback: bool
     source: str  # "selection", "symbols" or "fallback"
     active_tickers: tuple[str, ...] = field(default=())
+    dropped: DroppedSymbols = field(default_factory=DroppedSymbols)
 
 
 def wilder_atr(high: np.ndarray, low: np.ndarray, close: np.ndarray, period: int = 14) -> float:
@@ -118,11 +137,35 @@ def normalize_symbols(symbols: str | Iterable[str]) -> list[str]:
         symbol = str(raw).strip().upper()
         if not symbol:
             continue
-        if not re.match(TICKER_PATTERN, symbol):
+        if not TICKER_PATTERN.fullmatch(symbol):
             raise ValueError(f"invalid ticker symbol {raw!r}")
         if symbol not in out:
             out.append(symbol)
     return out
+
+
+def printable(text: str) -> str:
+    """``text`` with every character outside printable ASCII escaped: vendor junk may be binary, and
+    a NUL cannot go into a log line or the event log."""
+    return "".join(c if " " <= c <= "~" else ascii(c)[1:-1] for c in text)
+
+
+def _is_ticker(value: object) -> bool:
+    return isinstance(value, str) and TICKER_PATTERN.fullmatch(value) is not None
+
+
+def drop_invalid_tickers(bars: pd.DataFrame) -> tuple[pd.DataFrame, DroppedSymbols]:
+    """Drop rows whose ``ticker`` cannot be a symbol (``TICKER_PATTERN``): vendors have served
+    lowercase, padded and binary tickers in whole-market bars (polygon-io/issues#138)."""
+    if bars.empty or "ticker" not in bars.columns:
+        return bars, DroppedSymbols()
+    valid = bars["ticker"].map(_is_ticker).astype(bool)
+    if valid.all():
+        return bars, DroppedSymbols()
+    invalid = bars.loc[~valid, "ticker"]
+    distinct = list(dict.fromkeys(invalid.map(lambda v: v if isinstance(v, str) else repr(v))))
+    examples = tuple(ascii(v[:20]) for v in distinct[:DROPPED_EXAMPLES])
+    return bars[valid], DroppedSymbols(int((~valid).sum()), len(distinct), examples)
 
 
 def prepare_bars(session: dt.date, bars: pd.DataFrame, lookback_days: int) -> tuple[pd.DataFrame, int]:
@@ -209,7 +252,7 @@ def opportunity_scores(metrics: pd.DataFrame) -> pd.Series:
 
 
 def _now(now: dt.datetime | pd.Timestamp | None) -> pd.Timestamp:
-    stamp = pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now)
+    stamp = pd.Timestamp(utc_now() if now is None else now)
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
@@ -234,7 +277,8 @@ def rank_universe(
     now: dt.datetime | pd.Timestamp | None = None,
 ) -> tuple[pd.DataFrame, dict[str, int]]:
     """Filter, score and rank the market; returns (SelectedTickers frame of the focus universe,
-    funnel counts). Raises ValueError on unusable input."""
+    funnel counts). Raises ValueError on unusable input. Tickers must be valid symbols:
+    ``select_tickers`` drops the others first (``drop_invalid_tickers``)."""
     prepared, dropped = prepare_bars(session, bars, params.lookback_days)
     metrics = ticker_metrics(prepared, params.atr_period)
     latest_day = prepared["day"].max()
@@ -338,7 +382,22 @@ def select_tickers(
 ) -> SelectionResult:
     """Select the session's tickers: the ``symbols`` override when given, else dynamic selection,
     falling back to ``params.default_tickers`` when selection fails on bad data or activates none.
+    Rows whose ticker cannot be a symbol are dropped first and reported in ``dropped``.
     """
+    bars, dropped = drop_invalid_tickers(bars)
+    result = _select(session, bars, params, symbols, now)
+    if not dropped.rows:
+        return result
+    return replace(result, message=f"{result.message}; {dropped.describe()}", dropped=dropped)
+
+
+def _select(
+    session: dt.date,
+    bars: pd.DataFrame,
+    params: SelectionParams,
+    symbols: str | Sequence[str] | None,
+    now: dt.datetime | pd.Timestamp | None,
+) -> SelectionResult:
     if symbols:
         return symbols_selection(session, symbols, bars, params, now)
     try:

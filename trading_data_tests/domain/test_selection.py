@@ -248,3 +248,43 @@ def test_params_are_checked() -> None:
         SelectionParams(opportunity_threshold=2)
     with pytest.raises(ValueError):
         SelectionParams(lookback_days=1)
+
+
+JUNK_SYMBOLS = ("brk.b", "AAPL ", "\x00\x9f\ufffd\x1b[", "", None)
+
+
+def test_rows_that_cannot_be_tickers_are_dropped_before_ranking() -> None:
+    # Vendor junk (polygon-io/issues#138) with the market's best volatility, volume and momentum: it
+    # would rank first, and one invalid ticker in the frame used to kill the whole selection.
+    junk = pd.DataFrame(
+        [
+            bar(symbol, day, 30 + 10 * i, 10 + 10 * i, 20 + 15 * i, 10**12)
+            for symbol in JUNK_SYMBOLS
+            for i, day in enumerate((D1, D2, D3))
+        ]
+    )
+    bars = pd.concat([junk.iloc[:6], market(), junk.iloc[6:]], ignore_index=True)
+    result = select_tickers(SESSION, bars, PARAMS, now=NOW)
+    assert not result.used_fallback and result.source == "selection"
+    SelectedTickers.validate(result.frame)
+    baseline = select_tickers(SESSION, market(), PARAMS, now=NOW)
+    pd.testing.assert_frame_equal(result.frame, baseline.frame)
+    assert result.active_tickers == ("AAA",)
+    assert result.dropped.rows == 15 and result.dropped.symbols == 5
+    assert result.dropped.examples == ("'brk.b'", "'AAPL '", "'\\x00\\x9f\\ufffd\\x1b['")
+    assert "15 row(s) of 5 invalid ticker symbol(s) dropped" in result.message
+    assert baseline.dropped.rows == 0 and "invalid ticker" not in baseline.message
+
+
+def test_only_junk_falls_back_and_still_reports_the_dropped_rows() -> None:
+    junk = pd.DataFrame([bar("brk.b", day, 11, 9, 10, 10**9) for day in (D1, D2, D3)])
+    result = select_tickers(SESSION, junk, PARAMS, now=NOW)
+    assert result.used_fallback and list(result.frame["ticker"]) == ["SPY", "QQQ"]
+    assert result.dropped.rows == 3 and result.dropped.symbols == 1
+    assert "3 row(s) of 1 invalid ticker symbol(s) dropped" in result.message
+
+
+def test_selection_uses_the_settings_defaults() -> None:
+    from trading_data import settings
+
+    assert SelectionParams().default_tickers == settings.DEFAULT_TICKERS

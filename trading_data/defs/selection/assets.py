@@ -5,6 +5,7 @@ import datetime as dt
 
 import dagster as dg
 import pandas as pd
+import pandera.errors as pa_errors
 from pydantic import Field
 
 from trading_data.calendar import previous_sessions
@@ -14,7 +15,13 @@ from trading_data.defs.common import (
     partition_day,
     vendor_retry_policy,
 )
-from trading_data.domain.selection import SelectionParams, select_tickers
+from trading_data.domain.selection import (
+    SelectionParams,
+    SelectionResult,
+    fallback_selection,
+    printable,
+    select_tickers,
+)
 from trading_data.domain.sizing import SizingParams, size_positions
 from trading_data.market_db import MarketDatabase
 from trading_data.partitions import session_partitions
@@ -73,9 +80,8 @@ def selected_tickers(
     except Exception as exc:  # noqa: BLE001 - the seed's fallback: a day never goes without tickers
         context.log.error(f"could not load daily bars for selection: {exc}")
         bars = pd.DataFrame()
-    result = select_tickers(day, bars, params, symbols=list(options.symbols) or None)
-    (context.log.warning if result.used_fallback else context.log.info)(result.message)
-    frame = SelectedTickers.validate(result.frame)
+    result, frame = _select_or_fall_back(context, day, bars, params, list(options.symbols))
+    (context.log.warning if result.used_fallback or result.dropped.rows else context.log.info)(result.message)
     context.add_output_metadata(
         {
             "selection_source": result.source,
@@ -84,10 +90,34 @@ def selected_tickers(
             "active_tickers": dg.MetadataValue.json(list(result.active_tickers)),
             "active_count": dg.MetadataValue.int(len(result.active_tickers)),
             "history_sessions": dg.MetadataValue.text(f"{history[0]} .. {history[-1]}"),
+            "dropped_symbols": dg.MetadataValue.int(result.dropped.symbols),
+            "dropped_symbol_rows": dg.MetadataValue.int(result.dropped.rows),
+            "dropped_symbol_examples": dg.MetadataValue.json(list(result.dropped.examples)),
             **stats,
         }
     )
     return frame
+
+
+def _select_or_fall_back(
+    context: dg.AssetExecutionContext,
+    day: dt.date,
+    bars: pd.DataFrame,
+    params: SelectionParams,
+    symbols: list[str],
+) -> tuple[SelectionResult, pd.DataFrame]:
+    """Selection and its validated frame; a frame the model rejects falls back to the default tickers
+    (a day never goes without tickers, seed section 6)."""
+    try:
+        result = select_tickers(day, bars, params, symbols=symbols or None)
+        return result, SelectedTickers.validate(result.frame)
+    except (pa_errors.SchemaError, pa_errors.SchemaErrors) as exc:
+        problem = printable(str(exc).splitlines()[0][:300])
+        context.log.error(f"the selection frame failed validation ({problem}); using the default tickers")
+        result = fallback_selection(
+            day, params.default_tickers, f"selection failed validation: {problem}", None, params
+        )
+        return result, SelectedTickers.validate(result.frame)
 
 
 class SizingConfig(dg.Config):

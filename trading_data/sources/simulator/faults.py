@@ -4,13 +4,21 @@ A fault plan is a list of :class:`Fault`; each request asks the injector which f
 hits requests whose path starts with ``path_prefix`` (and whose vendor matches ``vendor`` when set),
 ``count`` times (None = every request). Page faults (``repeat_last_row``, ``next_url_cycle``) are
 spent only on requests where they can apply (a paged response with a cursor / a next_url).
+
+Body faults (``junk_tickers``) rewrite a successful answer. They are applied by :class:`BodyFaults`,
+an ASGI middleware around the simulator app sharing its injector, and switched on like any other
+fault (``POST /_sim/faults`` or :meth:`FaultInjector.add`); they are spent only on grouped-daily
+requests, the answers they apply to.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import threading
 import time
 from collections import Counter, deque
+from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -27,6 +35,7 @@ FAULT_KINDS = (
     "next_url_cycle",
     "http_401",
     "http_403",
+    "junk_tickers",
 )
 # Faults answered before the request is handled (they replace the response).
 RESPONSE_FAULTS = {
@@ -39,6 +48,11 @@ RESPONSE_FAULTS = {
     "connection_reset",
 }
 PAGE_FAULTS = {"repeat_last_row", "next_url_cycle"}
+# Faults that rewrite a successful answer's body (BodyFaults), and the answers they apply to.
+BODY_FAULTS = {"junk_tickers"}
+GROUPED_DAILY_PATH = "/v2/aggs/grouped/"
+# Tickers Polygon has served in grouped daily bars (polygon-io/issues#138): lowercase, padded, binary.
+JUNK_TICKERS = ("brk.b", "AAPL ", "\x00\x9f\ufffd\x1b[2J")
 
 
 @dataclass
@@ -181,3 +195,83 @@ class RequestStats:
                 "max_per_second": self._max_per_second,
                 "rate_limited": self._refused,
             }
+
+
+# ----- body faults --------------------------------------------------------------------------------
+def inject_junk_tickers(body: bytes, path: str) -> bytes:
+    """A grouped-daily answer with one row per JUNK_TICKERS on top, built to rank first: ten times the
+    answer's largest volume, a 45% high-low range and a close rising day by day (momentum)."""
+    payload = json.loads(body)
+    rows = payload.get("results") or []
+    if not rows:
+        return body
+    day = dt.date.fromisoformat(path.rstrip("/").rsplit("/", 1)[-1])
+    step = day.toordinal() % 100  # rises for 100 days, so over any lookback window but a wrap
+    close = 50.0 + 0.5 * step
+    volume = 10.0 * max(float(r.get("v") or 0) for r in rows) * (1 + step / 100)
+    junk = [
+        {
+            "T": symbol,
+            "v": volume,
+            "vw": close,
+            "o": close,
+            "c": close,
+            "h": close * 1.25,
+            "l": close * 0.8,
+            "t": rows[0]["t"],
+            "n": 100_000,
+        }
+        for symbol in JUNK_TICKERS
+    ]
+    payload["results"] = junk + rows
+    for key in ("queryCount", "resultsCount", "count"):
+        if key in payload:
+            payload[key] = len(payload["results"])
+    return json.dumps(payload, separators=(",", ":")).encode()
+
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+
+class BodyFaults:
+    """ASGI middleware: applies the injector's body faults to the wrapped simulator app's answers.
+
+    ``SimulatorServer(...).app = BodyFaults(server.app, server.faults)`` before ``start()``; a 200
+    answer of a request a ``junk_tickers`` fault hits gets :data:`JUNK_TICKERS` rows.
+    """
+
+    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]], faults: FaultInjector):
+        self.app = app
+        self.faults = faults
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if not path.startswith(GROUPED_DAILY_PATH) or not self.faults.take_one(
+            "junk_tickers", path, "polygon"
+        ):
+            await self.app(scope, receive, send)
+            return
+        start: Message = {}
+        chunks: list[bytes] = []
+
+        async def rewrite(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                start.update(message)
+                return
+            if message["type"] != "http.response.body":
+                await send(message)
+                return
+            chunks.append(message.get("body", b""))
+            if message.get("more_body"):
+                return
+            body = b"".join(chunks)
+            if start.get("status") == 200:
+                body = inject_junk_tickers(body, path)
+            headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+            await send({**start, "headers": [*headers, (b"content-length", str(len(body)).encode())]})
+            await send({"type": "http.response.body", "body": body})
+
+        await self.app(scope, receive, rewrite)
