@@ -5,15 +5,16 @@ Two faces of the same options:
 - :class:`PipelineSettings` is a plain frozen dataclass with the documented defaults; every value is
   validated when it is built. Pure code (selection, sizing, schedules) takes this.
 - :class:`PipelineSettingsResource` is the Dagster resource. Each field is optional: a value set in the
-  launchpad (``resources: {settings: {config: {...}}}``) wins, else the field's environment variable
-  (``TRADING_DATA_<OPTION>``, read when the run starts), else the documented default.
-  :meth:`PipelineSettingsResource.to_settings` merges and validates.
+  run config (the launchpad's ``resources: {settings: {config: {...}}}``) wins, else the field's
+  environment variable (``TRADING_DATA_<OPTION>``, read when the run starts; blank means unset), else
+  the documented default. :func:`resolve_settings` merges and validates.
 
-A bad value raises :class:`SettingsError`, whose message names the option and, when the value came from
-the environment, the environment variable. In a run, values typed in the launchpad are checked by
-pydantic field validators when the resource is built; the merged settings (environment included, and
-the rules that relate two options) are checked in ``setup_for_execution``. Either way the run fails
-while its resources initialise, before any asset code runs, with the ``SettingsError`` message.
+A bad value raises :class:`SettingsError` (a :class:`ConfigurationError`), one sentence naming the
+option, its value and where it came from (the variable, or the run config). In a run, the platform's
+executor (``trading_data.defs.executor``) checks the merged settings before any step runs, so the run
+fails at once with that sentence and is retried neither by the step's RetryPolicy nor as a run. This
+module also holds the platform's one set of value parsers (``parse_int``, ``parse_float``,
+``parse_bool``, ``parse_tickers``, ``env_setting``); the vendor settings use them too.
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, TypeVar
 
 import dagster as dg
 from pydantic import Field, field_validator
@@ -37,16 +38,54 @@ _TRUE = {"1", "true", "t", "yes", "y", "on"}
 _FALSE = {"0", "false", "f", "no", "n", "off", ""}
 
 
-class SettingsError(ValueError):
-    """A configuration value is invalid; ``option`` names it, ``env_var`` is set when it came from the
-    environment."""
+class ConfigurationError(ValueError):
+    """A setting of the platform is invalid.
 
-    def __init__(self, option: str, problem: str, env_var: str | None = None, raw: object = None):
+    The message is one sentence naming the setting, its value, where the value came from and what is
+    expected. The CLI prints it alone; a run fails with it before any step runs and is never retried.
+    Every configuration error the package raises subclasses this one.
+    """
+
+
+RUN_CONFIG = "run config"  # a value's source when it was set in the launchpad / run config
+
+
+class SettingsError(ConfigurationError):
+    """An option is invalid; ``option`` names it, ``env_var`` is set when it came from the environment
+    and ``source`` names where it came from (the variable, or ``"run config"``)."""
+
+    def __init__(
+        self,
+        option: str,
+        problem: str,
+        env_var: str | None = None,
+        raw: object = None,
+        *,
+        source: str | None = None,
+    ):
         self.option = option
         self.problem = problem
         self.env_var = env_var
-        where = f"{option} (from {env_var}={raw!r})" if env_var else option
+        self.source = env_var or source
+        self.raw = raw
+        if env_var and env_var == option:
+            where = f"{env_var}={raw!r}"
+        elif env_var:
+            where = f"{option} (from {env_var}={raw!r})"
+        elif source:
+            where = f"{option} (from the {source}: {raw!r})"
+        else:
+            where = option
         super().__init__(f"invalid setting {where}: {problem}")
+
+    def located(self, source: str | None, raw: object) -> SettingsError:
+        """The same problem, naming where the value came from (an environment variable or the run
+        config); unchanged when it already names a source or ``source`` is None."""
+        if self.source or not source:
+            return self
+        if source == RUN_CONFIG:
+            return SettingsError(self.option, self.problem, raw=raw, source=RUN_CONFIG)
+        return SettingsError(self.option, self.problem, source, raw)
 
 
 def env_var_name(option: str) -> str:
@@ -54,7 +93,9 @@ def env_var_name(option: str) -> str:
     return f"{ENV_PREFIX}{option.upper()}"
 
 
-# --- parsing and per-option rules (shared by the dataclass, the resource and the schedules) ---------
+# --- parsing and per-option rules: the platform's one set of parsers ---------------------------------
+# Each parser takes the option's name (for the message) and a raw value (a string from the environment
+# or a typed value from the run config) and raises SettingsError naming the option.
 
 
 def parse_bool(option: str, value: object) -> bool:
@@ -65,34 +106,43 @@ def parse_bool(option: str, value: object) -> bool:
     raise SettingsError(option, f"must be a boolean (true/false, 1/0, yes/no, on/off), got {value!r}")
 
 
-def parse_int(option: str, value: object) -> int:
+def parse_int(option: str, value: object, low: int | None = None, high: int | None = None) -> int:
+    """An integer (``"1_000"`` and ``5.0`` are fine, a boolean is not), within ``low..high``."""
+    number: int | None = None
     if isinstance(value, bool):
-        raise SettingsError(option, f"must be an integer, got {value!r}")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str):
+        number = None
+    elif isinstance(value, int):
+        number = value
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, str):
         try:
-            return int(value.strip().replace("_", ""))
+            number = int(value.strip().replace("_", ""))
         except ValueError:
-            pass
-    raise SettingsError(option, f"must be an integer, got {value!r}")
+            number = None
+    if number is None:
+        raise SettingsError(option, f"must be an integer, got {value!r}")
+    _check_range(option, number, low, high)
+    return number
 
 
-def parse_float(option: str, value: object) -> float:
-    if isinstance(value, bool):
-        raise SettingsError(option, f"must be a number, got {value!r}")
+def parse_float(option: str, value: object, low: float | None = None, high: float | None = None) -> float:
+    """A finite number (a boolean is not one), within ``low..high``."""
     number: float | None = None
-    if isinstance(value, int | float):
+    if isinstance(value, bool):
+        number = None
+    elif isinstance(value, int | float):
         number = float(value)
     elif isinstance(value, str):
         try:
             number = float(value.strip().replace("_", ""))
         except ValueError:
             number = None
-    if number is None or not math.isfinite(number):
+    if number is None:
+        raise SettingsError(option, f"must be a number, got {value!r}")
+    if not math.isfinite(number):
         raise SettingsError(option, f"must be a finite number, got {value!r}")
+    _check_range(option, number, low, high)
     return number
 
 
@@ -137,7 +187,22 @@ def _check_range(option: str, value: float, low: float | None, high: float | Non
         raise SettingsError(option, f"must be at most {high:g}, got {value:g}")
 
 
-# Per-option parse + range rule: option -> (parser, low, high). Cross-option rules are in _validate.
+T = TypeVar("T")
+
+
+def env_setting(environ: Mapping[str, str], env_var: str, default: T, parse: Callable[[str, object], T]) -> T:
+    """``parse(env_var, value)`` of a variable, or ``default`` when it is unset or blank (so
+    ``VAR=`` in a compose file means "use the default"); errors name the variable and its value."""
+    raw = environ.get(env_var)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        return parse(env_var, raw)
+    except SettingsError as err:
+        raise err.located(env_var, raw) from None
+
+
+# Per-option parse + range rule: option -> (parser, low, high). Cross-option rules: _combination_error.
 _NUMERIC_RULES: dict[str, tuple[Any, float | None, float | None]] = {
     "lookback_days": (parse_int, LOOKBACK_DAYS_MIN, LOOKBACK_DAYS_MAX),
     "max_active_tickers": (parse_int, 1, None),
@@ -148,6 +213,9 @@ _NUMERIC_RULES: dict[str, tuple[Any, float | None, float | None]] = {
 }
 _BOOL_OPTIONS = ("market_hours_only", "strict_validation", "generate_report")
 _TICKER_OPTIONS = ("symbols", "default_tickers")
+# Read by the schedules and freshness checks at tick time, outside any run: a run's config cannot
+# change it, so setting it there is an error rather than a silent no-op.
+SCHEDULE_ONLY_OPTIONS = ("market_hours_only",)
 
 
 def parse_option(option: str, value: object) -> Any:
@@ -161,9 +229,7 @@ def parse_option(option: str, value: object) -> Any:
         return tickers
     if option in _NUMERIC_RULES:
         parser, low, high = _NUMERIC_RULES[option]
-        number = parser(option, value)
-        _check_range(option, number, low, high)
-        return number
+        return parser(option, value, low, high)
     raise SettingsError(option, "unknown option")
 
 
@@ -174,7 +240,7 @@ class PipelineSettings:
     market_hours_only: bool = False
     """Collection schedules skip ticks outside the regular session (09:30 to the close)."""
     symbols: tuple[str, ...] = ()
-    """Fixed tickers to collect; empty means dynamic selection (``selected_tickers``)."""
+    """Fixed tickers to collect, all active; empty means dynamic selection (``selected_tickers``)."""
     lookback_days: int = 20
     """Sessions of history loaded for indicators and selection, 2..252."""
     strict_validation: bool = False
@@ -182,7 +248,8 @@ class PipelineSettings:
     generate_report: bool = True
     """Materialize ``daily_report`` after the close."""
     max_active_tickers: int = 10
-    """Tickers selected for active trading each session, at least 1."""
+    """Tickers selected for active trading each session, at least 1 (with ``symbols``: at least their
+    number, when set)."""
     focus_universe_size: int = 50
     """Tickers scored by selection, at least ``max_active_tickers``."""
     min_volume: float = 1_000_000.0
@@ -197,12 +264,9 @@ class PipelineSettings:
     def __post_init__(self) -> None:
         for f in fields(self):
             object.__setattr__(self, f.name, parse_option(f.name, getattr(self, f.name)))
-        if self.max_active_tickers > self.focus_universe_size:
-            raise SettingsError(
-                "max_active_tickers",
-                f"{self.max_active_tickers} is larger than focus_universe_size ({self.focus_universe_size}); "
-                "the active tickers are chosen from the focus universe",
-            )
+        error = _combination_error(self, {})
+        if error is not None:
+            raise error
 
     @property
     def dynamic_selection(self) -> bool:
@@ -216,47 +280,120 @@ class PipelineSettings:
     def from_values(
         cls, values: Mapping[str, object], env_sources: Mapping[str, str] | None = None
     ) -> PipelineSettings:
-        """Build from raw values (strings allowed); ``env_sources`` maps option -> env var it came from,
-        so an error can name the variable."""
-        env_sources = env_sources or {}
+        """Build from raw values (strings allowed). ``env_sources`` maps option -> where its value came
+        from (its environment variable, or ``RUN_CONFIG``), so an error can name it."""
+        sources = dict(env_sources or {})
         unknown = set(values) - set(cls.option_names())
         if unknown:
-            raise SettingsError(sorted(unknown)[0], "unknown option")
+            option = sorted(unknown)[0]
+            raise SettingsError(option, "unknown option").located(sources.get(option), values[option])
         parsed: dict[str, Any] = {}
         for option, raw in values.items():
             try:
                 parsed[option] = parse_option(option, raw)
             except SettingsError as err:
-                raise _with_env(err, env_sources, values) from None
-        try:
-            return cls(**parsed)
-        except SettingsError as err:
-            raise _with_env(err, env_sources, values) from None
+                raise err.located(sources.get(option), raw) from None
+        defaults = cls.__new__(cls)
+        for f in fields(cls):
+            object.__setattr__(defaults, f.name, parsed.get(f.name, f.default))
+        error = _combination_error(defaults, {o: sources[o] for o in parsed if o in sources}, values)
+        if error is not None:
+            raise error
+        return cls(**parsed)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> PipelineSettings:
-        """Defaults overridden by any ``TRADING_DATA_<OPTION>`` variable that is set."""
+        """Defaults overridden by any ``TRADING_DATA_<OPTION>`` variable that is set and not blank."""
         values, sources = _env_values(os.environ if environ is None else environ)
         return cls.from_values(values, sources)
 
 
+def _origin(option: str, sources: Mapping[str, str]) -> str:
+    source = sources.get(option)
+    return f"from the {source}" if source == RUN_CONFIG else f"from {source}" if source else "the default"
+
+
+def _where(option: str, value: object, sources: Mapping[str, str]) -> str:
+    """``10 from TRADING_DATA_FOCUS_UNIVERSE_SIZE`` / ``50, the default``."""
+    return f"{value}{' ' if option in sources else ', '}{_origin(option, sources)}"
+
+
+def _combination_error(
+    s: PipelineSettings, sources: Mapping[str, str], raw: Mapping[str, object] | None = None
+) -> SettingsError | None:
+    """The first rule relating two options that ``s`` breaks, blaming the option that was set (its
+    source in ``sources``; an option absent there has its default)."""
+    raw = raw or {}
+
+    def error(option: str, problem: str) -> SettingsError:
+        return SettingsError(option, problem).located(
+            sources.get(option), raw.get(option, getattr(s, option))
+        )
+
+    if s.max_active_tickers > s.focus_universe_size:
+        why = "the active tickers are chosen from the focus universe"
+        if "focus_universe_size" in sources and "max_active_tickers" not in sources:
+            return error(
+                "focus_universe_size",
+                f"must be at least max_active_tickers "
+                f"({_where('max_active_tickers', s.max_active_tickers, sources)}): {why}",
+            )
+        return error(
+            "max_active_tickers",
+            f"{s.max_active_tickers} is larger than focus_universe_size "
+            f"({_where('focus_universe_size', s.focus_universe_size, sources)}): {why}",
+        )
+    if s.symbols and "max_active_tickers" in sources and len(s.symbols) > s.max_active_tickers:
+        return error(
+            "max_active_tickers",
+            f"{s.max_active_tickers} is fewer than the {len(s.symbols)} tickers of symbols "
+            f"({_origin('symbols', sources)}), and every symbol is active: raise it or unset it",
+        )
+    return None
+
+
 def _env_values(environ: Mapping[str, str]) -> tuple[dict[str, object], dict[str, str]]:
+    """The options set (not blank) in ``environ``, and the variable each came from."""
     values: dict[str, object] = {}
     sources: dict[str, str] = {}
     for option in PipelineSettings.option_names():
         name = env_var_name(option)
-        if name in environ:
-            values[option] = environ[name]
+        raw = environ.get(name)
+        if raw is not None and raw.strip():
+            values[option] = raw
             sources[option] = name
     return values, sources
 
 
-def _with_env(
-    err: SettingsError, env_sources: Mapping[str, str], values: Mapping[str, object]
-) -> SettingsError:
-    if err.env_var or err.option not in env_sources:
-        return err
-    return SettingsError(err.option, err.problem, env_sources[err.option], values.get(err.option))
+def resolve_settings(
+    config: Mapping[str, object], environ: Mapping[str, str] | None = None
+) -> PipelineSettings:
+    """Run config values (None means unset) over the environment (blank means unset) over the defaults,
+    validated; a SettingsError names the option, its value and where it came from."""
+    values, sources = _env_values(os.environ if environ is None else environ)
+    for option, value in config.items():
+        if value is None:
+            continue
+        if option in SCHEDULE_ONLY_OPTIONS:
+            raise SettingsError(
+                option,
+                f"has no effect in a run's config: the schedules read {env_var_name(option)} at tick time; "
+                "set that variable in the code location's environment instead",
+                raw=value,
+                source=RUN_CONFIG,
+            )
+        values[option] = value
+        sources[option] = RUN_CONFIG
+    return PipelineSettings.from_values(values, sources)
+
+
+def check_environment(environ: Mapping[str, str] | None = None) -> None:
+    """Validate every setting the platform reads from the environment (pipeline options and vendor
+    sources); raises the first ConfigurationError. For ``trading-data health`` and the CLI."""
+    from trading_data.sources.settings import SourceSettings
+
+    PipelineSettings.from_env(environ)
+    SourceSettings.from_env(environ)
 
 
 def _describe(option: str, default: str, text: str) -> str:
@@ -269,12 +406,18 @@ class PipelineSettingsResource(dg.ConfigurableResource):
 
     market_hours_only: bool | None = Field(
         default=None,
-        description=_describe("market_hours_only", "false", "Collection ticks outside 09:30-close skip."),
+        description=(
+            "Not settable here: the schedules and freshness checks read $TRADING_DATA_MARKET_HOURS_ONLY "
+            "at tick time (default false); a value set in the run config fails the run saying so."
+        ),
     )
     symbols: list[str] | None = Field(
         default=None,
         description=_describe(
-            "symbols", "empty (dynamic selection)", "Fixed tickers (a list, or comma-separated items)."
+            "symbols",
+            "empty (dynamic selection)",
+            "Fixed tickers (a list, or comma-separated items), every one active; selection's filters "
+            "do not apply.",
         ),
     )
     lookback_days: int | None = Field(
@@ -289,7 +432,11 @@ class PipelineSettingsResource(dg.ConfigurableResource):
     )
     max_active_tickers: int | None = Field(
         default=None,
-        description=_describe("max_active_tickers", "10", "Active tickers per session, >= 1."),
+        description=_describe(
+            "max_active_tickers",
+            "10",
+            "Active tickers per session, 1..focus_universe_size; with symbols, at least their number.",
+        ),
     )
     focus_universe_size: int | None = Field(
         default=None,
@@ -312,26 +459,37 @@ class PipelineSettingsResource(dg.ConfigurableResource):
         ),
     )
 
-    @field_validator("*", mode="after")
+    @field_validator("*", mode="before")
     @classmethod
-    def _check_launchpad_value(cls, value: Any, info: Any) -> Any:
-        # Per-option rules on values set in config; env fallbacks and cross-option rules are checked
-        # in setup_for_execution / to_settings. Raising ValueError makes pydantic report the message.
-        if value is not None and info.field_name in PipelineSettings.option_names():
-            parse_option(info.field_name, value)
+    def _check_config_value(cls, value: Any, info: Any) -> Any:
+        # Before pydantic's coercion, which would turn `min_volatility: true` into 1.0. Only plain
+        # values: an EnvVar is resolved (and checked) when the run starts. Raising a ValueError makes
+        # pydantic report the message.
+        if type(value) in (bool, int, float, str, list, tuple) and info.field_name in _OPTIONS:
+            try:
+                parse_option(info.field_name, value)
+            except SettingsError as err:
+                raise err.located(RUN_CONFIG, value) from None
         return value
+
+    def config_values(self) -> dict[str, object]:
+        """The options set on this resource (None: unset)."""
+        return {option: getattr(self, option) for option in PipelineSettings.option_names()}
 
     def to_settings(self, environ: Mapping[str, str] | None = None) -> PipelineSettings:
         """Merge config > environment > defaults and validate (raises SettingsError)."""
-        env_values, env_sources = _env_values(os.environ if environ is None else environ)
-        values: dict[str, object] = dict(env_values)
-        for option in PipelineSettings.option_names():
-            configured = getattr(self, option)
-            if configured is not None:
-                values[option] = configured
-                env_sources.pop(option, None)
-        return PipelineSettings.from_values(values, env_sources)
+        return resolve_settings(self.config_values(), environ)
+
+    @classmethod
+    def check_configuration(cls, config: Mapping[str, Any]) -> None:
+        """Validate a run's config for this resource with the environment; called before any step runs
+        (see trading_data.defs.executor). ``config`` holds the values as typed in the run config."""
+        resolve_settings({k: v for k, v in config.items() if k in _OPTIONS})
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        # Fails resource initialisation (so the run, before any asset code) with the SettingsError.
+        # The second line of defence, for executors that do not check settings first (in-process
+        # test runs): fails resource initialisation with the SettingsError.
         self.to_settings()
+
+
+_OPTIONS = frozenset(PipelineSettings.option_names())

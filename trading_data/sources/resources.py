@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
@@ -25,14 +25,17 @@ import dagster as dg
 import httpx
 from pydantic import Field
 
+from trading_data.settings import RUN_CONFIG
 from trading_data.sources import polygon, unusual_whales
 from trading_data.sources.concurrency import FetchResults, fetch_per_ticker
 from trading_data.sources.http import RateLimit, RetryPolicy
 from trading_data.sources.polygon import PolygonClient
 from trading_data.sources.settings import (
     SIMULATOR_BASE_URL,
+    SOURCE_ENV,
     SourceSettings,
     VendorSettings,
+    config_positive_int,
     parse_mode,
 )
 from trading_data.sources.unusual_whales import UnusualWhalesClient
@@ -93,22 +96,33 @@ class _VendorResource(dg.ConfigurableResource):
         raise NotImplementedError
 
     def vendor_settings(self) -> VendorSettings:
-        """Environment settings overridden by this resource's config."""
+        """Environment settings overridden by this resource's config (errors: ConfigurationError)."""
         env = SourceSettings.from_env()
         base = self._env_settings(env)
         key = self._secret() or base.api_key
-        mode = parse_mode(self.source or os.environ.get("TRADING_DATA_SOURCE"), has_key=bool(key))
-        live_rate = (
-            RateLimit.per_minute(self.rate_limit_per_minute)
-            if self.rate_limit_per_minute
-            else base.live_rate_limit
-        )
+        if self.source:
+            mode = parse_mode(self.source, has_key=bool(key), source=RUN_CONFIG)
+        else:
+            mode = parse_mode(os.environ.get(SOURCE_ENV), has_key=bool(key))
+        rate = config_positive_int("rate_limit_per_minute", self.rate_limit_per_minute)
+        live_rate = RateLimit.per_minute(rate) if rate else base.live_rate_limit
         return dataclasses.replace(
             base, mode=mode, api_key=key, base_url=self.base_url or base.base_url, live_rate_limit=live_rate
         )
 
     def concurrency(self) -> int:
-        return self.max_concurrency or SourceSettings.from_env().max_concurrency
+        configured = config_positive_int("max_concurrency", self.max_concurrency)
+        return configured or SourceSettings.from_env().max_concurrency
+
+    @classmethod
+    def check_configuration(cls, config: Mapping[str, Any]) -> None:
+        """Validate a run's config for this vendor with the environment, before any step runs (see
+        trading_data.defs.executor): source, limits, and the key when live."""
+        resource = cls(**{k: v for k, v in config.items() if k in cls.model_fields})
+        settings = resource.vendor_settings()
+        resource.concurrency()
+        if settings.mode == "live":
+            settings.require_key()
 
     def retry_policy(self) -> RetryPolicy:
         return RetryPolicy(

@@ -22,11 +22,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from trading_data.settings import RUN_CONFIG, ConfigurationError, SettingsError, env_setting, parse_int
 from trading_data.sources import polygon, unusual_whales
 from trading_data.sources.http import RateLimit
 
 log = logging.getLogger(__name__)
 
+SOURCE_ENV = "TRADING_DATA_SOURCE"
+MAX_CONCURRENCY_ENV = "TRADING_DATA_MAX_CONCURRENCY"
 Mode = Literal["live", "simulated"]
 MODES: tuple[Mode, ...] = ("live", "simulated")
 SIMULATED_RATE_LIMIT = RateLimit(100_000, 60.0)
@@ -57,33 +60,37 @@ class VendorSettings:
     def require_key(self) -> str:
         """The key for live mode; raises naming the variable to set when it is missing."""
         if not self.api_key:
-            raise ValueError(
-                f"{self.vendor}: TRADING_DATA_SOURCE=live but {self.env_var} is not set; "
-                f"set {self.env_var} or use TRADING_DATA_SOURCE=simulated"
+            raise ConfigurationError(
+                f"{self.vendor}: {SOURCE_ENV}=live but {self.env_var} is not set; "
+                f"set {self.env_var} or use {SOURCE_ENV}=simulated"
             )
         return self.api_key
 
 
-def parse_mode(value: str | None, *, has_key: bool) -> Mode:
+def parse_mode(value: str | None, *, has_key: bool, source: str = SOURCE_ENV) -> Mode:
+    """``live``/``simulated`` (any case); unset or blank: live iff the vendor's key is set.
+    ``source`` names where ``value`` came from (the variable, or the run config) for the error."""
     if value is None or not value.strip():
         return "live" if has_key else "simulated"
     mode = value.strip().lower()
     if mode not in MODES:
-        raise ValueError(f"TRADING_DATA_SOURCE must be 'live' or 'simulated', got {value!r}")
+        option = SOURCE_ENV if source == SOURCE_ENV else "source"
+        raise SettingsError(option, "must be 'live' or 'simulated'").located(source, value)
     return "live" if mode == "live" else "simulated"
 
 
-def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
+def positive_int(option: str, value: object) -> int:
+    return parse_int(option, value, low=1)
+
+
+def config_positive_int(option: str, value: int | None) -> int | None:
+    """A resource field that must be >= 1 when set; errors name the run config as the source."""
+    if value is None:
+        return None
     try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be a positive integer, got {raw!r}") from None
-    if value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {raw!r}")
-    return value
+        return positive_int(option, value)
+    except SettingsError as err:
+        raise err.located(RUN_CONFIG, value) from None
 
 
 def log_simulated_once(missing: list[str]) -> None:
@@ -104,7 +111,7 @@ class SourceSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> SourceSettings:
         env = os.environ if env is None else env
-        source = env.get("TRADING_DATA_SOURCE")
+        source = env.get(SOURCE_ENV)
         poly_key = env.get(polygon.ENV_VAR) or None
         uw_key = env.get(unusual_whales.ENV_VAR) or None
         poly_mode = parse_mode(source, has_key=bool(poly_key))
@@ -116,7 +123,9 @@ class SourceSettings:
                 mode=poly_mode,
                 api_key=poly_key,
                 base_url=env.get("POLYGON_BASE_URL") or polygon.DEFAULT_BASE_URL,
-                live_rate_limit=RateLimit.per_minute(_positive_int(env, "POLYGON_RATE_LIMIT_PER_MINUTE", 5)),
+                live_rate_limit=RateLimit.per_minute(
+                    env_setting(env, "POLYGON_RATE_LIMIT_PER_MINUTE", 5, positive_int)
+                ),
             ),
             unusual_whales=VendorSettings(
                 vendor=unusual_whales.VENDOR,
@@ -125,10 +134,10 @@ class SourceSettings:
                 api_key=uw_key,
                 base_url=env.get("UNUSUAL_WHALES_BASE_URL") or unusual_whales.DEFAULT_BASE_URL,
                 live_rate_limit=RateLimit.per_minute(
-                    _positive_int(env, "UNUSUAL_WHALES_RATE_LIMIT_PER_MINUTE", 120)
+                    env_setting(env, "UNUSUAL_WHALES_RATE_LIMIT_PER_MINUTE", 120, positive_int)
                 ),
             ),
-            max_concurrency=_positive_int(env, "TRADING_DATA_MAX_CONCURRENCY", DEFAULT_MAX_CONCURRENCY),
+            max_concurrency=env_setting(env, MAX_CONCURRENCY_ENV, DEFAULT_MAX_CONCURRENCY, positive_int),
             simulator_url=env.get("TRADING_DATA_SIMULATOR_URL") or None,
         )
         missing = [

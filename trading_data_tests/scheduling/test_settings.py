@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import re
+
 import dagster as dg
 import pydantic
 import pytest
 
 from trading_data.settings import (
     DEFAULT_TICKERS,
+    RUN_CONFIG,
+    ConfigurationError,
     PipelineSettings,
     PipelineSettingsResource,
     SettingsError,
+    check_environment,
     env_var_name,
+    resolve_settings,
 )
 
 
@@ -160,10 +166,13 @@ def test_resource_config_value_overrides_bad_env(monkeypatch: pytest.MonkeyPatch
 
 def test_resource_field_validator_names_the_option() -> None:
     with pytest.raises(
-        pydantic.ValidationError, match="invalid setting min_volatility: must be between 0 and 1"
+        pydantic.ValidationError,
+        match=re.escape("invalid setting min_volatility (from the run config: 2.0): must be between 0 and 1"),
     ):
         PipelineSettingsResource(min_volatility=2.0)
-    with pytest.raises(pydantic.ValidationError, match="invalid setting symbols: malformed ticker"):
+    with pytest.raises(
+        pydantic.ValidationError, match=re.escape("invalid setting symbols (from the run config: ['AAPL', ")
+    ):
         PipelineSettingsResource(symbols=["AAPL", "NOT A TICKER"])
 
 
@@ -196,11 +205,15 @@ def test_launchpad_config_reaches_the_asset() -> None:
 @pytest.mark.parametrize(
     ("config", "message"),
     [
-        ({"lookback_days": 1}, "invalid setting lookback_days: must be between 2 and 252"),
-        ({"symbols": ["AAPL", "BAD TICKER"]}, "invalid setting symbols: malformed ticker"),
+        (
+            {"lookback_days": 1},
+            "invalid setting lookback_days (from the run config: 1): must be between 2 and 252",
+        ),
+        ({"symbols": ["AAPL", "BAD TICKER"]}, "malformed ticker symbol 'BAD TICKER'"),
         (
             {"max_active_tickers": 80},
-            "invalid setting max_active_tickers: 80 is larger than focus_universe_size",
+            "invalid setting max_active_tickers (from the run config: 80): 80 is larger than "
+            "focus_universe_size (50, the default)",
         ),
     ],
 )
@@ -219,3 +232,81 @@ def test_bad_env_fails_the_run_naming_the_variable(monkeypatch: pytest.MonkeyPat
         "invalid setting min_volume (from TRADING_DATA_MIN_VOLUME='-5'): must be at least 0"
         in _failure_text(result)
     )
+
+
+# --- the configuration gaps of issue 9.10 and the combination rules of issue 8 ------------------------
+
+
+def test_blank_variables_mean_unset() -> None:
+    # TRADING_DATA_GENERATE_REPORT="" (a compose file's `VAR: ${VAR:-}`) used to turn the report off.
+    assert PipelineSettings.from_env({"TRADING_DATA_GENERATE_REPORT": ""}).generate_report is True
+    blank = {env_var_name(option): " " for option in PipelineSettings.option_names()}
+    assert PipelineSettings.from_env(blank) == PipelineSettings()
+
+
+@pytest.mark.parametrize("option", ["min_volatility", "min_volume", "opportunity_threshold", "lookback_days"])
+def test_a_boolean_in_the_run_config_is_not_a_number(option: str) -> None:
+    # Dagster's config layer turns `true` into 1.0 before the resource sees it; the platform's executor
+    # checks the value as typed (trading_data_tests/test_config_failures_fail_fast.py runs it).
+    with pytest.raises(
+        SettingsError, match=re.escape(f"invalid setting {option} (from the run config: True)")
+    ):
+        resolve_settings({option: True}, {})
+    with pytest.raises(pydantic.ValidationError, match=re.escape(f"{option} (from the run config: True)")):
+        PipelineSettingsResource(**{option: True})
+
+
+def test_a_bad_focus_universe_size_from_the_environment_is_named() -> None:
+    with pytest.raises(SettingsError) as err:
+        PipelineSettings.from_env({"TRADING_DATA_FOCUS_UNIVERSE_SIZE": "5"})
+    assert (
+        err.value.option == "focus_universe_size" and err.value.env_var == "TRADING_DATA_FOCUS_UNIVERSE_SIZE"
+    )
+    assert str(err.value) == (
+        "invalid setting focus_universe_size (from TRADING_DATA_FOCUS_UNIVERSE_SIZE='5'): must be at least "
+        "max_active_tickers (10, the default): the active tickers are chosen from the focus universe"
+    )
+
+
+def test_both_sides_of_a_combination_are_named() -> None:
+    with pytest.raises(SettingsError) as err:
+        resolve_settings({"max_active_tickers": 20}, {"TRADING_DATA_FOCUS_UNIVERSE_SIZE": "10"})
+    assert str(err.value) == (
+        "invalid setting max_active_tickers (from the run config: 20): 20 is larger than focus_universe_size "
+        "(10 from TRADING_DATA_FOCUS_UNIVERSE_SIZE): the active tickers are chosen from the focus universe"
+    )
+
+
+def test_max_active_tickers_below_the_number_of_symbols_is_rejected() -> None:
+    with pytest.raises(SettingsError) as err:
+        resolve_settings({"symbols": ["AAPL", "MSFT", "KO"]}, {"TRADING_DATA_MAX_ACTIVE_TICKERS": "2"})
+    assert err.value.option == "max_active_tickers" and err.value.env_var == "TRADING_DATA_MAX_ACTIVE_TICKERS"
+    assert "fewer than the 3 tickers of symbols (from the run config), and every symbol is active" in str(
+        err.value
+    )
+    # Consistent: a cap the list respects, or no cap at all (the default does not count against symbols).
+    assert resolve_settings({"symbols": ["AAPL", "MSFT"], "max_active_tickers": 2}, {}).symbols == (
+        "AAPL",
+        "MSFT",
+    )
+    many = [f"T{i}" for i in range(12)]
+    assert len(resolve_settings({"symbols": many}, {}).symbols) == 12
+
+
+def test_market_hours_only_cannot_be_set_in_a_run() -> None:
+    # The schedules decide it at tick time from the environment; a run's config used to be silently ignored.
+    with pytest.raises(SettingsError) as err:
+        resolve_settings({"market_hours_only": True}, {})
+    assert err.value.source == RUN_CONFIG
+    assert "the schedules read TRADING_DATA_MARKET_HOURS_ONLY at tick time" in str(err.value)
+    assert resolve_settings({}, {"TRADING_DATA_MARKET_HOURS_ONLY": "yes"}).market_hours_only is True
+    result = _run({"resources": {"settings": {"config": {"market_hours_only": True}}}})
+    assert not result.success and "TRADING_DATA_MARKET_HOURS_ONLY at tick time" in _failure_text(result)
+
+
+def test_every_settings_error_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigurationError):
+        check_environment({"TRADING_DATA_LOOKBACK_DAYS": "abc"})
+    with pytest.raises(ConfigurationError, match="POLYGON_RATE_LIMIT_PER_MINUTE='0'"):
+        check_environment({"POLYGON_RATE_LIMIT_PER_MINUTE": "0"})
+    check_environment({})

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 
 import dagster as dg
 import pytest
 
+from trading_data.settings import ConfigurationError, SettingsError
 from trading_data.sources import settings as settings_module
 from trading_data.sources.concurrency import fetch_per_ticker
 from trading_data.sources.http import RateLimit
@@ -70,10 +72,50 @@ def test_forced_live_without_key_names_the_variable():
 
 
 def test_invalid_settings_are_named():
-    with pytest.raises(ValueError, match="TRADING_DATA_SOURCE"):
+    with pytest.raises(ConfigurationError) as err:
         SourceSettings.from_env({"TRADING_DATA_SOURCE": "prod"})
-    with pytest.raises(ValueError, match="POLYGON_RATE_LIMIT_PER_MINUTE"):
+    assert str(err.value) == "invalid setting TRADING_DATA_SOURCE='prod': must be 'live' or 'simulated'"
+    with pytest.raises(ConfigurationError) as err:
         SourceSettings.from_env({"POLYGON_RATE_LIMIT_PER_MINUTE": "0"})
+    assert str(err.value) == "invalid setting POLYGON_RATE_LIMIT_PER_MINUTE='0': must be at least 1, got 0"
+
+
+@pytest.mark.parametrize(
+    ("name", "raw", "problem"),
+    [
+        ("TRADING_DATA_MAX_CONCURRENCY", "eight", "must be an integer, got 'eight'"),
+        ("TRADING_DATA_MAX_CONCURRENCY", "-2", "must be at least 1, got -2"),
+        ("UNUSUAL_WHALES_RATE_LIMIT_PER_MINUTE", "true", "must be an integer, got 'true'"),
+        ("POLYGON_RATE_LIMIT_PER_MINUTE", "2.5", "must be an integer, got '2.5'"),
+    ],
+)
+def test_vendor_numbers_use_the_one_set_of_parsers(name, raw, problem):
+    with pytest.raises(SettingsError) as err:
+        SourceSettings.from_env({name: raw})
+    assert err.value.env_var == name
+    assert str(err.value) == f"invalid setting {name}={raw!r}: {problem}"
+
+
+def test_blank_vendor_variables_mean_the_default():
+    s = SourceSettings.from_env({"POLYGON_RATE_LIMIT_PER_MINUTE": "", "TRADING_DATA_MAX_CONCURRENCY": " "})
+    assert s.polygon.live_rate_limit == RateLimit.per_minute(5) and s.max_concurrency == 8
+
+
+def test_resource_config_errors_name_the_run_config():
+    with pytest.raises(SettingsError, match=re.escape("rate_limit_per_minute (from the run config: 0)")):
+        PolygonResource(rate_limit_per_minute=0).vendor_settings()
+    with pytest.raises(SettingsError, match=re.escape("max_concurrency (from the run config: -1)")):
+        PolygonResource(max_concurrency=-1).concurrency()
+    with pytest.raises(SettingsError, match=re.escape("source (from the run config: 'prod')")):
+        PolygonResource(source="prod").vendor_settings()
+
+
+def test_check_configuration_refuses_live_mode_without_a_key(monkeypatch):
+    monkeypatch.setenv("TRADING_DATA_SOURCE", "live")
+    with pytest.raises(ConfigurationError, match="TRADING_DATA_SOURCE=live but POLYGON_API_KEY is not set"):
+        PolygonResource.check_configuration({"api_key": None})
+    PolygonResource.check_configuration({"api_key": "pk_live"})
+    UnusualWhalesResource.check_configuration({"api_token": "uw", "max_concurrency": 4})
 
 
 def test_resource_settings_override_env():
