@@ -131,6 +131,9 @@ def test_the_full_pipeline_reconciles_a_simulated_session(closed_session) -> Non
         assert 0 < bars["traded_minutes"] == bars["traded_minutes_with_bar"] <= 390
         quotes = _meta(evaluation, "quotes")[ticker]
         assert quotes["quoted_half_hours"] == quotes["expected_half_hours"] == 13
+    report = result.asset_materializations_for_node("daily_report")[0].metadata
+    assert report["reconciled"].value is True and report["reconciliation_failed_tickers"].value == []
+    assert "## Reconciliation\n\nAll 2 active ticker(s) reconciled" in report["report"].value
 
 
 def test_removing_half_of_one_tickers_trades_fails_naming_it(closed_session) -> None:

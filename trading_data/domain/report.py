@@ -32,6 +32,12 @@ from matplotlib.dates import DateFormatter
 from matplotlib.figure import Figure
 
 from trading_data.calendar import NEW_YORK, Session
+from trading_data.domain.reconciliation import (
+    DEFAULT_TOLERANCES,
+    TickerReconciliation,
+    Tolerances,
+    failure_summary,
+)
 from trading_data.schemas import DailyReport
 
 OUTPUT_COLUMNS = list(DailyReport.to_schema().columns)
@@ -216,6 +222,37 @@ def render_markdown(
             ),
         )
         lines.append("")
+    return "\n".join(lines)
+
+
+def render_reconciliation(
+    results: Sequence[TickerReconciliation] | None,
+    session: Session,
+    tolerances: Tolerances = DEFAULT_TOLERANCES,
+) -> str:
+    """The report's reconciliation section: the verdict, then one line per ticker (``None``: the
+    session has not closed yet, so nothing is judged)."""
+    lines = ["## Reconciliation", ""]
+    if results is None:
+        return "\n".join([*lines, f"Not reconciled yet: the session closes at {session.close:%H:%M} ET.", ""])
+    lines += [failure_summary(results, tolerances), ""]
+    if results:
+        rows = []
+        for r in results:
+            a = r.aggregates
+            rows.append(
+                [
+                    r.ticker,
+                    f"{a.trade_volume:,.0f}",
+                    "n/a" if a.day_bar_volume is None else f"{a.day_bar_volume:,.0f}",
+                    "n/a" if r.volume_deviation is None else f"{r.volume_deviation:+.2%}",
+                    f"{a.covered_trade_minutes}/{a.trade_minutes}",
+                    f"{r.expected_half_hours - len(r.missing_half_hours)}/{r.expected_half_hours}",
+                    "ok" if r.passed else "FAILED: " + ", ".join(r.failures),
+                ]
+            )
+        headers = ["ticker", "trade volume", "daily bar volume", "deviation", "traded minutes with a bar"]
+        lines += _markdown_table([*headers, "half hours quoted", "result"], rows) + [""]
     return "\n".join(lines)
 
 

@@ -8,7 +8,14 @@ import pytest
 
 from trading_data import calendar
 from trading_data.domain.indicators import compute_indicators
-from trading_data.domain.report import coverage_report, render_chart, render_markdown, uncovered_runs
+from trading_data.domain.reconciliation import TickerAggregates, reconcile
+from trading_data.domain.report import (
+    coverage_report,
+    render_chart,
+    render_markdown,
+    render_reconciliation,
+    uncovered_runs,
+)
 from trading_data.schemas import DailyReport
 
 EARLY = calendar.session("2026-11-27")  # day after Thanksgiving: 09:30-13:00 ET, 210 minutes
@@ -145,3 +152,22 @@ def test_render_chart_png() -> None:
     png = render_chart(prices, indicators, ["AAA", "BBB", "ZZZ"], EARLY)
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 10_000
     assert render_chart(prices.iloc[0:0], indicators.iloc[0:0], [], EARLY).startswith(b"\x89PNG")
+
+
+def test_render_reconciliation() -> None:
+    quoted = frozenset(range(7))
+    results = reconcile(
+        EARLY,
+        ["AAA", "BBB"],
+        [
+            TickerAggregates("AAA", 1000.0, 1000.0, 10, 200, 200, 205, quoted),
+            TickerAggregates("BBB", 1000.0, 400.0, 4, 100, 100, 100, quoted - {3}),
+        ],
+    )
+    text = render_reconciliation(results, EARLY)
+    assert text.startswith("## Reconciliation\n\nReconciliation failed for 1 of 2 ticker(s): BBB (volume:")
+    assert "| AAA | 1,000 | 1,000 | +0.00% | 200/200 | 7/7 | ok |" in text
+    assert "| BBB | 400 | 1,000 | -60.00% | 100/100 | 6/7 | FAILED: volume, quotes |" in text
+    assert render_reconciliation(None, EARLY) == (
+        "## Reconciliation\n\nNot reconciled yet: the session closes at 13:00 ET.\n"
+    )

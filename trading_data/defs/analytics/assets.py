@@ -8,9 +8,12 @@ import pandas as pd
 from psycopg import sql
 
 from trading_data.calendar import NEW_YORK, session
+from trading_data.clock import utc_now
+from trading_data.defs.checks import reconcile_session
 from trading_data.defs.common import KINDS, active_tickers, asset_metadata
 from trading_data.domain.indicators import compute_indicators
-from trading_data.domain.report import coverage_report, render_chart, render_markdown
+from trading_data.domain.reconciliation import TickerReconciliation, failure_summary
+from trading_data.domain.report import coverage_report, render_chart, render_markdown, render_reconciliation
 from trading_data.market_db import MarketDatabase
 from trading_data.partitions import session_partitions
 from trading_data.schemas import TABLES, DailyReport, Indicators
@@ -63,8 +66,10 @@ def indicators(context: dg.AssetExecutionContext, prices: pd.DataFrame) -> pd.Da
     description=(
         "The session's validation report: per table and ticker, rows, coverage of the session's trading "
         "minutes, gaps (runs of 5+ uncovered minutes), validation failures (market.rejects) and "
-        "freshness; a markdown summary and a chart of the leading tickers as metadata. Skipped when "
-        "generate_report is off."
+        "freshness; after the close, the session's reconciliation per active ticker (trade volume "
+        "against the daily bar, minute bars, quotes in every half hour; verdict in the "
+        "daily_report_reconciled check); a markdown summary and a chart of the leading tickers as "
+        "metadata. Skipped when generate_report is off."
     ),
 )
 def daily_report(
@@ -84,8 +89,10 @@ def daily_report(
         table: database.minute_activity(table, key) for table in REPORTED_TABLES if table != "indicators"
     }
     activity["indicators"] = indicators[["ticker", "ts"]].assign(n=1) if len(indicators) else pd.DataFrame()
-    now = pd.Timestamp.now(tz="UTC")
+    now = utc_now()
     report = coverage_report(today, activity, database.reject_counts(key), now, expected_tickers=tickers)
+    # The same verdict as the daily_report_reconciled check, for the report; judged once closed.
+    reconciliation = reconcile_session(database, key, tickers) if now >= today.close else None
     # Coverage is computed from per-minute aggregates; the row counts come from the tables themselves.
     for table in REPORTED_TABLES:
         counts = database.session_rows(table, key)
@@ -103,6 +110,7 @@ def daily_report(
         prices["ts"] = pd.to_datetime(prices["ts"], utc=True)
     chart = render_chart(prices, indicators, tickers[:CHART_TICKERS], today) if len(prices) else b""
     markdown = render_markdown(report, today, notes=[f"active tickers: {', '.join(tickers) or 'none'}"])
+    markdown += "\n" + render_reconciliation(reconciliation, today)
     if chart:
         markdown += f"\n\n![leading tickers](data:image/png;base64,{base64.b64encode(chart).decode()})\n"
     worst = report[report["table_name"].isin(["prices", "quotes", "trades"])]["coverage"]
@@ -113,5 +121,20 @@ def daily_report(
             "min_coverage": dg.MetadataValue.float(float(worst.min()) if len(worst) else 0.0),
             "validation_failures": dg.MetadataValue.int(int(report["validation_failures"].sum())),
             "chart_bytes": dg.MetadataValue.int(len(chart)),
+            **_reconciliation_metadata(reconciliation),
         },
     )
+
+
+def _reconciliation_metadata(results: list[TickerReconciliation] | None) -> dict[str, dg.MetadataValue]:
+    if results is None:
+        return {
+            "reconciled": dg.MetadataValue.bool(False),
+            "reconciliation": dg.MetadataValue.text("not judged"),
+        }
+    failed = sorted(r.ticker for r in results if not r.passed)
+    return {
+        "reconciled": dg.MetadataValue.bool(bool(results) and not failed),
+        "reconciliation_failed_tickers": dg.MetadataValue.json(failed),
+        "reconciliation": dg.MetadataValue.text(failure_summary(results)),
+    }
