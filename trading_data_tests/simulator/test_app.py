@@ -12,11 +12,12 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from trading_data.sources.simulator.app import DEFAULT_RECORDED_DIR, create_app
+from trading_data.sources.simulator.app import create_app
 from trading_data.sources.simulator.faults import Fault, FaultInjector
 from trading_data.sources.simulator.market import SimulatedMarket
 from trading_data.sources.simulator.server import build_parser, inprocess_transport
 from trading_data_tests.simulator.conftest import AFTER_THANKSGIVING, fixed_clock
+from trading_data_tests.sources.fakes import RECORDED
 
 with warnings.catch_warnings():  # starlette nags about httpx in its TestClient
     warnings.simplefilter("ignore")
@@ -205,13 +206,13 @@ def test_unusual_whales_errors_and_contracts(client: TestClient) -> None:
     assert client.get("/api/stock/AAPL/option-contracts", params={"page": 99}).json() == {"data": []}
 
 
-@pytest.mark.skipif(not DEFAULT_RECORDED_DIR.is_dir(), reason="reference recordings not present")
+@pytest.mark.skipif(not RECORDED.is_dir(), reason="reference recordings not present")
 def test_recorded_responses_are_answered_verbatim(market: SimulatedMarket) -> None:
-    client = TestClient(create_app(market), headers=AUTH)
-    files = sorted(DEFAULT_RECORDED_DIR.rglob("*.json"))
+    client = TestClient(create_app(market, recorded_dir=RECORDED), headers=AUTH)
+    files = sorted(RECORDED.rglob("*.json"))
     assert files
     for file in files:
-        rel = file.relative_to(DEFAULT_RECORDED_DIR).as_posix()[: -len(".json")].replace(";", ":")
+        rel = file.relative_to(RECORDED).as_posix()[: -len(".json")].replace(";", ":")
         url = "/" + rel.replace("&", "?", 1)
         response = client.get(url, params={"apiKey": "k"} if "?" not in url else None)
         assert response.status_code == 200, url
@@ -248,4 +249,22 @@ def test_inprocess_transport_and_its_connection_reset(market: SimulatedMarket) -
 
 def test_cli_arguments() -> None:
     args = build_parser().parse_args(["serve", "--port", "9001", "--seed", "3", "--latency-ms", "25"])
-    assert (args.port, args.seed, args.latency_ms) == (9001, 3, 25.0)
+    assert (args.port, args.seed, args.latency_ms, args.recorded_dir) == (9001, 3, 25.0, None)
+    args = build_parser().parse_args(["serve", "--recorded-dir", "recordings"])
+    assert args.recorded_dir == Path("recordings")
+
+
+def test_no_recorded_responses_by_default(market: SimulatedMarket) -> None:
+    """Without a folder configured every answer is the simulated market's, not a 2022 recording."""
+    client = TestClient(create_app(market), headers=AUTH)
+    assert client.get("/v1/marketstatus/now").json()["serverTime"].startswith("2026-11-28")
+    assert client.get("/v1/open-close/AAPL/2005-04-01", params={"adjusted": "true"}).status_code == 404
+
+
+def test_a_missing_recorded_folder_is_one_clear_error(market: SimulatedMarket, tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-folder"
+    with pytest.raises(ValueError) as caught:
+        create_app(market, recorded_dir=missing)
+    message = str(caught.value)
+    assert str(missing) in message and "recorded" in message and "--recorded-dir" in message
+    assert message.count("\n") == 0

@@ -1,6 +1,7 @@
 """Running the simulator: blocking ``serve``, a background ``SimulatorServer``, an in-process transport.
 
-``main(argv)`` is the ``trading-data simulator serve --port N [--seed S] [--latency-ms L]`` command.
+``main(argv)`` is the ``trading-data simulator serve --port N [--seed S] [--latency-ms L] [--recorded-dir D]``
+command.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ import uvicorn
 from starlette.applications import Starlette
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from trading_data.sources.simulator.app import DEFAULT_RECORDED_DIR, TRANSPORT_KEY, create_app
+from trading_data.sources.simulator.app import create_app
+from trading_data.sources.simulator.fault_replies import TRANSPORT_KEY
 from trading_data.sources.simulator.faults import Fault, FaultInjector, RequestStats
 from trading_data.sources.simulator.market import SimulatedMarket
 
@@ -59,7 +61,7 @@ def serve(
     seed: int = 7,
     latency_ms: float = 0.0,
     now: Callable[[], dt.datetime] | None = None,
-    recorded_dir: Path | str | None = DEFAULT_RECORDED_DIR,
+    recorded_dir: Path | str | None = None,
     log_level: str = "info",
 ) -> None:
     """Run the simulator with uvicorn in the foreground (blocks until interrupted)."""
@@ -84,7 +86,7 @@ class SimulatorServer:
         *,
         seed: int = 7,
         now: Callable[[], dt.datetime] | None = None,
-        recorded_dir: Path | str | None = DEFAULT_RECORDED_DIR,
+        recorded_dir: Path | str | None = None,
     ) -> None:
         self.market = market or SimulatedMarket(seed, now=now)
         self.faults = faults or FaultInjector()
@@ -167,7 +169,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve_cmd.add_argument("--port", type=int, default=8765)
     serve_cmd.add_argument("--seed", type=int, default=7)
     serve_cmd.add_argument("--latency-ms", type=float, default=0.0, help="latency added to every request")
-    serve_cmd.add_argument("--no-recorded", action="store_true", help="do not answer with recorded responses")
+    serve_cmd.add_argument(
+        "--recorded-dir",
+        type=Path,
+        default=None,
+        help="a folder of recorded Polygon responses to answer verbatim (default: none, only the simulated market)",
+    )
     serve_cmd.add_argument("--log-level", default="info")
     return parser
 
@@ -181,7 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.port,
             seed=args.seed,
             latency_ms=args.latency_ms,
-            recorded_dir=None if args.no_recorded else DEFAULT_RECORDED_DIR,
+            recorded_dir=args.recorded_dir,
             log_level=args.log_level,
         )
     return 0
