@@ -4,7 +4,8 @@ import psycopg
 import pytest
 
 from trading_data.db.migrate import (
-    MigrationError,
+    RESERVED_KEY_WORDS,
+    DatabaseSettingError,
     migrate,
     storage_mode,
     timescale_available,
@@ -12,6 +13,7 @@ from trading_data.db.migrate import (
     validate_schema_name,
 )
 from trading_data.schemas import TABLES, sql_columns
+from trading_data.settings import SettingsError
 
 
 def test_tables_match_the_models(database_url: str) -> None:
@@ -52,8 +54,57 @@ def test_other_schema_and_bad_schema_names(database_url: str) -> None:
     assert result.applied == ["0001_market_tables", "0002_operations"]
     with psycopg.connect(database_url) as conn:
         assert conn.execute("SELECT to_regclass('market_alt.quotes')").fetchone() == ("market_alt.quotes",)
-    with pytest.raises(MigrationError, match="not a plain lower-case identifier"):
+    with pytest.raises(DatabaseSettingError, match="must be a plain lower-case identifier"):
         validate_schema_name("market; DROP TABLE x")
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        ("information_schema", "that is a PostgreSQL system schema"),
+        ("pg_catalog", "that is a PostgreSQL system schema"),
+        ("pg_toast", "that is a PostgreSQL system schema"),
+        ("pg_market", "that is a PostgreSQL system schema"),  # pg_ is reserved for system schemas
+        ("order", "that is a reserved SQL key word"),
+        ("user", "that is a reserved SQL key word"),
+        ("join", "that is a reserved SQL key word"),
+        ("Market", "must be a plain lower-case identifier"),
+        ("", "must be a plain lower-case identifier"),
+        ("m" * 64, "must be a plain lower-case identifier"),
+    ],
+)
+def test_rejected_schema_names_name_the_variable(name: str, problem: str) -> None:
+    with pytest.raises(DatabaseSettingError) as error:
+        validate_schema_name(name)
+    message = str(error.value)
+    assert message.startswith(f"invalid setting schema (from TRADING_DATA_SCHEMA={name!r}): ")
+    assert problem in message and "\n" not in message
+    assert isinstance(error.value, SettingsError)
+
+
+def test_a_rejected_schema_changes_nothing(database_url: str) -> None:
+    with pytest.raises(DatabaseSettingError):
+        migrate(database_url, "information_schema")
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT to_regclass('information_schema.quotes')").fetchone() == (None,)
+
+
+def test_reserved_key_words_are_the_servers(database_url: str) -> None:
+    """The embedded list is PostgreSQL's own: reserved (R) and type/function-name (T) key words."""
+    with psycopg.connect(database_url) as conn:
+        words = {r[0] for r in conn.execute("SELECT word FROM pg_get_keywords() WHERE catcode IN ('R', 'T')")}
+    assert words == RESERVED_KEY_WORDS
+
+
+def test_non_reserved_key_words_work_unquoted(database_url: str) -> None:
+    """Key words outside R and T (here: ``between``, a column-name key word) are valid schema names in
+    every unquoted statement the migrations run; ``public`` is a user schema and is accepted."""
+    with psycopg.connect(database_url) as conn:
+        category = conn.execute("SELECT catcode FROM pg_get_keywords() WHERE word = 'between'").fetchone()
+    assert category == ("C",)
+    result = migrate(database_url, "between")
+    assert result.applied == ["0001_market_tables", "0002_operations"]
+    assert validate_schema_name("public") == "public"
 
 
 def test_timescale_ddl_generation() -> None:
@@ -83,7 +134,7 @@ def test_timescale_branch(database_url: str) -> None:
             "the TimescaleDB extension is not installed on this PostgreSQL server "
             "(plain PostgreSQL mode; DDL generation is tested above)"
         )
-    result = migrate(database_url, "market_ts", use_timescale=True)
+    result = migrate(database_url, "market_ts", mode="timescaledb")
     assert result.timescale
     status = storage_mode(database_url, "market_ts")
     assert status["mode"] == "timescaledb"

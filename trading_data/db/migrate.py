@@ -1,21 +1,37 @@
-"""Versioned, idempotent SQL migrations, plus TimescaleDB features when the extension exists.
+"""Versioned, idempotent SQL migrations, plus TimescaleDB features when the extension can be used.
 
 Migrations are the files ``migrations/NNNN_name.sql``; each is applied once per schema, in order,
 inside one transaction, under an advisory lock so that concurrent processes migrate only once.
 Applied versions are recorded in ``<schema>.schema_migrations``.
+
+``TRADING_DATA_STORAGE_MODE`` chooses the storage:
+
+- ``auto`` (default): TimescaleDB hypertables when the extension can be created, else plain PostgreSQL.
+  An extension that is installed on the server but cannot be loaded (typically: not in
+  ``shared_preload_libraries``) gives plain mode and a warning saying what to do, never a crash.
+- ``postgres``: plain PostgreSQL; the extension is never touched.
+- ``timescaledb``: TimescaleDB or nothing: the migration fails, before changing anything, with one
+  sentence saying why the extension cannot be used.
+
+``TRADING_DATA_SCHEMA`` names the schema: a plain lower-case identifier that is neither a PostgreSQL
+system schema nor a reserved key word (see :func:`validate_schema_name`).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from importlib import resources
+from typing import Literal, cast
 
 import psycopg
 from psycopg import sql
 
 from trading_data.schemas import TABLES, TableSpec
+from trading_data.settings import SettingsError
 
 log = logging.getLogger(__name__)
 
@@ -25,10 +41,40 @@ DEFAULT_SCHEMA = "market"
 # so a horizon well past a month keeps re-materialization on uncompressed chunks.
 DEFAULT_COMPRESS_AFTER = "45 days"
 _LOCK_KEY = 7_203_311
+SCHEMA_ENV = "TRADING_DATA_SCHEMA"
+STORAGE_MODE_ENV = "TRADING_DATA_STORAGE_MODE"
+StorageMode = Literal["auto", "postgres", "timescaledb"]
+STORAGE_MODES: tuple[StorageMode, ...] = ("auto", "postgres", "timescaledb")
+TIMESCALE_EXTENSION = "timescaledb"
+
+# PostgreSQL's reserved key words (pg_get_keywords() categories R and T, PostgreSQL 18), none of which
+# can be an unquoted schema name. Schema names are written unquoted into SQL text (the migration files,
+# the IO manager's queries, TimescaleDB's 'schema.table' arguments), so rejecting these is what keeps
+# every statement valid; the test suite compares this list with the server's own.
+_RESERVED_KEY_WORDS_TEXT = """
+    all analyse analyze and any array as asc asymmetric both case cast check collate column constraint
+    create current_catalog current_date current_role current_time current_timestamp current_user default
+    deferrable desc distinct do else end except false fetch for foreign from grant group having in
+    initially intersect into lateral leading limit localtime localtimestamp not null offset on only or
+    order placing primary references returning select session_user some symmetric system_user table then
+    to trailing true union unique user using variadic when where window with
+    authorization binary collation concurrently cross current_schema freeze full ilike inner is isnull
+    join left like natural notnull outer overlaps right similar tablesample verbose
+"""
+RESERVED_KEY_WORDS = frozenset(_RESERVED_KEY_WORDS_TEXT.split())
 
 
 class MigrationError(RuntimeError):
     """A migration could not be applied."""
+
+
+class DatabaseSettingError(SettingsError):
+    """``TRADING_DATA_SCHEMA`` or ``TRADING_DATA_STORAGE_MODE`` is invalid; the message is one sentence
+    naming the variable and its value (the :class:`~trading_data.settings.SettingsError` format)."""
+
+
+class TimescaleUnavailableError(MigrationError):
+    """``TRADING_DATA_STORAGE_MODE=timescaledb`` but the extension cannot be used; nothing was changed."""
 
 
 @dataclass(frozen=True)
@@ -43,14 +89,40 @@ class MigrationResult:
     schema: str
     applied: list[str]
     timescale: bool
+    warnings: list[str] = field(default_factory=list)
+    """Sentences for the user (e.g. TimescaleDB installed but not loadable, so plain mode was used)."""
 
 
 def validate_schema_name(schema: str) -> str:
+    """``schema`` when it is usable unquoted in SQL and is the user's own; else DatabaseSettingError.
+
+    ``public`` is accepted: it is an ordinary user schema (owned by the database owner), a sound choice
+    for a database dedicated to the platform; ``information_schema`` and ``pg_*`` belong to PostgreSQL.
+    """
+    problem = None
     if not SCHEMA_PATTERN.match(schema):
-        raise MigrationError(
-            f"schema name {schema!r} is not a plain lower-case identifier (letters, digits, underscore)"
+        problem = (
+            "a schema name must be a plain lower-case identifier (a letter or underscore, then up to 62 "
+            "letters, digits or underscores)"
         )
+    elif schema == "information_schema" or schema.startswith("pg_"):
+        problem = "that is a PostgreSQL system schema; choose a schema of your own, e.g. market"
+    elif schema in RESERVED_KEY_WORDS:
+        problem = "that is a reserved SQL key word; choose another schema name, e.g. market"
+    if problem:
+        raise DatabaseSettingError("schema", problem, SCHEMA_ENV, schema)
     return schema
+
+
+def storage_mode_setting(environ: Mapping[str, str] | None = None) -> StorageMode:
+    """``TRADING_DATA_STORAGE_MODE``: auto (default, also when empty), postgres or timescaledb."""
+    raw = (os.environ if environ is None else environ).get(STORAGE_MODE_ENV, "")
+    value = raw.strip().lower() or "auto"
+    if value not in STORAGE_MODES:
+        raise DatabaseSettingError(
+            "storage_mode", f"must be one of {', '.join(STORAGE_MODES)}", STORAGE_MODE_ENV, raw
+        )
+    return cast(StorageMode, value)
 
 
 def load_migrations() -> list[Migration]:
@@ -94,9 +166,92 @@ def timescale_ddl(
     return statements
 
 
-def migrate(url: str, schema: str = DEFAULT_SCHEMA, *, use_timescale: bool | None = None) -> MigrationResult:
-    """Apply pending migrations to ``schema``; enable TimescaleDB features when available."""
+def _server_message(exc: psycopg.Error) -> str:
+    """The server's error in one line (primary message and hint), without psycopg's context lines."""
+    diag = exc.diag
+    primary = diag.message_primary or (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    text = f"{primary} ({diag.message_hint})" if diag.message_hint else primary
+    return " ".join(text.split())
+
+
+@dataclass(frozen=True)
+class ExtensionProblem:
+    """Why ``CREATE EXTENSION`` failed: the server's message, and whether it ended the session."""
+
+    message: str
+    session_ended: bool
+
+
+def extension_creation_problem(url: str, extension: str) -> ExtensionProblem | None:
+    """Why ``CREATE EXTENSION extension`` fails on this server, or None when it would succeed.
+
+    Tried on a connection of its own and rolled back: TimescaleDB's loader ends the session (FATAL)
+    when it is not preloaded, which would take the migration's transaction with it.
+    """
+    probe = psycopg.connect(url, connect_timeout=10)
+    try:
+        probe.execute(sql.SQL("CREATE EXTENSION IF NOT EXISTS {}").format(sql.Identifier(extension)))
+    except psycopg.Error as exc:
+        return ExtensionProblem(_server_message(exc), session_ended=probe.closed or probe.broken)
+    finally:
+        if not (probe.closed or probe.broken):
+            probe.rollback()
+        probe.close()
+    return None
+
+
+def timescale_unusable_sentence(problem: ExtensionProblem) -> str:
+    """What to do when the extension is installed on the server but ``CREATE EXTENSION`` fails."""
+    preload = (
+        "add timescaledb to shared_preload_libraries in postgresql.conf and restart PostgreSQL, or set "
+        f"{STORAGE_MODE_ENV}=postgres to use plain PostgreSQL"
+    )
+    if "preload" in problem.message.lower():
+        return f"TimescaleDB is installed on this server but not preloaded ({problem.message}): {preload}"
+    if problem.session_ended:
+        return (
+            "TimescaleDB is installed on this server but CREATE EXTENSION timescaledb ended the session "
+            f"({problem.message}), as TimescaleDB does when it is not preloaded: {preload}"
+        )
+    return (
+        f"TimescaleDB is installed on this server but CREATE EXTENSION timescaledb failed ({problem.message}): "
+        f"run the migration as a user allowed to create it (a superuser), or set {STORAGE_MODE_ENV}=postgres "
+        "to use plain PostgreSQL"
+    )
+
+
+def _use_timescale(url: str, mode: StorageMode) -> tuple[bool, str | None]:
+    """(use TimescaleDB?, warning) for ``mode``; raises TimescaleUnavailableError in timescaledb mode."""
+    if mode == "postgres":
+        return False, None
+    with psycopg.connect(url, connect_timeout=10) as conn:
+        if timescale_installed(conn):
+            return True, None
+        available = timescale_available(conn)
+    if not available:
+        if mode == "timescaledb":
+            raise TimescaleUnavailableError(
+                f"{STORAGE_MODE_ENV}=timescaledb but the timescaledb extension is not installed on this "
+                f"server: install TimescaleDB, or set {STORAGE_MODE_ENV}=auto or postgres to use plain "
+                "PostgreSQL"
+            )
+        return False, None
+    problem = extension_creation_problem(url, TIMESCALE_EXTENSION)
+    if problem is None:
+        return True, None
+    sentence = timescale_unusable_sentence(problem)
+    if mode == "timescaledb":
+        raise TimescaleUnavailableError(f"{STORAGE_MODE_ENV}=timescaledb cannot be honoured: {sentence}")
+    return False, sentence
+
+
+def migrate(url: str, schema: str = DEFAULT_SCHEMA, *, mode: StorageMode | None = None) -> MigrationResult:
+    """Apply pending migrations to ``schema``; TimescaleDB features as ``mode`` (default: the
+    ``TRADING_DATA_STORAGE_MODE`` setting) allows. All of it is one transaction."""
     validate_schema_name(schema)
+    mode = storage_mode_setting() if mode is None else mode
+    timescale, warning = _use_timescale(url, mode)
+    warnings = [f"{warning}; schema {schema} uses plain PostgreSQL for now"] if warning else []
     applied: list[str] = []
     with psycopg.connect(url) as conn:
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
@@ -129,14 +284,20 @@ def migrate(url: str, schema: str = DEFAULT_SCHEMA, *, use_timescale: bool | Non
                 (migration.version, migration.name),
             )
             applied.append(f"{migration.version:04d}_{migration.name}")
-        timescale = timescale_available(conn) if use_timescale is None else use_timescale
         if timescale:
-            for statement in timescale_ddl(schema):
-                conn.execute(statement.encode())
+            try:
+                for statement in timescale_ddl(schema):
+                    conn.execute(statement.encode())
+            except psycopg.Error as exc:
+                raise MigrationError(
+                    f"TimescaleDB setup of schema {schema} failed, nothing was changed: {_server_message(exc)}"
+                ) from exc
         conn.commit()
-    mode = "TimescaleDB (hypertables, compression by ticker)" if timescale else "plain PostgreSQL"
-    log.info("storage mode for schema %s: %s; applied %s", schema, mode, applied or "nothing new")
-    return MigrationResult(schema=schema, applied=applied, timescale=timescale)
+    mode_text = "TimescaleDB (hypertables, compression by ticker)" if timescale else "plain PostgreSQL"
+    log.info("storage mode for schema %s: %s; applied %s", schema, mode_text, applied or "nothing new")
+    for text in warnings:
+        log.warning("%s", text)
+    return MigrationResult(schema=schema, applied=applied, timescale=timescale, warnings=warnings)
 
 
 def storage_mode(url: str, schema: str = DEFAULT_SCHEMA) -> dict[str, object]:

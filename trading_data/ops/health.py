@@ -45,7 +45,13 @@ import psycopg
 
 from trading_data.calendar import NEW_YORK, Session, is_session, previous_sessions, session
 from trading_data.clock import ClockError, utc_now
-from trading_data.db.migrate import DEFAULT_SCHEMA, storage_mode
+from trading_data.db.migrate import (
+    DEFAULT_SCHEMA,
+    SCHEMA_ENV,
+    storage_mode,
+    storage_mode_setting,
+    validate_schema_name,
+)
 from trading_data.db.url import market_database_url, mask_password
 from trading_data.ops.breaker import BreakerState, breaker_states
 from trading_data.ops.freshness import freshness_report
@@ -53,7 +59,6 @@ from trading_data.settings import PipelineSettings, SettingsError
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
 VENDORS = ("polygon", "unusual_whales")
-SCHEMA_ENV = "TRADING_DATA_SCHEMA"
 VENDOR_TIMEOUT_SECONDS = 15.0
 RECONCILIATION_ASSET = "daily_report"
 RECONCILIATION_CHECK = "daily_report_reconciled"
@@ -75,15 +80,34 @@ def _error(exc: BaseException, url: str | None = None) -> str:
     return text[:300]
 
 
-def check_settings(clock_error: str | None = None) -> dict[str, Any]:
-    """The pipeline settings as a run would build them (one validation, in ``trading_data.settings``)."""
-    if clock_error:
-        return _check(FAIL, True, clock_error)
+def check_settings(schema: str, clock_error: str | None = None) -> dict[str, Any]:
+    """Every setting validated where it is declared (the pipeline options in ``trading_data.settings``,
+    the schema and storage mode in ``trading_data.db.migrate``); each problem is its own sentence."""
+    problems = [clock_error] if clock_error else []
+    mode = None
     try:
         PipelineSettings.from_env()
     except SettingsError as exc:
-        return _check(FAIL, True, str(exc))
-    return _check(OK, True, "pipeline settings valid")
+        problems.append(str(exc))
+    try:
+        validate_schema_name(schema)
+    except SettingsError as exc:
+        problems.append(str(exc))
+    try:
+        mode = storage_mode_setting()
+    except SettingsError as exc:
+        problems.append(str(exc))
+    if problems:
+        return _check(FAIL, True, "; ".join(problems))
+    return _check(OK, True, f"settings valid (schema {schema}, storage mode {mode})", storage_mode=mode)
+
+
+def _valid_schema(schema: str) -> bool:
+    try:
+        validate_schema_name(schema)
+    except SettingsError:
+        return False
+    return True
 
 
 def check_database(url: str, schema: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
@@ -287,9 +311,11 @@ def check_reconciliation(instance: Any | None, now: dt.datetime) -> dict[str, An
     )
 
 
-def check_breakers(url: str, schema: str, reachable: bool) -> dict[str, dict[str, Any]]:
+def check_breakers(
+    url: str, schema: str, reachable: bool, why_not: str = "database unreachable"
+) -> dict[str, dict[str, Any]]:
     if not reachable:
-        return {f"breaker:{v}": _check(WARN, False, "unknown: database unreachable") for v in VENDORS}
+        return {f"breaker:{v}": _check(WARN, False, f"unknown: {why_not}") for v in VENDORS}
     try:
         rows = {s.vendor: s for s in breaker_states(url, schema)}
     except Exception as exc:  # noqa: BLE001
@@ -401,9 +427,15 @@ def collect_health(
     except Exception as exc:  # noqa: BLE001 - e.g. the embedded server's port cannot be resolved
         url = None
         url_error = _error(exc)
-    checks: dict[str, dict[str, Any]] = {"settings": check_settings(clock_error)}
+    checks: dict[str, dict[str, Any]] = {"settings": check_settings(schema, clock_error)}
+    why_not = "database unreachable"
     if url is None:
         checks["database"] = _check(FAIL, True, f"no database URL: {url_error}")
+        reachable = False
+    elif checks["settings"]["status"] == FAIL and not _valid_schema(schema):
+        # The settings check names the problem; the database is not asked about a schema it cannot have.
+        why_not = f"{SCHEMA_ENV} is invalid (see settings)"
+        checks["database"] = _check(WARN, False, f"not checked: {why_not}")
         reachable = False
     else:
         checks["database"], storage = check_database(url, schema)
@@ -415,7 +447,7 @@ def collect_health(
             checks[f"vendor:{vendor}"] = check_vendor(vendor)
         if "vendor:polygon" in checks:
             checks["market"] = check_market(checks["vendor:polygon"], now)
-    checks.update(check_breakers(url or "", schema, reachable))
+    checks.update(check_breakers(url or "", schema, reachable, why_not))
     instance_error = None
     if instance is None and use_dagster_home:
         try:

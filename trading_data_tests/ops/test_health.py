@@ -329,3 +329,23 @@ def test_reconciliation_of_the_latest_closed_session(pinned_afternoon: str) -> N
 def test_reconciliation_is_unknown_without_an_instance(pinned_afternoon: str) -> None:
     check = health.collect_health(use_dagster_home=False, check_vendors=False)["checks"]["reconciliation"]
     assert check["status"] == "WARN" and check["required"] is False and check["session"] == REPORT_SESSION
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("TRADING_DATA_SCHEMA", "information_schema"), ("TRADING_DATA_STORAGE_MODE", "fast")],
+)
+def test_invalid_database_settings_fail_health_once(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    clean_market: str,
+    variable: str,
+    value: str,
+) -> None:
+    monkeypatch.setenv("TRADING_DATA_DATABASE_URL", clean_market)
+    monkeypatch.setenv(variable, value)
+    assert health.main(json_output=False) == 1
+    out = capsys.readouterr().out
+    line = next(line for line in out.splitlines() if line.startswith("settings"))
+    assert " FAIL " in line and f"(from {variable}={value!r})" in line
+    assert out.count(f"{variable}={value!r}") == 1  # said once, in the settings check
