@@ -43,6 +43,10 @@ TAG_KIND = "trading_data/kind"
 TAG_FORCED = "trading_data/forced"
 TAG_FEED = "feed"  # per-feed concurrency: run_queue.tag_concurrency_limits on key "feed"
 TAG_PRIORITY = "dagster/priority"
+# Runs that materialize a session's selection, and runs that wait for it, carry this tag with the session;
+# dagster.yaml lets one such run per session run at a time, so a waiting feed starts after the selection.
+TAG_SELECTION = "trading_data/selection"
+TAG_CATCH_UP = "trading_data/catch_up"
 
 PIPELINE_ASSETS: tuple[str, ...] = (
     "selected_tickers",
@@ -159,6 +163,44 @@ def force_from_env(schedule_name: str, environ: Mapping[str, str] | None = None)
 # --- the schedule table ------------------------------------------------------------------------------
 
 
+# What a session's feeds need before they can collect anything: the day's tickers (and their sizes).
+SELECTION_ASSETS: tuple[str, ...] = ("selected_tickers", "position_sizes")
+
+
+@dataclass(frozen=True)
+class CatchUp:
+    """What a tick's run selects, given which of the session's catch-up assets exist or are under way."""
+
+    assets: tuple[str, ...]
+    """The run's asset selection: missing upstream assets first, then the schedule's targets."""
+    wait_for_selection: bool
+    """The run must queue behind any other run materializing the session's selection."""
+    skip_reason: str | None = None
+
+
+def plan_catch_up(
+    spec: ScheduleSpec, session_key: str, materialized: set[str], in_flight: dict[str, str]
+) -> CatchUp:
+    """Decide a tick's asset selection (pure; the schedule asks the instance for the two sets).
+
+    ``materialized``: assets with a materialization of the session; ``in_flight``: asset -> run id of a
+    queued or running run that materializes it for the session. A missing upstream asset that no run is
+    already materializing is added before the targets; one that a run is materializing is waited for
+    (the run queues behind it), so missed selection ticks run once, not once per missed tick. A tick of
+    the selection or sizing schedule whose target a run is already materializing skips.
+    """
+    busy = [t for t in spec.targets if t in in_flight]
+    if busy and set(spec.targets) <= set(SELECTION_ASSETS):
+        return CatchUp(
+            (),
+            False,
+            f"{busy[0]} for {session_key} is already being materialized by run {in_flight[busy[0]]}",
+        )
+    missing = [a for a in spec.catch_up if a not in materialized]
+    added = tuple(a for a in missing if a not in in_flight)
+    return CatchUp(added + spec.targets, wait_for_selection=bool(missing))
+
+
 @dataclass(frozen=True)
 class ScheduleSpec:
     name: str
@@ -174,6 +216,9 @@ class ScheduleSpec:
     description: str
     select_all: bool = False
     """Target ``AssetSelection.all()`` rather than ``targets`` (the full pipeline)."""
+    catch_up: tuple[str, ...] = ()
+    """Upstream assets of the session a tick materializes first when their partition is missing (a late
+    start, a daemon outage over the 09:35 selection): the run then selects them before ``targets``."""
 
 
 def _weekday_cron(minutes: str, hours: str) -> str:
@@ -202,6 +247,7 @@ SCHEDULE_SPECS: tuple[ScheduleSpec, ...] = (
         feed="position_sizes",
         priority=5,
         description="Position sizing for the selected tickers at 09:45 New York on NYSE sessions.",
+        catch_up=("selected_tickers",),
     ),
     ScheduleSpec(
         name="prices_schedule",
@@ -212,6 +258,7 @@ SCHEDULE_SPECS: tuple[ScheduleSpec, ...] = (
         feed="prices",
         priority=3,
         description="OHLCV prices hourly at :05 from 09:05 to 15:05 New York on NYSE sessions.",
+        catch_up=SELECTION_ASSETS,
     ),
     ScheduleSpec(
         name="quotes_schedule",
@@ -222,6 +269,7 @@ SCHEDULE_SPECS: tuple[ScheduleSpec, ...] = (
         feed="quotes",
         priority=3,
         description="Bid/ask quotes every 15 minutes from 09:00 to 15:45 New York on NYSE sessions.",
+        catch_up=SELECTION_ASSETS,
     ),
     ScheduleSpec(
         name="trades_schedule",
@@ -232,6 +280,7 @@ SCHEDULE_SPECS: tuple[ScheduleSpec, ...] = (
         feed="trades",
         priority=3,
         description="Trades every 30 minutes from 09:00 to 15:30 New York on NYSE sessions.",
+        catch_up=SELECTION_ASSETS,
     ),
     ScheduleSpec(
         name="options_schedule",
@@ -242,6 +291,7 @@ SCHEDULE_SPECS: tuple[ScheduleSpec, ...] = (
         feed="options_flow",
         priority=3,
         description="Options flow every 2 hours at 09:15, 11:15, 13:15, 15:15 New York on NYSE sessions.",
+        catch_up=SELECTION_ASSETS,
     ),
     ScheduleSpec(
         name="indicators_schedule",

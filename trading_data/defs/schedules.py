@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import dagster as dg
+from dagster import DagsterRunStatus
 
 # Not re-exported at the top level; define_asset_job returns it.
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
@@ -28,12 +29,16 @@ from dagster._utils.schedules import is_valid_cron_string
 from trading_data.partitions import session_partitions
 from trading_data.scheduling import (
     EXECUTION_TIMEZONE,
+    PIPELINE_ASSETS,
     SCHEDULE_SPECS,
+    SELECTION_ASSETS,
+    TAG_CATCH_UP,
     TAG_FEED,
     TAG_FORCED,
     TAG_KIND,
     TAG_PRIORITY,
     TAG_SCHEDULE,
+    TAG_SELECTION,
     TAG_SESSION,
     TAG_TICK,
     ScheduleKind,
@@ -41,6 +46,7 @@ from trading_data.scheduling import (
     decide_tick,
     force_from_env,
     market_hours_only_from_env,
+    plan_catch_up,
     to_new_york,
 )
 
@@ -81,6 +87,7 @@ def trading_day_schedule(
     feed: str | None = None,
     priority: int | None = None,
     default_status: dg.DefaultScheduleStatus = dg.DefaultScheduleStatus.RUNNING,
+    spec: ScheduleSpec | None = None,
 ) -> dg.ScheduleDefinition:
     """A schedule that runs ``target``'s session partition at each ``cron`` tick on NYSE sessions.
 
@@ -89,7 +96,9 @@ def trading_day_schedule(
     ``session_partitions``. ``kind`` is ``"collection"`` (skips after an early close, and outside the
     regular session when ``TRADING_DATA_MARKET_HOURS_ONLY`` is true) or ``"fixed"`` (every session).
     ``feed`` (default: the schedule name without ``_schedule``) is the ``feed`` run tag; ``priority``
-    sets ``dagster/priority`` on the scheduled runs. The built job is ``schedule.job``.
+    sets ``dagster/priority`` on the scheduled runs. The built job is ``schedule.job``. With ``spec``
+    (the schedule table's entry), each run selects the spec's targets, preceded by its ``catch_up``
+    assets when the session's partition of them is missing (see ``plan_catch_up``).
     """
     check_weekday_cron(cron)
     feed = feed or name.removesuffix("_schedule")
@@ -127,16 +136,68 @@ def trading_day_schedule(
         if not decision.should_run:
             return dg.SkipReason(decision.skip_reason)
         assert decision.partition_key is not None and decision.run_key is not None
-        tags = {**run_tags, TAG_TICK: tick.isoformat(), TAG_SESSION: decision.partition_key}
+        key = decision.partition_key
+        tags = {**run_tags, TAG_TICK: tick.isoformat(), TAG_SESSION: key}
         if decision.forced:
             tags[TAG_FORCED] = decision.forced
-        return dg.RunRequest(partition_key=decision.partition_key, run_key=decision.run_key, tags=tags)
+        if spec is None or spec.select_all:
+            return dg.RunRequest(partition_key=key, run_key=decision.run_key, tags=tags)
+        plan = plan_catch_up(
+            spec, key, _materialized(context.instance, spec, key), _in_flight(context.instance, key)
+        )
+        if plan.skip_reason:
+            return dg.SkipReason(plan.skip_reason)
+        added = [a for a in plan.assets if a not in spec.targets]
+        if added:
+            tags[TAG_CATCH_UP] = ",".join(added)
+            context.log.info(f"{key}: {', '.join(added)} missing: this run materializes it first")
+        if plan.wait_for_selection or set(plan.assets) & set(SELECTION_ASSETS):
+            tags[TAG_SELECTION] = key
+        return dg.RunRequest(
+            partition_key=key,
+            run_key=decision.run_key,
+            tags=tags,
+            asset_selection=[dg.AssetKey(a) for a in plan.assets],
+        )
 
     return _trading_day
 
 
+_IN_FLIGHT = [
+    DagsterRunStatus.NOT_STARTED,
+    DagsterRunStatus.QUEUED,
+    DagsterRunStatus.STARTING,
+    DagsterRunStatus.STARTED,
+]
+
+
+def _materialized(instance: dg.DagsterInstance, spec: ScheduleSpec, key: str) -> set[str]:
+    """Which of the spec's catch-up assets have a materialization of session ``key``."""
+    return {
+        asset
+        for asset in spec.catch_up
+        if instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[key]), limit=1
+        ).records
+    }
+
+
+def _in_flight(instance: dg.DagsterInstance, key: str) -> dict[str, str]:
+    """Selection assets that a queued or running run of session ``key`` materializes -> its run id."""
+    runs = instance.get_runs(dg.RunsFilter(statuses=_IN_FLIGHT, tags={"dagster/partition": key}))
+    found: dict[str, str] = {}
+    for run in runs:
+        selected = {k.to_user_string() for k in run.asset_selection or ()} or set(PIPELINE_ASSETS)
+        for asset in SELECTION_ASSETS:
+            if asset in selected:
+                found.setdefault(asset, run.run_id)
+    return found
+
+
 def schedule_from_spec(spec: ScheduleSpec) -> dg.ScheduleDefinition:
-    selection = dg.AssetSelection.all() if spec.select_all else dg.AssetSelection.assets(*spec.targets)
+    # The job holds the catch-up assets too: a run request may select only a subset of its job.
+    assets = (*spec.catch_up, *spec.targets)
+    selection = dg.AssetSelection.all() if spec.select_all else dg.AssetSelection.assets(*assets)
     return trading_day_schedule(
         spec.name,
         spec.cron,
@@ -146,6 +207,7 @@ def schedule_from_spec(spec: ScheduleSpec) -> dg.ScheduleDefinition:
         job_name=spec.job_name,
         feed=spec.feed,
         priority=spec.priority,
+        spec=spec,
     )
 
 

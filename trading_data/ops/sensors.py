@@ -440,8 +440,16 @@ def build_volatility_burst_sensor(
                 tags[TAG_FEED] = spec.feed
                 if spec.priority is not None:
                     tags[TAG_PRIORITY] = str(spec.priority)
+            # The feed jobs also hold the selection assets (for catch-up): select only the feed.
+            targets = [dg.AssetKey(t) for t in spec.targets] if spec is not None else None
             requests.append(
-                dg.RunRequest(run_key=run_key, job_name=job_name, partition_key=decision.session, tags=tags)
+                dg.RunRequest(
+                    run_key=run_key,
+                    job_name=job_name,
+                    partition_key=decision.session,
+                    tags=tags,
+                    asset_selection=targets,
+                )
             )
         context.log.info(f"burst: {summary}; requesting {sorted(decision.run_keys.values())}")
         return dg.SensorResult(run_requests=requests)

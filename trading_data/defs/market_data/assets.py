@@ -145,6 +145,9 @@ def _validator(
     settings: PipelineSettingsResource,
     database: MarketDatabase,
 ) -> ChunkValidator:
+    # A retried step replaces its own rejects rather than doubling them.
+    database.clear_rejects(table, context.partition_key, context.run_id)
+
     def store(rejects: pd.DataFrame) -> None:
         count = database.record_rejects(table, context.partition_key, context.run_id, rejects)
         context.log.warning(
