@@ -4,6 +4,7 @@ import dagster as dg
 
 from trading_data.defs.analytics import assets as analytics
 from trading_data.defs.checks import ASSET_CHECKS
+from trading_data.defs.executor import trading_data_executor
 from trading_data.defs.market_data import assets as market_data
 from trading_data.defs.resources import build_resources
 from trading_data.defs.schedules import JOBS, SCHEDULES
@@ -28,4 +29,7 @@ defs = dg.Definitions(
     schedules=[*SCHEDULES, FRESHNESS_SCHEDULE],
     sensors=[*SENSORS, AUTOMATION_SENSOR],
     resources=build_resources(),
+    # Dagster's default executor behind a configuration check: a bad setting fails the run before any
+    # step, once (trading_data/defs/executor.py).
+    executor=trading_data_executor,
 )

@@ -1,0 +1,113 @@
+"""The platform's executor: Dagster's default one, after a check of the run's configuration.
+
+Dagster builds resources inside each step, so a bad setting found there fails every step, and with
+the multiprocess executor (what the daemon and the CLI use) a resource that fails to initialise is
+retried by the step's RetryPolicy, then the run is retried by the run-retry daemon (the failure is a
+``DagsterSubprocessError``, not a step failure). An executor runs before any step: this one resolves
+the run config of every resource the run's steps need, lets each resource class that defines
+``check_configuration(config)`` validate it together with the environment, and only then hands the
+plan to Dagster's ``multi_or_in_process_executor`` (same config: ``execution: {config: {multiprocess:
+...}}`` or ``in_process``).
+
+A :class:`~trading_data.settings.ConfigurationError` fails the run at once with its one sentence,
+before any step process starts. The run is tagged ``dagster/max_retries=0`` first, so the run-retry
+daemon leaves it alone (it retries run-level exceptions; ``retry_on_asset_or_op_failure`` only covers
+step failures). ``execute_in_process`` / ``dg.materialize`` use Dagster's in-process executor instead;
+there the resources' ``setup_for_execution`` still refuses a bad setting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+import dagster as dg
+from dagster._core.definitions.executor_definition import multi_or_in_process_executor
+from dagster._core.execution.resources_init import (
+    get_required_resource_keys_for_step,
+    get_transitive_required_resource_keys,
+)
+from dagster._core.execution.retries import RetryMode
+from dagster._core.execution.step_dependency_config import StepDependencyConfig
+from dagster._core.storage.tags import MAX_RETRIES_TAG
+from dagster._core.system_config.objects import ResolvedRunConfig
+
+from trading_data.settings import ConfigurationError
+
+if TYPE_CHECKING:
+    from dagster._core.events import DagsterEvent
+    from dagster._core.execution.context.system import PlanOrchestrationContext
+    from dagster._core.execution.plan.plan import ExecutionPlan
+
+
+def required_resource_keys(job_def: dg.JobDefinition, execution_plan: ExecutionPlan) -> set[str]:
+    """The resources the plan's steps initialise (and the resources those depend on)."""
+    keys: set[str] = set()
+    for step in execution_plan.get_steps_to_execute_in_topo_order():
+        keys |= get_required_resource_keys_for_step(job_def, step, execution_plan)
+    return set(get_transitive_required_resource_keys(keys, job_def.resource_defs)) | keys
+
+
+def _typed_config(resolved: Any, raw: Any) -> dict[str, Any]:
+    """The resolved config (defaults filled, env vars read) with the values the run config sets
+    literally kept as typed: Dagster's Float accepts ``true`` and makes it 1.0, which would hide it."""
+    config = dict(resolved or {})
+    literal = raw.get("config") if isinstance(raw, Mapping) else None
+    if isinstance(literal, Mapping):
+        for key, value in literal.items():
+            if key in config and not isinstance(value, Mapping):  # {"env": NAME} stays resolved
+                config[key] = value
+    return config
+
+
+def check_run_configuration(
+    job_def: dg.JobDefinition, run_config: Mapping[str, Any], execution_plan: ExecutionPlan
+) -> None:
+    """Raise the first ConfigurationError of a resource the plan needs (see the module docstring)."""
+    resolved = ResolvedRunConfig.build(job_def, run_config)
+    raw_resources = run_config.get("resources") or {}
+    for key in sorted(required_resource_keys(job_def, execution_plan)):
+        resource_cls = getattr(job_def.resource_defs.get(key), "configurable_resource_cls", None)
+        check = getattr(resource_cls, "check_configuration", None)
+        if check is not None and key in resolved.resources:
+            check(_typed_config(resolved.resources[key].config, raw_resources.get(key)))
+
+
+class ConfigurationCheckingExecutor(dg.Executor):
+    """Checks the run's configuration, then delegates to Dagster's executor."""
+
+    def __init__(self, inner: dg.Executor):
+        self._inner = inner
+
+    @property
+    def retries(self) -> RetryMode:
+        return self._inner.retries
+
+    @property
+    def step_dependency_config(self) -> StepDependencyConfig:
+        return self._inner.step_dependency_config
+
+    def execute(
+        self, plan_context: PlanOrchestrationContext, execution_plan: ExecutionPlan
+    ) -> Iterator[DagsterEvent]:
+        try:
+            check_run_configuration(
+                plan_context.job.get_definition(), plan_context.run_config, execution_plan
+            )
+        except ConfigurationError as err:
+            # Retrying cannot fix a setting: keep the run-retry daemon away (it reads this tag).
+            plan_context.instance.add_run_tags(plan_context.run_id, {MAX_RETRIES_TAG: "0"})
+            raise err.with_traceback(None) from None
+        yield from self._inner.execute(plan_context, execution_plan)
+
+
+@dg.executor(
+    name="trading_data_executor",
+    config_schema=multi_or_in_process_executor.config_schema.as_field(),
+    requirements=multi_or_in_process_executor.get_requirements,
+)
+def trading_data_executor(init_context: dg.InitExecutorContext) -> dg.Executor:
+    """Dagster's multi_or_in_process_executor behind a check of the run's configuration."""
+    create = multi_or_in_process_executor.executor_creation_fn
+    assert create is not None  # a decorated executor always has one
+    return ConfigurationCheckingExecutor(create(init_context))
