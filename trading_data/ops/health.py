@@ -18,8 +18,10 @@ market              no        Polygon's ``/v1/marketstatus/now`` (open, extended
 breaker:<name>      no        the vendor's shared circuit breaker is closed (open/half-open: WARN)
 daemon              yes*      every required Dagster daemon has a recent heartbeat
                               (*only when ``DAGSTER_HOME`` names an instance; otherwise "unknown")
-freshness:<asset>   no        today's session partition was materialized since its due tick
-                              (``trading_data.ops.freshness``); "unknown" without an instance
+freshness:<asset>   after     today's session partition was materialized since its due tick and
+                    the close stored rows (``trading_data.ops.freshness``); stale or empty is WARN during
+                              the session and a required FAIL after its close; "unknown" without
+                              an instance
 reconciliation      yes       the latest evaluation of ``daily_report_reconciled`` for the latest
                               closed session passed, or there is none yet ("not evaluated"); a failed
                               evaluation FAILs with its description (WARN if its severity is WARN)
@@ -62,9 +64,10 @@ VENDORS = ("polygon", "unusual_whales")
 VENDOR_TIMEOUT_SECONDS = 15.0
 RECONCILIATION_ASSET = "daily_report"
 RECONCILIATION_CHECK = "daily_report_reconciled"
-# Polygon's pre-market opens at 04:00 and after-hours ends at 20:00 New York time.
+# Extended hours: pre-market from 04:00 New York, after-hours for 4 hours after the close (to 20:00,
+# or 17:00 after a 13:00 early close).
 EXTENDED_HOURS_START = dt.time(4, 0)
-EXTENDED_HOURS_END = dt.time(20, 0)
+AFTER_HOURS = dt.timedelta(hours=4)
 # The vendor's clock and ours may differ by seconds: at a transition either neighbour state agrees.
 MARKET_STATUS_TOLERANCE = dt.timedelta(minutes=1)
 
@@ -207,7 +210,7 @@ def check_vendor(vendor: str, timeout: float = VENDOR_TIMEOUT_SECONDS) -> dict[s
 
 def calendar_market_status(moment: dt.datetime) -> str:
     """What ``/v1/marketstatus/now`` should say at ``moment`` by the NYSE calendar: ``open`` in the
-    regular session, ``extended-hours`` from 04:00 to the open and from the close to 20:00 on a
+    regular session, ``extended-hours`` from 04:00 to the open and for 4 hours after the close on a
     session day, else ``closed``."""
     local = moment.astimezone(NEW_YORK)
     if not is_session(local.date()):
@@ -216,8 +219,7 @@ def calendar_market_status(moment: dt.datetime) -> str:
     if sess.open <= local < sess.close:
         return "open"
     pre = dt.datetime.combine(local.date(), EXTENDED_HOURS_START, tzinfo=NEW_YORK)
-    post = dt.datetime.combine(local.date(), EXTENDED_HOURS_END, tzinfo=NEW_YORK)
-    return "extended-hours" if pre <= local < post else "closed"
+    return "extended-hours" if pre <= local < sess.close + AFTER_HOURS else "closed"
 
 
 def check_market(polygon: Mapping[str, Any], now: dt.datetime) -> dict[str, Any]:
@@ -297,15 +299,17 @@ def check_reconciliation(instance: Any | None, now: dt.datetime) -> dict[str, An
         )
     evaluation = record.event.asset_check_evaluation if record.event else None
     description = (evaluation.description if evaluation else None) or "no description"
-    evaluated_at = dt.datetime.fromtimestamp(record.create_timestamp, dt.UTC).isoformat()
-    data = {"session": closed.key, "run_id": record.run_id, "evaluated_at": evaluated_at}
+    # Dagster's own timestamp of the evaluation (system clock), shown so a stale verdict is visible.
+    evaluated_at = dt.datetime.fromtimestamp(record.create_timestamp, dt.UTC)
+    data = {"session": closed.key, "run_id": record.run_id, "evaluated_at": evaluated_at.isoformat()}
+    when = f"evaluated {evaluated_at.astimezone(NEW_YORK):%Y-%m-%d %H:%M} ET"
     if record.status == AssetCheckExecutionRecordStatus.SUCCEEDED:
-        return _check(OK, True, f"{where} reconciled: {description}", state="passed", **data)
+        return _check(OK, True, f"{where} reconciled ({when}): {description}", state="passed", **data)
     warn_only = evaluation is not None and evaluation.severity == dg.AssetCheckSeverity.WARN
     return _check(
         WARN if warn_only else FAIL,
         not warn_only,
-        f"{where} failed {RECONCILIATION_CHECK}: {description}",
+        f"{where} failed {RECONCILIATION_CHECK} ({when}): {description}",
         state="failed",
         **data,
     )
@@ -392,9 +396,10 @@ def check_freshness(instance: Any | None, now: dt.datetime) -> dict[str, dict[st
         if verdict is None:
             out[f"freshness:{asset}"] = _check(WARN, False, "unknown: no Dagster instance", state="unknown")
             continue
+        # Stale or empty during the session warns; after the close nothing more arrives today: FAIL.
         out[f"freshness:{asset}"] = _check(
-            OK if verdict.passed else WARN,
-            False,
+            {"ok": OK, "warn": WARN, "fail": FAIL}[verdict.severity],
+            verdict.failed_after_close,
             verdict.reason,
             **{k: v for k, v in verdict.metadata().items() if k != "reason"},
         )

@@ -267,6 +267,7 @@ def test_market_status_disagreeing_with_the_calendar_warns_naming_both(
         ("2026-12-01T20:00:00-05:00", "closed"),
         ("2026-11-26T12:00:00-05:00", "closed"),  # Thanksgiving
         ("2026-11-27T13:30:00-05:00", "extended-hours"),  # after the 13:00 early close
+        ("2026-11-27T17:00:00-05:00", "closed"),  # after-hours end 4 hours after an early close
         ("2026-11-28T12:00:00-05:00", "closed"),  # Saturday
     ],
 )
@@ -277,7 +278,12 @@ def test_calendar_market_status(moment: str, expected: str) -> None:
 REPORT_SESSION = "2026-11-30"  # the latest closed session at the pinned Tuesday afternoon
 
 
-def materialize_daily_report(instance: dg.DagsterInstance, session: str, passed: bool) -> None:
+def materialize_daily_report(
+    instance: dg.DagsterInstance,
+    session: str,
+    passed: bool,
+    severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR,
+) -> None:
     """A ``daily_report`` partition and its ``daily_report_reconciled`` evaluation, run through Dagster."""
 
     @dg.asset(name="daily_report", partitions_def=session_partitions)
@@ -287,7 +293,7 @@ def materialize_daily_report(instance: dg.DagsterInstance, session: str, passed:
     @dg.asset_check(asset=daily_report, name="daily_report_reconciled", partitions_def=session_partitions)
     def daily_report_reconciled() -> dg.AssetCheckResult:
         text = "All 3 active ticker(s) reconciled." if passed else "AAPL: trade volume 81% of the daily bar."
-        return dg.AssetCheckResult(passed=passed, description=text)
+        return dg.AssetCheckResult(passed=passed, description=text, severity=severity)
 
     result = dg.materialize(
         [daily_report, daily_report_reconciled],
@@ -325,6 +331,16 @@ def test_reconciliation_of_the_latest_closed_session(pinned_afternoon: str) -> N
         check = health.collect_health(instance=instance, check_vendors=False)["checks"]["reconciliation"]
         assert check["status"] == "OK" and "All 3 active ticker(s) reconciled." in check["detail"]
 
+        # A failed evaluation of WARN severity (the check's "not reconciled yet" before the close) warns.
+        materialize_daily_report(instance, REPORT_SESSION, passed=False, severity=dg.AssetCheckSeverity.WARN)
+        report = health.collect_health(instance=instance, check_vendors=False)
+        check = report["checks"]["reconciliation"]
+        assert (
+            check["status"] == "WARN"
+            and check["required"] is False
+            and "reconciliation" not in report["failed"]
+        )
+
 
 def test_reconciliation_is_unknown_without_an_instance(pinned_afternoon: str) -> None:
     check = health.collect_health(use_dagster_home=False, check_vendors=False)["checks"]["reconciliation"]
@@ -349,3 +365,27 @@ def test_invalid_database_settings_fail_health_once(
     line = next(line for line in out.splitlines() if line.startswith("settings"))
     assert " FAIL " in line and f"(from {variable}={value!r})" in line
     assert out.count(f"{variable}={value!r}") == 1  # said once, in the settings check
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        SESSION_AFTERNOON,
+        "2026-12-01T08:00:00-05:00",  # pre-market
+        "2026-11-27T14:00:00-05:00",  # after the 13:00 early close
+        "2026-11-27T18:00:00-05:00",  # after-hours over 4 hours after the early close
+        "2026-11-26T12:00:00-05:00",  # Thanksgiving
+        "2026-11-28T12:00:00-05:00",  # Saturday
+    ],
+)
+def test_health_against_the_simulator_reports_its_status_at_the_platform_clock(
+    monkeypatch: pytest.MonkeyPatch, clean_market: str, moment: str
+) -> None:
+    """The in-process simulator (what ``trading-data health`` uses without keys) at a pinned clock."""
+    monkeypatch.setenv("TRADING_DATA_NOW", moment)
+    monkeypatch.setenv("TRADING_DATA_DATABASE_URL", clean_market)
+    report = health.collect_health(use_dagster_home=False)
+    market = report["checks"]["market"]
+    expected = health.calendar_market_status(dt.datetime.fromisoformat(moment))
+    assert market["status"] == "OK", market["detail"]
+    assert market["vendor"] == expected == report["checks"]["vendor:polygon"]["market"]
