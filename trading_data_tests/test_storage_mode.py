@@ -35,7 +35,7 @@ from trading_data.db.migrate import (
     timescale_available,
 )
 from trading_data.schemas import TABLES
-from trading_data.settings import SettingsError
+from trading_data.settings import ConfigurationError, SettingsError
 
 ATTEMPTS = "public.stand_in_timescaledb_attempts"
 FAILURES = {
@@ -156,6 +156,7 @@ def test_timescaledb_mode_fails_with_the_sentence_and_changes_nothing(
     with pytest.raises(TimescaleUnavailableError) as error:
         migrate(url, schema, mode="timescaledb")
     message = str(error.value)
+    assert isinstance(error.value, ConfigurationError)  # printed alone by the CLI, never retried
     assert message.startswith(
         "TRADING_DATA_STORAGE_MODE=timescaledb cannot be honoured: TimescaleDB is installed on this server"
     )

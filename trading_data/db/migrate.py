@@ -31,7 +31,7 @@ import psycopg
 from psycopg import sql
 
 from trading_data.schemas import TABLES, TableSpec
-from trading_data.settings import SettingsError
+from trading_data.settings import ConfigurationError, SettingsError
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +73,9 @@ class DatabaseSettingError(SettingsError):
     naming the variable and its value (the :class:`~trading_data.settings.SettingsError` format)."""
 
 
-class TimescaleUnavailableError(MigrationError):
-    """``TRADING_DATA_STORAGE_MODE=timescaledb`` but the extension cannot be used; nothing was changed."""
+class TimescaleUnavailableError(MigrationError, ConfigurationError):
+    """``TRADING_DATA_STORAGE_MODE=timescaledb`` but the extension cannot be used on this server; nothing
+    was changed. A configuration error too: the setting, not the data, has to change."""
 
 
 @dataclass(frozen=True)
