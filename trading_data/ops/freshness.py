@@ -36,7 +36,8 @@ from typing import Any
 
 import dagster as dg
 
-from trading_data.calendar import NEW_YORK, closed_reason, is_session, session
+from trading_data.calendar import NEW_YORK, closed_reason, is_session, session, session_at
+from trading_data.clock import utc_now
 from trading_data.scheduling import SPECS_BY_NAME, ScheduleSpec, market_hours_only_from_env
 
 warnings.filterwarnings("ignore", message="Specifying a partitions_def on an AssetCheckSpec")
@@ -165,11 +166,33 @@ def expected_latest(
 
 
 @dataclass(frozen=True)
+class Materialization:
+    """What the instance knows of a partition's latest materialization."""
+
+    at: dt.datetime
+    rows: int | None = None
+    """``dagster/row_count``: rows the partition holds after it (None when not reported)."""
+    tickers: int | None = None
+    """Active tickers the materialization collected for (None when not reported)."""
+
+    @property
+    def stored_nothing(self) -> bool:
+        """It stored no row although the session had tickers to collect: an empty success."""
+        return self.rows == 0 and self.tickers != 0
+
+
+@dataclass(frozen=True)
 class FreshnessVerdict:
     passed: bool
     reason: str
     expectation: Expectation | None
     last_materialized: dt.datetime | None
+    failed_after_close: bool = False
+    """Not fresh once the session has closed: nothing more will arrive today (FAIL, not WARN)."""
+
+    @property
+    def severity(self) -> str:
+        return "ok" if self.passed else ("fail" if self.failed_after_close else "warn")
 
     def metadata(self) -> dict[str, Any]:
         exp = self.expectation
@@ -186,12 +209,15 @@ class FreshnessVerdict:
 def evaluate_freshness(
     asset_family: str,
     now: dt.datetime,
-    last_materialized: dt.datetime | None,
+    last: Materialization | dt.datetime | None,
     *,
     market_hours_only: bool = False,
 ) -> FreshnessVerdict:
-    """Pass when nothing is expected or the last materialization (of today's session) is at or after the
-    due tick."""
+    """Pass when nothing is expected, or the last materialization (of today's session) is at or after the
+    due tick and stored rows (a materialization that stored 0 rows while the session had active tickers
+    is not fresh). A failure after the session's close is marked ``failed_after_close``."""
+    latest = Materialization(last) if isinstance(last, dt.datetime) else last
+    at = latest.at if latest else None
     exp = freshness_expectation(asset_family, now, market_hours_only=market_hours_only)
     if exp is None:
         now_ny = now.astimezone(NEW_YORK) if now.tzinfo else now.replace(tzinfo=NEW_YORK)
@@ -201,52 +227,94 @@ def evaluate_freshness(
             if not is_session(day)
             else f"no {family(asset_family).asset} tick is due yet at {now_ny.strftime('%H:%M')} ET"
         )
-        return FreshnessVerdict(True, f"no expectation: {why}", None, last_materialized)
-    if last_materialized is None:
+        return FreshnessVerdict(True, f"no expectation: {why}", None, at)
+    closed = session(exp.session).has_closed(now)
+    if latest is None:
         return FreshnessVerdict(
-            False, f"{exp.describe()}; no materialization of {exp.session} yet", exp, None
+            False, f"{exp.describe()}; no materialization of {exp.session} yet", exp, None, closed
         )
-    if last_materialized >= exp.due_tick:
+    when = f"{latest.at.astimezone(NEW_YORK):%H:%M} ET"
+    if latest.at >= exp.due_tick and latest.stored_nothing:
+        tickers = f" for {latest.tickers} active ticker(s)" if latest.tickers else ""
         return FreshnessVerdict(
-            True,
-            f"fresh: materialized {last_materialized.astimezone(NEW_YORK):%H:%M} ET",
+            False,
+            f"{exp.describe()}; the latest materialization at {when} stored 0 rows{tickers}: empty, not fresh",
             exp,
-            last_materialized,
+            latest.at,
+            closed,
         )
-    age = now - last_materialized
+    if latest.at >= exp.due_tick:
+        return FreshnessVerdict(True, f"fresh: materialized {when}", exp, latest.at)
+    age = now - latest.at
     return FreshnessVerdict(
         False,
-        f"{exp.describe()}; latest materialization at {last_materialized.astimezone(NEW_YORK):%H:%M} ET "
-        f"is {int(age.total_seconds() // 60)} minutes old",
+        f"{exp.describe()}; latest materialization at {when} is {int(age.total_seconds() // 60)} minutes old",
         exp,
-        last_materialized,
+        latest.at,
+        closed,
     )
+
+
+def evaluate_past_session(
+    asset_family: str, session_key: str, last: Materialization | None
+) -> FreshnessVerdict:
+    """A check run inside a run of a past session (a backfill) judges that session: it must have been
+    materialized after its close, with rows (or with no active ticker to collect)."""
+    fam = family(asset_family)
+    close = session(session_key).close
+    if last is None:
+        return FreshnessVerdict(False, f"{fam.asset}: no materialization of {session_key}", None, None, True)
+    if last.stored_nothing:
+        return FreshnessVerdict(
+            False, f"{fam.asset}: the materialization of {session_key} stored 0 rows", None, last.at, True
+        )
+    if last.at < close:
+        return FreshnessVerdict(
+            False,
+            f"{fam.asset}: {session_key} was last materialized at {last.at.astimezone(NEW_YORK):%H:%M} ET, "
+            f"before its close at {close:%H:%M} ET: the session is incomplete",
+            None,
+            last.at,
+            True,
+        )
+    return FreshnessVerdict(True, f"complete: {session_key} materialized after its close", None, last.at)
 
 
 # --- Dagster asset checks ------------------------------------------------------------------------------
 
 
-def latest_materialization_time(
-    instance: dg.DagsterInstance, asset_key: dg.AssetKey, partition_key: str | None
-) -> dt.datetime | None:
-    """When ``asset_key`` (its ``partition_key`` partition, when given) was last materialized."""
-    if partition_key is None:
-        event = instance.get_latest_materialization_event(asset_key)
-        return dt.datetime.fromtimestamp(event.timestamp, dt.UTC) if event else None
+def latest_materialization(
+    instance: dg.DagsterInstance, asset_key: dg.AssetKey, partition_key: str
+) -> Materialization | None:
+    """The latest materialization of one partition of ``asset_key``, with its row and ticker counts."""
     records = instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=[partition_key]), limit=1
     ).records
-    return dt.datetime.fromtimestamp(records[0].timestamp, dt.UTC) if records else None
+    if not records:
+        return None
+    event = records[0].asset_materialization
+    metadata = event.metadata if event else {}
+
+    def number(key: str) -> int | None:
+        value = getattr(metadata.get(key), "value", None)
+        return int(value) if isinstance(value, int | float) else None
+
+    return Materialization(
+        at=dt.datetime.fromtimestamp(records[0].timestamp, dt.UTC),
+        rows=number("dagster/row_count"),
+        tickers=number("active_tickers"),
+    )
 
 
-def _utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+def _run_session(context: dg.AssetCheckExecutionContext) -> str | None:
+    """The session partition of the run evaluating the check, if it is a partitioned run."""
+    return context.run.tags.get("dagster/partition")
 
 
 def build_freshness_check(
     asset_family: str,
     *,
-    clock: Clock = _utc_now,
+    clock: Clock = utc_now,
     market_hours_only: bool | None = None,
     severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.WARN,
 ) -> dg.AssetChecksDefinition:
@@ -272,22 +340,29 @@ def build_freshness_check(
     )
     def _check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
         now = clock()
-        mho = market_hours_only_from_env() if market_hours_only is None else market_hours_only
-        exp = freshness_expectation(fam.name, now, market_hours_only=mho)
-        last = (
-            latest_materialization_time(context.instance, dg.AssetKey(fam.asset), exp.session)
-            if exp
-            else None
-        )
-        verdict = evaluate_freshness(fam.name, now, last, market_hours_only=mho)
+        key = dg.AssetKey(fam.asset)
+        run_session = _run_session(context)
+        live = session_at(now)
+        if run_session and (live is None or run_session != live.key):
+            verdict = evaluate_past_session(
+                fam.name, run_session, latest_materialization(context.instance, key, run_session)
+            )
+        else:
+            mho = market_hours_only_from_env() if market_hours_only is None else market_hours_only
+            exp = freshness_expectation(fam.name, now, market_hours_only=mho)
+            last = latest_materialization(context.instance, key, exp.session) if exp else None
+            verdict = evaluate_freshness(fam.name, now, last, market_hours_only=mho)
         return dg.AssetCheckResult(
-            passed=verdict.passed, severity=severity, description=verdict.reason, metadata=verdict.metadata()
+            passed=verdict.passed,
+            severity=dg.AssetCheckSeverity.ERROR if verdict.failed_after_close else severity,
+            description=verdict.reason,
+            metadata=verdict.metadata(),
         )
 
     return _check
 
 
-def build_freshness_checks(clock: Clock = _utc_now, **kwargs: object) -> list[dg.AssetChecksDefinition]:
+def build_freshness_checks(clock: Clock = utc_now, **kwargs: object) -> list[dg.AssetChecksDefinition]:
     return [build_freshness_check(name, clock=clock, **kwargs) for name in FAMILIES]  # type: ignore[arg-type]
 
 
@@ -324,6 +399,6 @@ def freshness_report(
             out[fam.asset] = None
             continue
         exp = freshness_expectation(fam.name, now, market_hours_only=mho)
-        last = latest_materialization_time(instance, dg.AssetKey(fam.asset), exp.session) if exp else None
+        last = latest_materialization(instance, dg.AssetKey(fam.asset), exp.session) if exp else None
         out[fam.asset] = evaluate_freshness(fam.name, now, last, market_hours_only=mho)
     return out

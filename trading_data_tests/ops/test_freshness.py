@@ -13,8 +13,10 @@ from trading_data.ops.freshness import (
     FRESHNESS_CHECKS,
     FRESHNESS_JOB,
     FRESHNESS_SCHEDULE,
+    Materialization,
     build_freshness_checks,
     evaluate_freshness,
+    evaluate_past_session,
     expected_latest,
 )
 
@@ -87,10 +89,15 @@ def test_market_hours_only_drops_pre_open_ticks() -> None:
 # --- the Dagster checks --------------------------------------------------------------------------------
 
 
-def materialize_at(instance: dg.DagsterInstance, asset: str, partition: str, when: dt.datetime) -> None:
+def materialize_at(
+    instance: dg.DagsterInstance, asset: str, partition: str, when: dt.datetime, rows: int | None = None
+) -> None:
+    metadata = {"dagster/row_count": rows, "active_tickers": 10} if rows is not None else {}
     event = DagsterEvent(
         event_type_value=DagsterEventType.ASSET_MATERIALIZATION.value,
-        event_specific_data=StepMaterializationData(dg.AssetMaterialization(asset, partition=partition)),
+        event_specific_data=StepMaterializationData(
+            dg.AssetMaterialization(asset, partition=partition, metadata=metadata)
+        ),
         job_name=RUNLESS_JOB_NAME,
     )
     instance.report_dagster_event(event, run_id=RUNLESS_RUN_ID, timestamp=when.timestamp())
@@ -152,3 +159,62 @@ def test_exports_load_in_definitions() -> None:
     )
     defs.resolve_all_job_defs()
     assert defs.resolve_job_def("freshness_checks_job").name == "freshness_checks_job"
+
+
+# --- empty materializations, the close, past sessions ----------------------------------------------
+
+
+def test_a_materialization_that_stored_nothing_is_not_fresh() -> None:
+    """The 14:15 tick "succeeded" with 0 rows for a session with active tickers: not fresh."""
+    empty = Materialization(ny("2026-12-01 14:15"), rows=0, tickers=10)
+    verdict = evaluate_freshness("quotes", ny("2026-12-01 14:26"), empty)
+    assert not verdict.passed and verdict.severity == "warn"
+    assert "stored 0 rows for 10 active ticker(s)" in verdict.reason
+    full = Materialization(ny("2026-12-01 14:15"), rows=52_000, tickers=10)
+    assert evaluate_freshness("quotes", ny("2026-12-01 14:26"), full).passed
+
+
+def test_no_active_ticker_stores_nothing_and_is_fresh() -> None:
+    none_active = Materialization(ny("2026-12-01 14:15"), rows=0, tickers=0)
+    assert evaluate_freshness("quotes", ny("2026-12-01 14:26"), none_active).passed
+
+
+def test_stale_or_empty_after_the_close_fails() -> None:
+    empty = Materialization(ny("2026-12-01 15:45"), rows=0, tickers=10)
+    after = evaluate_freshness("quotes", ny("2026-12-01 16:10"), empty)
+    assert not after.passed and after.severity == "fail"
+    stale = evaluate_freshness("quotes", ny("2026-12-01 16:10"), ny("2026-12-01 11:00"))
+    assert stale.severity == "fail"
+    during = evaluate_freshness("quotes", ny("2026-12-01 12:10"), ny("2026-12-01 11:00"))
+    assert during.severity == "warn"
+
+
+def test_a_past_session_is_judged_as_a_whole() -> None:
+    assert evaluate_past_session("quotes", "2026-11-24", Materialization(ny("2026-12-01 10:00"), 9, 2)).passed
+    assert not evaluate_past_session("quotes", "2026-11-24", None).passed
+    assert not evaluate_past_session(
+        "quotes", "2026-11-24", Materialization(ny("2026-12-01 10:00"), 0, 2)
+    ).passed
+    partial = evaluate_past_session("quotes", "2026-11-24", Materialization(ny("2026-11-24 11:00"), 9, 2))
+    assert not partial.passed and "before its close" in partial.reason
+
+
+def test_checks_in_a_backfill_run_judge_the_backfilled_session() -> None:
+    """A check evaluated inside a run of 2026-11-24 (a backfill) on 2026-12-01 mid-session judges
+    2026-11-24, not the live session's ticks."""
+    now = ny("2026-12-01 14:26")
+    with dg.instance_for_test() as instance:
+        materialize_at(instance, "quotes", "2026-11-24", ny("2026-12-01 14:20"), rows=5_000)
+        materialize_at(instance, "trades", "2026-11-24", ny("2026-12-01 14:20"), rows=0)
+        checks = build_freshness_checks(clock=lambda: now, market_hours_only=False)
+        job = dg.define_asset_job("backfill_checks", selection=dg.AssetSelection.checks(*checks))
+        defs = dg.Definitions(
+            assets=[dg.AssetSpec(f.asset) for f in FAMILIES.values()], asset_checks=checks, jobs=[job]
+        )
+        result = defs.resolve_job_def("backfill_checks").execute_in_process(
+            instance=instance, tags={"dagster/partition": "2026-11-24"}
+        )
+        evals = {e.asset_key.to_user_string(): e for e in result.get_asset_check_evaluations()}
+    assert evals["quotes"].passed, evals["quotes"].description
+    assert not evals["trades"].passed and evals["trades"].severity == dg.AssetCheckSeverity.ERROR
+    assert "2026-11-24" in (evals["trades"].description or "")
