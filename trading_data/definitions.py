@@ -14,20 +14,12 @@ from trading_data.ops.sensors import SENSORS
 
 ASSETS = dg.load_assets_from_modules([selection, market_data, analytics])
 
-# Declarative automation (indicators follow prices updates) needs this sensor; Dagster's default one
-# starts STOPPED.
-AUTOMATION_SENSOR = dg.AutomationConditionSensorDefinition(
-    "default_automation_condition_sensor",
-    target=dg.AssetSelection.all(),
-    default_status=dg.DefaultSensorStatus.RUNNING,
-)
-
 defs = dg.Definitions(
     assets=ASSETS,
     asset_checks=[*ASSET_CHECKS, *FRESHNESS_CHECKS],
     jobs=[*JOBS, FRESHNESS_JOB],
     schedules=[*SCHEDULES, FRESHNESS_SCHEDULE],
-    sensors=[*SENSORS, AUTOMATION_SENSOR],
+    sensors=SENSORS,
     resources=build_resources(),
     # Dagster's default executor behind a configuration check: a bad setting fails the run before any
     # step, once (trading_data/defs/executor.py).

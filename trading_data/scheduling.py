@@ -253,11 +253,15 @@ SCHEDULE_SPECS: tuple[ScheduleSpec, ...] = (
         name="prices_schedule",
         cron=_weekday_cron("5", "9-15"),
         kind="collection",
-        targets=("prices",),
+        # Indicators follow every prices tick of the same session (and only that session).
+        targets=("prices", "indicators"),
         job_name="prices_job",
         feed="prices",
         priority=3,
-        description="OHLCV prices hourly at :05 from 09:05 to 15:05 New York on NYSE sessions.",
+        description=(
+            "OHLCV prices hourly at :05 from 09:05 to 15:05 New York on NYSE sessions, then the "
+            "session's indicators."
+        ),
         catch_up=SELECTION_ASSETS,
     ),
     ScheduleSpec(

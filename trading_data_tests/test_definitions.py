@@ -74,7 +74,6 @@ def test_sensors_snapshot() -> None:
     assert sensors == {
         "run_failure_alert_sensor": dg.DefaultSensorStatus.RUNNING,
         "volatility_burst_sensor": dg.DefaultSensorStatus.RUNNING,
-        "default_automation_condition_sensor": dg.DefaultSensorStatus.RUNNING,
     }
 
 

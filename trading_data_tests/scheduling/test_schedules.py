@@ -68,7 +68,7 @@ EXPECTED_CATCH_UP: dict[str, set[str]] = {
 EXPECTED_ASSETS = {
     "ticker_selection_schedule": {"selected_tickers"},
     "position_sizing_schedule": {"position_sizes"},
-    "prices_schedule": {"prices"},
+    "prices_schedule": {"prices", "indicators"},
     "quotes_schedule": {"quotes"},
     "trades_schedule": {"trades"},
     "options_schedule": {"options_flow"},

@@ -37,7 +37,6 @@ def split_warmup(bars: pd.DataFrame, session_key: str) -> tuple[pd.DataFrame, pd
     kinds=KINDS,
     ins={"prices": dg.AssetIn(partition_mapping=dg.TimeWindowPartitionMapping(start_offset=-1))},
     metadata=asset_metadata("indicators"),
-    automation_condition=dg.AutomationCondition.eager(),
     description=(
         "Per ticker and minute bar: sma_20, ema_12, ema_26, rsi_14, macd (12/26/9), Bollinger bands "
         "(20, 2σ), atr_14 (TA-Lib definitions) and session VWAP, from bars at or before each bar only; "
