@@ -29,7 +29,6 @@ def simulated(monkeypatch: pytest.MonkeyPatch) -> None:
         "TRADING_DATA_SIMULATOR_URL",
         "DAGSTER_HOME",
         "TRADING_DATA_MARKET_HOURS_ONLY",
-        "TRADING_DATA_NOW",
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("TRADING_DATA_SOURCE", "simulated")
