@@ -8,7 +8,8 @@ COPY pyproject.toml README.md ./
 COPY trading_data ./trading_data
 RUN pip install --no-cache-dir . \
     && mkdir -p "$DAGSTER_HOME"
-# Instance config reads TRADING_DATA_DAGSTER_PG_URL from the environment (see docker-compose.yml).
+# Instance storage: TRADING_DATA_DAGSTER_DATABASE_URL from the environment (see docker-compose.yml),
+# resolved by trading_data.db.dagster_storage, which dagster.yaml names.
 COPY dagster.yaml "$DAGSTER_HOME/dagster.yaml"
 COPY deploy/docker/workspace.yaml /opt/dagster/workspace.yaml
 

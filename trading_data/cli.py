@@ -9,18 +9,23 @@ import shutil
 import sys
 from pathlib import Path
 
+from trading_data.clock import ClockError
 from trading_data.db import server
 from trading_data.db.migrate import DEFAULT_SCHEMA, migrate, storage_mode
 from trading_data.db.url import (
+    DAGSTER_PG_URL_ENV,
     DATABASE_URL_ENV,
     dagster_database_url,
     market_database_url,
     mask_password,
-    sqlalchemy_psycopg2_url,
 )
+from trading_data.settings import ConfigurationError
 
-DAGSTER_PG_URL_ENV = "TRADING_DATA_DAGSTER_PG_URL"
 SCHEMA_ENV = "TRADING_DATA_SCHEMA"
+ENV_FILE_HEADER = "# written by `trading-data db start`; safe to delete"
+# Variables earlier versions wrote into .env. Dagster's CLI injects .env over the environment, so they
+# shadowed the user's own settings; the URLs are now resolved in code (trading_data/db/url.py).
+RETIRED_ENV_FILE_VARIABLES = (DATABASE_URL_ENV, DAGSTER_PG_URL_ENV)
 
 
 def _schema() -> str:
@@ -35,7 +40,8 @@ def ensure_database() -> str:
     result = migrate(url, _schema())
     mode = "TimescaleDB" if result.timescale else "plain PostgreSQL (TimescaleDB extension not available)"
     print(f"database {mask_password(url)}: schema {result.schema}, storage mode {mode}", file=sys.stderr)
-    write_env_file()
+    _ensure_dagster_database()
+    retire_env_file()
     return url
 
 
@@ -52,14 +58,26 @@ def _ensure_dagster_database() -> None:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
-def write_env_file() -> Path:
-    """Write the git-ignored ``.env`` so plain ``dagster dev`` in the project root finds the database."""
-    _ensure_dagster_database()
-    env_path = server.project_root() / ".env"
-    lines = [f"{DAGSTER_PG_URL_ENV}={sqlalchemy_psycopg2_url(dagster_database_url())}"]
-    if not os.environ.get(DATABASE_URL_ENV):
-        lines.append(f"{DATABASE_URL_ENV}={market_database_url()}")
-    env_path.write_text("# written by `trading-data db start`; safe to delete\n" + "\n".join(lines) + "\n")
+def retire_env_file(env_path: Path | None = None) -> Path | None:
+    """Fix a ``.env`` an earlier ``trading-data db start`` wrote (it starts with ENV_FILE_HEADER): drop
+    the database URLs it held, which Dagster's CLI injected over the user's own; delete the file if
+    nothing else is left. A ``.env`` the user wrote is left alone. Returns the path if it was changed."""
+    env_path = server.project_root() / ".env" if env_path is None else env_path
+    if not env_path.is_file():
+        return None
+    lines = env_path.read_text().splitlines()
+    if not lines or lines[0].strip() != ENV_FILE_HEADER:
+        return None
+    kept = [
+        line
+        for line in lines[1:]
+        if line.split("=", 1)[0].strip().removeprefix("export ").strip() not in RETIRED_ENV_FILE_VARIABLES
+    ]
+    if any(line.strip() and not line.lstrip().startswith("#") for line in kept):
+        env_path.write_text("\n".join(kept) + "\n")
+    else:
+        env_path.unlink()
+    print(f"{env_path}: removed database URLs an earlier version wrote there", file=sys.stderr)
     return env_path
 
 
@@ -71,9 +89,9 @@ def dagster_home() -> Path:
 
 
 def dagster_environment() -> dict[str, str]:
+    """The environment of `trading-data dev`'s processes: the user's, plus DAGSTER_HOME. The database
+    URLs are resolved in code by every process, so nothing here can shadow the user's settings."""
     env = dict(os.environ)
-    env.setdefault(DATABASE_URL_ENV, market_database_url())
-    env[DAGSTER_PG_URL_ENV] = sqlalchemy_psycopg2_url(dagster_database_url())
     env["DAGSTER_HOME"] = str(dagster_home())
     return env
 
@@ -100,7 +118,7 @@ POOL_LIMITS = {"polygon": 3, "unusual_whales": 2}
 def _set_pool_limits(env: dict[str, str]) -> None:
     from dagster import DagsterInstance
 
-    os.environ.update({k: v for k, v in env.items() if k in (DAGSTER_PG_URL_ENV, "DAGSTER_HOME")})
+    os.environ["DAGSTER_HOME"] = env["DAGSTER_HOME"]
     with DagsterInstance.get() as instance:
         for pool, default in POOL_LIMITS.items():
             limit = int(os.environ.get(f"TRADING_DATA_POOL_{pool.upper()}", default))
@@ -169,7 +187,6 @@ def cmd_health(args: argparse.Namespace) -> int:
         and (server.project_root() / ".dagster_home" / "dagster.yaml").exists()
     ):
         os.environ["DAGSTER_HOME"] = str(server.project_root() / ".dagster_home")
-        os.environ.setdefault(DAGSTER_PG_URL_ENV, sqlalchemy_psycopg2_url(dagster_database_url()))
 
     return health_main(json_output=args.json)
 
@@ -191,13 +208,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Exit status for a configuration error (argparse uses 2 for bad arguments too).
+CONFIGURATION_ERROR_EXIT = 2
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run a command; a configuration error prints its one sentence (no traceback) and exits 2."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["simulator"]:
-        return cmd_simulator(argparse.Namespace(), argv[1:])
-    args = build_parser().parse_args(argv)
-    handlers = {"dev": cmd_dev, "db": cmd_db, "health": cmd_health}
-    return handlers[args.command](args)
+    try:
+        if argv[:1] == ["simulator"]:
+            return cmd_simulator(argparse.Namespace(), argv[1:])
+        args = build_parser().parse_args(argv)
+        handlers = {"dev": cmd_dev, "db": cmd_db, "health": cmd_health}
+        return handlers[args.command](args)
+    except (ConfigurationError, ClockError) as err:
+        # ClockError is listed until it subclasses ConfigurationError like the package's other ones.
+        print(f"trading-data: {err}", file=sys.stderr)
+        return CONFIGURATION_ERROR_EXIT
 
 
 if __name__ == "__main__":

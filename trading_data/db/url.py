@@ -1,4 +1,14 @@
-"""Resolve the database URL the platform uses and show it without secrets."""
+"""Resolve the database URLs the platform uses and show them without secrets.
+
+Every URL is resolved in code, from the user's own variables first, then the embedded dev server:
+nothing needs a ``.env`` file, which Dagster's CLI would inject *over* the user's environment
+(DESIGN.md decision 10).
+
+| what | variable | unset |
+|---|---|---|
+| market data | ``TRADING_DATA_DATABASE_URL`` | the embedded server's ``trading_data`` database |
+| Dagster storage | ``TRADING_DATA_DAGSTER_DATABASE_URL`` (older name ``TRADING_DATA_DAGSTER_PG_URL``) | a ``dagster`` database beside the market data |
+"""
 
 from __future__ import annotations
 
@@ -7,6 +17,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 DATABASE_URL_ENV = "TRADING_DATA_DATABASE_URL"
 DAGSTER_DATABASE_URL_ENV = "TRADING_DATA_DAGSTER_DATABASE_URL"
+# The older name of the same setting (psycopg2 scheme), still read: deployments and scripts set it.
+DAGSTER_PG_URL_ENV = "TRADING_DATA_DAGSTER_PG_URL"
 MARKET_DATABASE = "trading_data"
 DAGSTER_DATABASE = "dagster"
 
@@ -34,7 +46,7 @@ def embedded_url(port: int, database: str = MARKET_DATABASE) -> str:
 
 def market_database_url() -> str:
     """The market-data database: ``TRADING_DATA_DATABASE_URL`` or the embedded server's."""
-    explicit = os.environ.get(DATABASE_URL_ENV)
+    explicit = os.environ.get(DATABASE_URL_ENV, "").strip()
     if explicit:
         return explicit
     from trading_data.db.server import embedded_port
@@ -43,10 +55,20 @@ def market_database_url() -> str:
 
 
 def dagster_database_url() -> str:
-    """The Dagster instance storage: a database of its own on the same server."""
-    explicit = os.environ.get(DAGSTER_DATABASE_URL_ENV)
-    if explicit:
-        return explicit
+    """The Dagster instance storage: ``TRADING_DATA_DAGSTER_DATABASE_URL`` (or its older name
+    ``TRADING_DATA_DAGSTER_PG_URL``), else a ``dagster`` database on the market data's server."""
+    from trading_data.settings import ConfigurationError
+
+    explicit = os.environ.get(DAGSTER_DATABASE_URL_ENV, "").strip()
+    older = os.environ.get(DAGSTER_PG_URL_ENV, "").strip()
+    if explicit and older and sqlalchemy_psycopg2_url(explicit) != sqlalchemy_psycopg2_url(older):
+        raise ConfigurationError(
+            f"{DAGSTER_DATABASE_URL_ENV}={mask_password(explicit)!r} and {DAGSTER_PG_URL_ENV}="
+            f"{mask_password(older)!r} name different Dagster storage databases; set only "
+            f"{DAGSTER_DATABASE_URL_ENV}"
+        )
+    if explicit or older:
+        return explicit or older
     return with_database(market_database_url(), DAGSTER_DATABASE)
 
 
