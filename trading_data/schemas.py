@@ -191,6 +191,16 @@ class DailyReport(_Base):
     validation_failures: Series[int] = pa.Field(ge=0)
     last_ts: Series[UTC] = pa.Field(nullable=True)  # type: ignore[valid-type]
     freshness_minutes: Series[float] = pa.Field(nullable=True)
+    # The closed session's reconciliation (domain/reconciliation.py), each part on its table's row:
+    # trades (volumes), prices (traded minutes with a bar), quotes (half hours); null elsewhere.
+    trade_volume: Series[float] = pa.Field(ge=0, nullable=True)
+    day_bar_volume: Series[float] = pa.Field(ge=0, nullable=True)
+    volume_deviation: Series[float] = pa.Field(nullable=True)
+    traded_minutes: Series[pd.Int64Dtype] = pa.Field(ge=0, nullable=True)
+    traded_minutes_with_bar: Series[pd.Int64Dtype] = pa.Field(ge=0, nullable=True)
+    quoted_half_hours: Series[pd.Int64Dtype] = pa.Field(ge=0, nullable=True)
+    expected_half_hours: Series[pd.Int64Dtype] = pa.Field(ge=0, nullable=True)
+    reconciliation: Series[str] = pa.Field(nullable=True)  # "ok", or why the part failed
 
 
 @dataclass(frozen=True)

@@ -166,6 +166,14 @@ def sample_frame(table: str, session_key: str, n: int = 8, *, seed: int = 0) -> 
                 "validation_failures": np.zeros(n, int),
                 "last_ts": ts,
                 "freshness_minutes": f * 3,
+                "trade_volume": np.nan,
+                "day_bar_volume": np.nan,
+                "volume_deviation": np.nan,
+                "traded_minutes": pd.array([None] * n, dtype="Int64"),
+                "traded_minutes_with_bar": pd.array([None] * n, dtype="Int64"),
+                "quoted_half_hours": pd.array(np.full(n, 13), dtype="Int64"),
+                "expected_half_hours": pd.array(np.full(n, 13), dtype="Int64"),
+                "reconciliation": "ok",
             }
         ),
     }

@@ -134,6 +134,20 @@ def test_the_full_pipeline_reconciles_a_simulated_session(closed_session) -> Non
     report = result.asset_materializations_for_node("daily_report")[0].metadata
     assert report["reconciled"].value is True and report["reconciliation_failed_tickers"].value == []
     assert "## Reconciliation\n\nAll 2 active ticker(s) reconciled" in report["report"].value
+    with psycopg.connect(state.url) as conn:
+        stored = conn.execute(
+            "SELECT table_name, count(*), count(*) FILTER (WHERE reconciliation = 'ok'), sum(trade_volume), "
+            "sum(day_bar_volume), sum(traded_minutes), sum(quoted_half_hours) FROM market.daily_report "
+            "WHERE reconciliation IS NOT NULL GROUP BY table_name ORDER BY table_name"
+        ).fetchall()
+    volume = _meta(evaluation, "volume")
+    day_volume = sum(v["day_bar_volume"] for v in volume.values())
+    traded = sum(v["traded_minutes"] for v in _meta(evaluation, "minute_bars").values())
+    assert stored == [
+        ("prices", 2, 2, None, None, traded, None),
+        ("quotes", 2, 2, None, None, None, 26),
+        ("trades", 2, 2, day_volume, day_volume, None, None),
+    ]
 
 
 def test_removing_half_of_one_tickers_trades_fails_naming_it(closed_session) -> None:

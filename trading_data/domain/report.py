@@ -15,6 +15,12 @@ Per table and ticker, for one session:
 * ``last_ts`` / ``freshness_minutes``: the ticker's newest ``ts`` in the table and
   ``(now - last_ts)`` in minutes; empty when it has no rows.
 
+After the close, ``with_reconciliation`` adds the session's reconciliation (``domain.reconciliation``),
+each part on its table's row: ``trade_volume``, ``day_bar_volume`` and ``volume_deviation`` on
+``trades``; ``traded_minutes`` and ``traded_minutes_with_bar`` on ``prices``; ``quoted_half_hours``
+and ``expected_half_hours`` on ``quotes``; ``reconciliation`` is ``ok`` or why the part failed. Other
+rows, and every row before the close, leave them null.
+
 Coverage reads as completeness for dense tables (prices, quotes, trades, indicators); options flow
 is event-driven, so its coverage only says how busy the ticker was.
 """
@@ -39,6 +45,7 @@ from trading_data.domain.reconciliation import (
     failure_summary,
 )
 from trading_data.schemas import DailyReport
+from trading_data.settings import TICKER_PATTERN
 
 OUTPUT_COLUMNS = list(DailyReport.to_schema().columns)
 DEFAULT_GAP_THRESHOLD_MINUTES = 5
@@ -83,7 +90,9 @@ def _table_rows(
     if "timespan" in frame.columns:
         frame = frame[frame["timespan"] == "minute"]
     ts_by_ticker = {str(t): g["ts"] for t, g in frame.groupby("ticker", sort=False)}
-    tickers = set(ts_by_ticker) | set(expected_tickers) | {t for (name, t) in failures if name == table}
+    # A reject whose ticker cannot be a symbol (vendor junk) has no report row to land on.
+    rejected = {t for (name, t) in failures if name == table and TICKER_PATTERN.fullmatch(t)}
+    tickers = set(ts_by_ticker) | set(expected_tickers) | rejected
     rows = []
     for ticker in sorted(tickers):
         ts = pd.to_datetime(ts_by_ticker.get(ticker, pd.Series(dtype="datetime64[ns, UTC]")), utc=True)
@@ -135,6 +144,57 @@ def coverage_report(
     report["last_ts"] = pd.to_datetime(report["last_ts"], utc=True)
     report = report.astype({"coverage": "float64", "freshness_minutes": "float64"})
     return DailyReport.validate(report)
+
+
+RECONCILIATION_COLUMNS = [
+    "trade_volume",
+    "day_bar_volume",
+    "volume_deviation",
+    "traded_minutes",
+    "traded_minutes_with_bar",
+    "quoted_half_hours",
+    "expected_half_hours",
+    "reconciliation",
+]
+PART_TABLES = {"volume": "trades", "minute_bars": "prices", "quotes": "quotes"}
+
+
+def _part_rows(result: TickerReconciliation) -> list[dict[str, object]]:
+    a = result.aggregates
+    figures: dict[str, dict[str, object]] = {
+        "volume": {
+            "trade_volume": a.trade_volume,
+            "day_bar_volume": a.day_bar_volume,
+            "volume_deviation": result.volume_deviation,
+        },
+        "minute_bars": {
+            "traded_minutes": a.trade_minutes,
+            "traded_minutes_with_bar": a.covered_trade_minutes,
+        },
+        "quotes": {
+            "quoted_half_hours": result.expected_half_hours - len(result.missing_half_hours),
+            "expected_half_hours": result.expected_half_hours,
+        },
+    }
+    return [
+        {
+            "table_name": PART_TABLES[part],
+            "ticker": result.ticker,
+            **values,
+            "reconciliation": result.failures.get(part, "ok"),
+        }
+        for part, values in figures.items()
+    ]
+
+
+def with_reconciliation(report: pd.DataFrame, results: Sequence[TickerReconciliation] | None) -> pd.DataFrame:
+    """The report with each ticker's reconciled parts on its table's rows (module docstring);
+    ``None`` (the session has not closed) leaves the columns null."""
+    if not results:
+        return report
+    parts = pd.DataFrame([row for r in results for row in _part_rows(r)])
+    merged = report.drop(columns=RECONCILIATION_COLUMNS).merge(parts, how="left", on=["table_name", "ticker"])
+    return DailyReport.validate(merged[OUTPUT_COLUMNS])
 
 
 def _session_line(session: Session) -> str:

@@ -15,6 +15,7 @@ from trading_data.domain.report import (
     render_markdown,
     render_reconciliation,
     uncovered_runs,
+    with_reconciliation,
 )
 from trading_data.schemas import DailyReport
 
@@ -171,3 +172,45 @@ def test_render_reconciliation() -> None:
     assert render_reconciliation(None, EARLY) == (
         "## Reconciliation\n\nNot reconciled yet: the session closes at 13:00 ET.\n"
     )
+
+
+def test_reconciliation_goes_on_each_parts_table_row() -> None:
+    report = coverage_report(EARLY, tables(), {}, NOW, expected_tickers=["BBB"])
+    assert report["reconciliation"].isna().all()  # before the close: nothing judged
+    results = reconcile(
+        EARLY, ["BBB"], [TickerAggregates("BBB", 1000.0, 400.0, 4, 100, 99, 100, frozenset(range(7)))]
+    )
+    stored = with_reconciliation(report, results).set_index(["table_name", "ticker"])
+    DailyReport.validate(stored.reset_index())
+    trades = stored.loc[("trades", "BBB")] if ("trades", "BBB") in stored.index else None
+    assert trades is None  # no trades table in this report: the volume part has no row to go on
+    prices, quotes = stored.loc[("prices", "BBB")], stored.loc[("quotes", "BBB")]
+    assert (prices["traded_minutes"], prices["traded_minutes_with_bar"]) == (100, 99)
+    assert prices["reconciliation"] == "ok" and pd.isna(prices["trade_volume"])
+    assert (quotes["quoted_half_hours"], quotes["expected_half_hours"], quotes["reconciliation"]) == (
+        7,
+        7,
+        "ok",
+    )
+    # Rows of other tickers and tables stay null.
+    assert stored.loc[("prices", "AAA"), "reconciliation"] is pd.NA or pd.isna(
+        stored.loc[("prices", "AAA"), "reconciliation"]
+    )
+    assert pd.isna(stored.loc[("options_flow", "BBB"), "reconciliation"])
+    with_trades = coverage_report(
+        EARLY, {**tables(), "trades": pd.DataFrame({"ts": [minute(1)], "ticker": "BBB"})}, {}, NOW
+    )
+    trades_row = (
+        with_reconciliation(with_trades, results).set_index(["table_name", "ticker"]).loc[("trades", "BBB")]
+    )
+    assert (trades_row["trade_volume"], trades_row["day_bar_volume"]) == (400.0, 1000.0)
+    assert trades_row["volume_deviation"] == pytest.approx(-0.6)
+    assert trades_row["reconciliation"].startswith("trades sum to 400 shares, the daily bar says 1,000")
+
+
+def test_rejects_of_a_junk_ticker_do_not_break_the_report() -> None:
+    """A flow alert or quote rejected for its junk ticker ("brk.b", "") has no report row."""
+    failures = {("quotes", "brk.b"): 3, ("quotes", ""): 1, ("quotes", "AAA"): 2}
+    report = coverage_report(EARLY, tables(), failures, NOW)
+    quotes = report[report["table_name"] == "quotes"]
+    assert set(quotes["ticker"]) >= {"AAA"} and "brk.b" not in set(report["ticker"])

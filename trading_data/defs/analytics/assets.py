@@ -13,7 +13,13 @@ from trading_data.defs.checks import reconcile_session
 from trading_data.defs.common import KINDS, active_tickers, asset_metadata
 from trading_data.domain.indicators import compute_indicators
 from trading_data.domain.reconciliation import TickerReconciliation, failure_summary
-from trading_data.domain.report import coverage_report, render_chart, render_markdown, render_reconciliation
+from trading_data.domain.report import (
+    coverage_report,
+    render_chart,
+    render_markdown,
+    render_reconciliation,
+    with_reconciliation,
+)
 from trading_data.market_db import MarketDatabase
 from trading_data.partitions import session_partitions
 from trading_data.schemas import TABLES, DailyReport, Indicators
@@ -97,7 +103,7 @@ def daily_report(
         counts = database.session_rows(table, key)
         mask = report["table_name"] == table
         report.loc[mask, "rows"] = report.loc[mask, "ticker"].map(counts).fillna(0).astype("int64")
-    report = DailyReport.validate(report)
+    report = with_reconciliation(DailyReport.validate(report), reconciliation)
     prices = database.read_sql(
         sql.SQL(
             "SELECT ts, ticker, timespan, open, high, low, close, volume FROM {}.{} WHERE ts >= %s "
