@@ -230,8 +230,15 @@ def evaluate_freshness(
         return FreshnessVerdict(True, f"no expectation: {why}", None, at)
     closed = session(exp.session).has_closed(now)
     if latest is None:
+        hint = (
+            f" (no more ticks today: materialize partition {exp.session} from the UI or with `dagster asset "
+            f"materialize -m trading_data.definitions --select '*' --partition {exp.session}`; a closed "
+            "session is fetched whole)"
+            if closed
+            else ""
+        )
         return FreshnessVerdict(
-            False, f"{exp.describe()}; no materialization of {exp.session} yet", exp, None, closed
+            False, f"{exp.describe()}; no materialization of {exp.session} yet{hint}", exp, None, closed
         )
     when = f"{latest.at.astimezone(NEW_YORK):%H:%M} ET"
     if latest.at >= exp.due_tick and latest.stored_nothing:
