@@ -1,12 +1,19 @@
-"""Polygon v3 trades and quotes (``/v3/trades/{ticker}``, ``/v3/quotes/{ticker}``), paged by cursor."""
+"""Polygon v3 trades and quotes (``/v3/trades/{ticker}``, ``/v3/quotes/{ticker}``), paged by cursor.
+
+A page walks the session's minute blocks in the requested order from the cursor's position
+(``[minute start ns, row index in that block]``) and stops at ``limit`` rows. Rows are rendered with
+dict literals over column lists: that, not generating the blocks, is most of a page's cost.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from trading_data.sources.simulator.market import NS_PER_MINUTE, SimulatedMarket
+from trading_data.sources.simulator.market import NS_PER_MINUTE, QuoteBlock, SimulatedMarket, TradeBlock
 from trading_data.sources.simulator.protocol import (
     BadRequest,
     Call,
@@ -17,6 +24,9 @@ from trading_data.sources.simulator.protocol import (
     parse_ns,
     polygon_ok,
 )
+
+CONDITIONS = {1: [37], 2: [14, 41]}  # TradeBlock.condition_code -> Polygon condition codes
+TRF_EXCHANGE = 4  # FINRA trade reporting facilities: trades carry trf_id and trf_timestamp
 
 
 def _tick_bounds(params: dict[str, str]) -> tuple[int, int]:
@@ -37,64 +47,98 @@ def _tick_bounds(params: dict[str, str]) -> tuple[int, int]:
     return lo, hi
 
 
-def ticks(market: SimulatedMarket, call: Call, kind: str) -> Reply:
-    """``/v3/quotes/{ticker}`` and ``/v3/trades/{ticker}``, paged with an opaque cursor."""
-    ticker = call.path_params["ticker"]
-    params = call.params
-    if "cursor" in params:
-        state = decode_cursor(params["cursor"])
-        lo, hi, order, limit = int(state["lo"]), int(state["hi"]), state["o"], int(state["l"])
-        position = state.get("p")
-        inclusive = call.page_fault("repeat_last_row")
-    else:
+@dataclass(frozen=True)
+class TickPage:
+    """What one page asks for: the time bounds, order, page size and where the previous page ended."""
+
+    lo: int
+    hi: int
+    order: str
+    limit: int
+    position: tuple[int, int] | None = None  # (minute start ns, row index) of the last row sent
+    inclusive: bool = False  # repeat the last row sent (the repeat_last_row fault)
+
+    @property
+    def descending(self) -> bool:
+        return self.order == "desc"
+
+    @classmethod
+    def from_call(cls, call: Call) -> TickPage:
+        params = call.params
+        if "cursor" in params:
+            state = decode_cursor(params["cursor"])
+            position = state.get("p")
+            return cls(
+                int(state["lo"]),
+                int(state["hi"]),
+                state["o"],
+                int(state["l"]),
+                (int(position[0]), int(position[1])) if position is not None else None,
+                call.page_fault("repeat_last_row"),
+            )
         lo, hi = _tick_bounds(params)
         order = params.get("order", "desc")
         if order not in ("asc", "desc"):
             raise BadRequest("order must be asc or desc")
         if params.get("sort", "timestamp") != "timestamp":
             raise BadRequest("sort must be timestamp")
-        limit = parse_int(params, "limit", 1000, 1, 50000)
-        position, inclusive = None, False
-    descending = order == "desc"
-    hi_eff = min(hi, market.now_ns())
-    scan_lo, scan_hi = lo, hi_eff
-    if position is not None:
-        if descending:
-            scan_hi = min(scan_hi, int(position[0]) + NS_PER_MINUTE - 1)
-        else:
-            scan_lo = max(scan_lo, int(position[0]))
+        return cls(lo, hi, order, parse_int(params, "limit", 1000, 1, 50000))
+
+    def scan_range(self, now_ns: int) -> tuple[int, int, int]:
+        """(scan from, scan to, last ns with data): the minute blocks this page may touch."""
+        hi_eff = min(self.hi, now_ns)
+        scan_lo, scan_hi = self.lo, hi_eff
+        if self.position is not None:
+            if self.descending:
+                scan_hi = min(scan_hi, self.position[0] + NS_PER_MINUTE - 1)
+            else:
+                scan_lo = max(scan_lo, self.position[0])
+        return scan_lo, scan_hi, hi_eff
+
+    def rows_of(self, block: QuoteBlock | TradeBlock, start_ns: int, hi_eff: int) -> np.ndarray:
+        """Indexes of the block's rows on this page, in page order."""
+        idx = np.arange(len(block))
+        mask = (block.sip_ns >= self.lo) & (block.sip_ns <= hi_eff)
+        if self.position is not None and start_ns == self.position[0]:
+            p = self.position[1]
+            if self.descending:
+                mask &= (idx <= p) if self.inclusive else (idx < p)
+            else:
+                mask &= (idx >= p) if self.inclusive else (idx > p)
+        sel = idx[mask]
+        return sel[::-1] if self.descending else sel
+
+
+def _blocks(
+    market: SimulatedMarket, ticker: str, kind: str, page: TickPage
+) -> Iterator[tuple[QuoteBlock | TradeBlock, int, np.ndarray]]:
+    """(block, minute start ns, rows on the page) of every non-empty block the page may touch."""
+    scan_lo, scan_hi, hi_eff = page.scan_range(market.now_ns())
+    build = market.quote_block if kind == "quotes" else market.trade_block
+    for day, minute, start_ns in market.minute_blocks(ticker, scan_lo, scan_hi, page.descending):
+        block = build(ticker, day, minute)
+        if len(block):
+            yield block, start_ns, page.rows_of(block, start_ns, hi_eff)
+
+
+def ticks(market: SimulatedMarket, call: Call, kind: str) -> Reply:
+    """``/v3/quotes/{ticker}`` and ``/v3/trades/{ticker}``, paged with an opaque cursor."""
+    ticker = call.path_params["ticker"]
+    page = TickPage.from_call(call)
     chunks: list[dict[str, np.ndarray]] = []
     got = 0
     last_pos: tuple[int, int] | None = None
     more = False
-    for day, minute, start_ns in market.minute_blocks(ticker, scan_lo, scan_hi, descending):
-        block = (market.quote_block if kind == "quotes" else market.trade_block)(ticker, day, minute)
-        if not len(block):
-            continue
-        idx = np.arange(len(block))
-        mask = (block.sip_ns >= lo) & (block.sip_ns <= hi_eff)
-        if position is not None and start_ns == int(position[0]):
-            p = int(position[1])
-            if descending:
-                mask &= (idx <= p) if inclusive else (idx < p)
-            else:
-                mask &= (idx >= p) if inclusive else (idx > p)
-        sel = idx[mask]
-        if descending:
-            sel = sel[::-1]
-        if got >= limit:
-            if len(sel):
-                more = True
-                break
-            continue
-        if len(sel) > limit - got:
-            more = True
-            sel = sel[: limit - got]
-        if not len(sel):
-            continue
-        chunks.append({name: getattr(block, name)[sel] for name in block.__dataclass_fields__})
-        got += len(sel)
-        last_pos = (start_ns, int(sel[-1]))
+    for block, start_ns, sel in _blocks(market, ticker, kind, page):
+        if got >= page.limit or len(sel) > page.limit - got:
+            more = more or len(sel) > 0
+            sel = sel[: max(page.limit - got, 0)]
+        if len(sel):
+            chunks.append({name: getattr(block, name)[sel] for name in block.__dataclass_fields__})
+            got += len(sel)
+            last_pos = (start_ns, int(sel[-1]))
+        if more:
+            break
     results: list[dict[str, Any]] = []
     if chunks:
         cols = {name: np.concatenate([c[name] for c in chunks]) for name in chunks[0]}
@@ -103,44 +147,46 @@ def ticks(market: SimulatedMarket, call: Call, kind: str) -> Reply:
         results = _quote_rows(cols, tape) if kind == "quotes" else _trade_rows(cols, tape)
     link = None
     if more and last_pos is not None:
-        pos: list[int] | None = list(last_pos)
-        if call.page_fault("next_url_cycle"):
-            pos = None
-        link = next_url(f"/v3/{kind}/{ticker}", {"lo": lo, "hi": hi, "o": order, "l": limit, "p": pos})
+        pos = None if call.page_fault("next_url_cycle") else list(last_pos)
+        state = {"lo": page.lo, "hi": page.hi, "o": page.order, "l": page.limit, "p": pos}
+        link = next_url(f"/v3/{kind}/{ticker}", state)
     return polygon_ok({}, results, next_url=link)
 
 
 def _quote_rows(cols: dict[str, np.ndarray], tape: int) -> list[dict[str, Any]]:
-    names = (
-        "ask_exchange",
-        "ask_price",
-        "ask_size",
-        "bid_exchange",
-        "bid_price",
-        "bid_size",
-        "participant_timestamp",
-        "sequence_number",
-        "sip_timestamp",
-    )
-    values = (
-        cols["ask_exchange"].tolist(),
-        cols["ask"].tolist(),
-        cols["ask_size"].tolist(),
-        cols["bid_exchange"].tolist(),
-        cols["bid"].tolist(),
-        cols["bid_size"].tolist(),
-        cols["participant_ns"].tolist(),
-        cols["sequence"].tolist(),
-        cols["sip_ns"].tolist(),
-    )
-    return [{**dict(zip(names, row, strict=True)), "tape": tape} for row in zip(*values, strict=True)]
+    return [
+        {
+            "ask_exchange": ask_exchange,
+            "ask_price": ask,
+            "ask_size": ask_size,
+            "bid_exchange": bid_exchange,
+            "bid_price": bid,
+            "bid_size": bid_size,
+            "participant_timestamp": participant,
+            "sequence_number": sequence,
+            "sip_timestamp": sip,
+            "tape": tape,
+        }
+        for ask_exchange, ask, ask_size, bid_exchange, bid, bid_size, participant, sequence, sip in zip(
+            cols["ask_exchange"].tolist(),
+            cols["ask"].tolist(),
+            cols["ask_size"].tolist(),
+            cols["bid_exchange"].tolist(),
+            cols["bid"].tolist(),
+            cols["bid_size"].tolist(),
+            cols["participant_ns"].tolist(),
+            cols["sequence"].tolist(),
+            cols["sip_ns"].tolist(),
+            strict=True,
+        )
+    ]
 
 
 def _trade_rows(cols: dict[str, np.ndarray], tape: int) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
-    conditions = {1: [37], 2: [14, 41]}
     size = cols["size"]
     sizes = size.astype(np.int64).tolist() if np.all(size == np.round(size)) else size.tolist()
+    rows: list[dict[str, Any]] = []
+    append = rows.append
     for sip, part, seq, price, qty, exch, cond, tid in zip(
         cols["sip_ns"].tolist(),
         cols["participant_ns"].tolist(),
@@ -152,25 +198,22 @@ def _trade_rows(cols: dict[str, np.ndarray], tape: int) -> list[dict[str, Any]]:
         cols["trade_id"].tolist(),
         strict=True,
     ):
-        row: dict[str, Any] = {}
-        if cond:
-            row["conditions"] = conditions[cond]
-        row.update(
-            {
-                "exchange": exch,
-                "id": str(tid),
-                "participant_timestamp": part,
-                "price": price,
-                "sequence_number": seq,
-                "sip_timestamp": sip,
-                "size": qty,
-                "tape": tape,
-            }
-        )
-        if exch == 4:
+        row = {
+            "exchange": exch,
+            "id": str(tid),
+            "participant_timestamp": part,
+            "price": price,
+            "sequence_number": seq,
+            "sip_timestamp": sip,
+            "size": qty,
+            "tape": tape,
+        }
+        if cond:  # Polygon sends conditions first
+            row = {"conditions": CONDITIONS[cond], **row}
+        if exch == TRF_EXCHANGE:
             row["trf_id"] = 201 + tid % 3
             row["trf_timestamp"] = part - 20_000
-        rows.append(row)
+        append(row)
     return rows
 
 
