@@ -181,12 +181,13 @@ def cmd_simulator(args: argparse.Namespace, rest: list[str]) -> int:
 def cmd_health(args: argparse.Namespace) -> int:
     from trading_data.ops.health import main as health_main
 
-    # Without DAGSTER_HOME, look at the instance `trading-data dev` runs (daemon heartbeat, freshness).
+    # Without DAGSTER_HOME, look at the instance `trading-data dev` runs (daemon heartbeat, freshness),
+    # with the project's current dagster.yaml (an older copy read its URL from a variable no longer set).
     if (
         not os.environ.get("DAGSTER_HOME")
         and (server.project_root() / ".dagster_home" / "dagster.yaml").exists()
     ):
-        os.environ["DAGSTER_HOME"] = str(server.project_root() / ".dagster_home")
+        os.environ["DAGSTER_HOME"] = str(dagster_home())
 
     return health_main(json_output=args.json)
 
