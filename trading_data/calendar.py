@@ -129,3 +129,25 @@ def non_session_weekdays(start: str = PARTITIONS_START, end: str = CALENDAR_END)
     days = pd.bdate_range(start, end)
     sessions = set(nyse().sessions_in_range(start, end))
     return [d.date() for d in days if d not in sessions]
+
+
+PRE_MARKET_OPEN = dt.time(4, 0)
+AFTER_HOURS = dt.timedelta(hours=4)
+
+
+def market_status(moment: dt.datetime) -> tuple[str, bool, bool]:
+    """The US equity market at ``moment`` as Polygon's ``/v1/marketstatus/now`` states it:
+    (``open`` | ``extended-hours`` | ``closed``, earlyHours, afterHours). Extended hours run from 04:00 to
+    the open and for four hours after the close (to 20:00, or 17:00 after a 13:00 early close) on sessions.
+    """
+    ny = moment.astimezone(NEW_YORK)
+    if not is_session(ny.date()):
+        return "closed", False, False
+    sess = session(ny.date())
+    if sess.open <= ny < sess.close:
+        return "open", False, False
+    if dt.datetime.combine(ny.date(), PRE_MARKET_OPEN, tzinfo=NEW_YORK) <= ny < sess.open:
+        return "extended-hours", True, False
+    if sess.close <= ny < sess.close + AFTER_HOURS:
+        return "extended-hours", False, True
+    return "closed", False, False

@@ -45,7 +45,7 @@ from typing import Any
 
 import psycopg
 
-from trading_data.calendar import NEW_YORK, Session, is_session, previous_sessions, session
+from trading_data.calendar import NEW_YORK, Session, is_session, market_status, previous_sessions, session
 from trading_data.clock import ClockError, utc_now
 from trading_data.db.migrate import (
     DEFAULT_SCHEMA,
@@ -66,8 +66,6 @@ RECONCILIATION_ASSET = "daily_report"
 RECONCILIATION_CHECK = "daily_report_reconciled"
 # Extended hours: pre-market from 04:00 New York, after-hours for 4 hours after the close (to 20:00,
 # or 17:00 after a 13:00 early close).
-EXTENDED_HOURS_START = dt.time(4, 0)
-AFTER_HOURS = dt.timedelta(hours=4)
 # The vendor's clock and ours may differ by seconds: at a transition either neighbour state agrees.
 MARKET_STATUS_TOLERANCE = dt.timedelta(minutes=1)
 
@@ -209,17 +207,8 @@ def check_vendor(vendor: str, timeout: float = VENDOR_TIMEOUT_SECONDS) -> dict[s
 
 
 def calendar_market_status(moment: dt.datetime) -> str:
-    """What ``/v1/marketstatus/now`` should say at ``moment`` by the NYSE calendar: ``open`` in the
-    regular session, ``extended-hours`` from 04:00 to the open and for 4 hours after the close on a
-    session day, else ``closed``."""
-    local = moment.astimezone(NEW_YORK)
-    if not is_session(local.date()):
-        return "closed"
-    sess = session(local.date())
-    if sess.open <= local < sess.close:
-        return "open"
-    pre = dt.datetime.combine(local.date(), EXTENDED_HOURS_START, tzinfo=NEW_YORK)
-    return "extended-hours" if pre <= local < sess.close + AFTER_HOURS else "closed"
+    """What ``/v1/marketstatus/now`` should say at ``moment`` by the NYSE calendar."""
+    return market_status(moment)[0]
 
 
 def check_market(polygon: Mapping[str, Any], now: dt.datetime) -> dict[str, Any]:

@@ -21,8 +21,6 @@ from trading_data.sources.simulator.protocol import (
 
 # Extended hours as Polygon reports them: pre-market from 04:00, post-market for four hours after the
 # close (to 20:00; to 17:00 after a 13:00 early close, when the exchanges' late sessions end early too).
-PRE_MARKET_OPEN = dt.time(4, 0)
-POST_MARKET = dt.timedelta(hours=4)
 INDEX_GROUPS = (
     "s_and_p",
     "societe_generale",
@@ -96,21 +94,6 @@ def reference_tickers(market: SimulatedMarket, call: Call) -> Reply:
     return polygon_ok({}, results, count=len(results), next_url=link)
 
 
-def market_state(now: dt.datetime) -> tuple[str, bool, bool]:
-    """(market, earlyHours, afterHours) of the US equity market at ``now``, by the NYSE calendar."""
-    ny = now.astimezone(calendar.NEW_YORK)
-    if not calendar.is_session(ny.date()):
-        return "closed", False, False
-    sess = calendar.session(ny.date())
-    if sess.open <= ny < sess.close:
-        return "open", False, False
-    if dt.datetime.combine(ny.date(), PRE_MARKET_OPEN, tzinfo=calendar.NEW_YORK) <= ny < sess.open:
-        return "extended-hours", True, False
-    if sess.close <= ny < sess.close + POST_MARKET:
-        return "extended-hours", False, True
-    return "closed", False, False
-
-
 def fx_state(now: dt.datetime) -> str:
     """Spot FX trades from Sunday 17:00 to Friday 17:00 New York."""
     ny = now.astimezone(calendar.NEW_YORK)
@@ -122,7 +105,7 @@ def fx_state(now: dt.datetime) -> str:
 def market_status_now(market: SimulatedMarket, call: Call) -> Reply:
     """``/v1/marketstatus/now`` at the simulator's clock, in Polygon's shape."""
     now = market.now().astimezone(calendar.NEW_YORK)
-    state, early, after = market_state(now)
+    state, early, after = calendar.market_status(now)
     regular = "open" if state == "open" else "closed"  # OTC and the index groups have no extended hours
     body = {
         "market": state,
