@@ -13,10 +13,12 @@ import datetime as dt
 import os
 from collections.abc import Mapping
 
+from trading_data.errors import ConfigurationError
+
 NOW_ENV = "TRADING_DATA_NOW"
 
 
-class ClockError(ValueError):
+class ClockError(ConfigurationError):
     """``TRADING_DATA_NOW`` is not an ISO 8601 instant with an offset."""
 
 

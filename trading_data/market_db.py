@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +50,11 @@ class MarketDatabase(dg.ConfigurableResource):
 
     database_url: str | None = None
     schema_: str = Field(default=DEFAULT_SCHEMA, alias="schema")
+
+    @classmethod
+    def check_configuration(cls, config: Mapping[str, Any]) -> None:
+        """A bad schema name fails the run before any step (see trading_data.defs.executor)."""
+        validate_schema_name(config.get("schema") or DEFAULT_SCHEMA)
 
     @property
     def url(self) -> str:

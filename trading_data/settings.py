@@ -29,22 +29,15 @@ from typing import Any, TypeVar
 import dagster as dg
 from pydantic import Field, field_validator
 
+from trading_data.errors import ConfigurationError
+
 ENV_PREFIX = "TRADING_DATA_"
-TICKER_PATTERN = re.compile(r"^[A-Z][A-Z0-9.\-]{0,9}$")
+TICKER_PATTERN = re.compile(r"\A[A-Z][A-Z0-9.\-]{0,9}\Z")  # \Z: "AAPL\n" is no symbol
 DEFAULT_TICKERS: tuple[str, ...] = ("SPY", "QQQ", "AAPL", "MSFT", "NVDA")
 LOOKBACK_DAYS_MIN = 2
 LOOKBACK_DAYS_MAX = 252  # one trading year
 _TRUE = {"1", "true", "t", "yes", "y", "on"}
 _FALSE = {"0", "false", "f", "no", "n", "off", ""}
-
-
-class ConfigurationError(ValueError):
-    """A setting of the platform is invalid.
-
-    The message is one sentence naming the setting, its value, where the value came from and what is
-    expected. The CLI prints it alone; a run fails with it before any step runs and is never retried.
-    Every configuration error the package raises subclasses this one.
-    """
 
 
 RUN_CONFIG = "run config"  # a value's source when it was set in the launchpad / run config

@@ -104,3 +104,29 @@ def test_an_outage_counts_only_against_the_vendor_that_is_down(clean_market: str
     assert database.breaker("polygon").state().consecutive_failures == 0
     for vendor in ("polygon", "unusual_whales"):
         database.breaker(vendor).reset()
+
+
+def _retries(result: dg.ExecuteInProcessResult) -> int:
+    return sum(e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY for e in result.all_events)
+
+
+def test_a_rejected_key_fails_the_feed_once(clean_market: str, tickers: list[str]) -> None:
+    """401 on every ticker: no retry can help, so the step fails at once (README: 401 is not retried)."""
+    with SimulatorServer() as sim:
+        assert _run(clean_market, sim.base_url, tickers, ["selected_tickers"]).success
+        sim.faults.replace([Fault(kind="http_401", path_prefix="/v3/trades", count=None)])
+        result = _run(clean_market, sim.base_url, tickers, ["trades"])
+    assert not result.success and _retries(result) == 0
+    failure = result.failure_data_for_node("trades")
+    assert failure is not None and "401" in str(failure.error)
+
+
+def test_a_rejected_key_fails_selection_instead_of_falling_back(
+    clean_market: str, tickers: list[str]
+) -> None:
+    with SimulatorServer() as sim:
+        sim.faults.replace([Fault(kind="http_401", path_prefix="/v2/aggs/grouped", count=None)])
+        result = _run(clean_market, sim.base_url, [], ["selected_tickers"])
+    assert not result.success and _retries(result) == 0
+    failure = result.failure_data_for_node("selected_tickers")
+    assert failure is not None and "401" in str(failure.error)

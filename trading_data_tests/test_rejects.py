@@ -80,7 +80,7 @@ def test_one_concise_reason_per_row() -> None:
     reasons = split_valid(Quotes, quotes, "quotes").rejects["reject_reason"].tolist()
     assert reasons == [
         "bid_price: greater_than_or_equal_to(0) failed (value -1.0)",
-        "ticker: str_matches('^[A-Z][A-Z0-9.\\-]{0,9}$') failed (value 'bad ticker'); "
+        "ticker: str_matches('\\A[A-Z][A-Z0-9.\\-]{0,9}\\Z') failed (value 'bad ticker'); "
         "bid_price: greater_than_or_equal_to(0) failed (value -1.0)",
     ]
     # A frame-wide check reports every column of a failing row: the reason names it once.

@@ -18,6 +18,7 @@ from pathlib import Path
 import psycopg
 
 from trading_data.db.url import DAGSTER_DATABASE, MARKET_DATABASE, embedded_url
+from trading_data.errors import ConfigurationError
 
 PGDATA_ENV = "TRADING_DATA_PGDATA"
 PORT_ENV = "TRADING_DATA_PG_PORT"
@@ -41,9 +42,12 @@ def data_dir() -> Path:
 def embedded_port() -> int:
     raw = os.environ.get(PORT_ENV, str(DEFAULT_PORT))
     try:
-        return int(raw)
-    except ValueError as exc:
-        raise EmbeddedServerError(f"{PORT_ENV}={raw!r} is not a port number") from exc
+        port = int(raw)
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
+        raise ConfigurationError(f"invalid setting {PORT_ENV}={raw!r}: must be a port number (1-65535)")
+    return port
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
+from trading_data.defs.common import step_failure
 from trading_data.io.postgres import FrameChunks
 from trading_data.ops.breaker import DEFAULT_TRIPS_ON, CircuitBreaker
 from trading_data.sources.errors import VendorError
@@ -126,7 +127,10 @@ class TickerFeed(FrameChunks):
                         continue
                 self.rows_by_ticker[ticker] = self.rows_by_ticker.get(ticker, 0) + len(page)
                 yield page
-            loop.run_until_complete(task)  # re-raises a failure to open the clients
+            try:
+                loop.run_until_complete(task)  # re-raises a failure to open the clients
+            except Exception as exc:
+                raise step_failure(exc) from exc
         finally:
             if not task.done():
                 task.cancel()
@@ -183,21 +187,23 @@ class TickerFeed(FrameChunks):
                 breaker.record_failure(describe_error(blamed[0]))
         if everything_failed:
             first = next(iter(self.failures.items()))
-            raise FeedFailed(
-                f"{self.feed}: every ticker failed ({len(self.failures)}); e.g. {first[0]}: {first[1]}",
-                vendor="multiple",
+            raise self._failure(
+                f"{self.feed}: every ticker failed ({len(self.failures)}); e.g. {first[0]}: {first[1]}"
             )
         if self.failures and self._strict:
             # strict_validation: the other tickers' rows are kept, but the step fails and says why.
-            message = (
+            self.error_after_commit = self._failure(
                 f"{self.feed}: {len(self.failures)} of {len(self.tickers)} ticker(s) failed (the others were "
                 f"stored): {self.failures}"
             )
-            if all(isinstance(e, ValidationFailed) for e in self._errors.values()):
-                # The same data fails the same way again: a retry would only repeat the fetch.
-                self.error_after_commit = dg.Failure(description=message, allow_retries=False)
-            else:
-                self.error_after_commit = FeedFailed(message, vendor="multiple")
+
+    def _failure(self, message: str) -> BaseException:
+        """The step's error: retried only when a retry can help some failed ticker (the same data fails
+        validation the same way again; a 401 or a bad setting stays)."""
+        causes = [e for e in self._errors.values() if not isinstance(e, ValidationFailed)]
+        if not causes:
+            return dg.Failure(description=message, allow_retries=False)
+        return step_failure(FeedFailed(message, vendor="multiple"), causes=causes)
 
 
 def _metadata_value(value: Any) -> Any:

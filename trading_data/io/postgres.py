@@ -49,7 +49,7 @@ class FrameChunks:
         # the materialization's metadata once the stream is exhausted.
         self.metadata: dict[str, Any] = {}
         # Raised by the IO manager once the write has committed: the step fails, the data stays.
-        self.error_after_commit: Exception | None = None
+        self.error_after_commit: BaseException | None = None
         # Read by the IO manager once the stream is exhausted, inside the same transaction:
         # tickers whose streamed rows must not be stored (they failed part-way), and tickers whose
         # stored rows of the window (those matching ``replace_filter``, when set) the stream replaces.
@@ -439,6 +439,11 @@ class PostgresPandasIOManager(dg.ConfigurableIOManagerFactory):
 
     database_url: str | None = None
     schema_: str = Field(default=DEFAULT_SCHEMA, alias="schema")
+
+    @classmethod
+    def check_configuration(cls, config: Mapping[str, Any]) -> None:
+        """A bad schema name fails the run before any step (see trading_data.defs.executor)."""
+        validate_schema_name(config.get("schema") or DEFAULT_SCHEMA)
 
     def create_io_manager(self, context: Any) -> DbIOManager:
         return SessionDbIOManager(

@@ -57,7 +57,7 @@ from trading_data.db.migrate import (
 from trading_data.db.url import market_database_url, mask_password
 from trading_data.ops.breaker import BreakerState, breaker_states
 from trading_data.ops.freshness import freshness_report
-from trading_data.settings import PipelineSettings, SettingsError
+from trading_data.settings import ConfigurationError, SettingsError, check_environment
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
 VENDORS = ("polygon", "unusual_whales")
@@ -87,8 +87,8 @@ def check_settings(schema: str, clock_error: str | None = None) -> dict[str, Any
     problems = [clock_error] if clock_error else []
     mode = None
     try:
-        PipelineSettings.from_env()
-    except SettingsError as exc:
+        check_environment()  # the pipeline options and the vendor sources' settings
+    except ConfigurationError as exc:
         problems.append(str(exc))
     try:
         validate_schema_name(schema)

@@ -388,3 +388,11 @@ def test_health_against_the_simulator_reports_its_status_at_the_platform_clock(
     expected = health.calendar_market_status(dt.datetime.fromisoformat(moment))
     assert market["status"] == "OK", market["detail"]
     assert market["vendor"] == expected == report["checks"]["vendor:polygon"]["market"]
+
+
+def test_a_bad_vendor_setting_fails_health(monkeypatch: pytest.MonkeyPatch) -> None:
+    from trading_data.ops.health import check_settings
+
+    monkeypatch.setenv("POLYGON_RATE_LIMIT_PER_MINUTE", "0")
+    result = check_settings("market")
+    assert result["status"] == "FAIL" and "POLYGON_RATE_LIMIT_PER_MINUTE" in result["detail"]

@@ -12,7 +12,9 @@ from trading_data.calendar import previous_sessions
 from trading_data.defs.common import (
     KINDS,
     asset_metadata,
+    is_retryable,
     partition_day,
+    step_failure,
     vendor_retry_policy,
 )
 from trading_data.domain.selection import (
@@ -78,6 +80,9 @@ def selected_tickers(
         with database.breaker("polygon").guard():
             bars, stats = asyncio.run(_grouped_daily_window(polygon, history))
     except Exception as exc:  # noqa: BLE001 - the seed's fallback: a day never goes without tickers
+        if not is_retryable(exc):
+            # A rejected key or a bad setting is not a bad day: the default tickers would hide it.
+            raise step_failure(exc) from None
         context.log.error(f"could not load daily bars for selection: {exc}")
         bars = pd.DataFrame()
     result, frame = _select_or_fall_back(context, day, bars, params, list(options.symbols))
