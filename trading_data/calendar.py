@@ -52,17 +52,19 @@ class Session:
         """The regular session is over at ``now`` (an aware time): its data can be fetched whole."""
         return now >= self.close
 
-    def day_bounds(self) -> tuple[dt.datetime, dt.datetime]:
-        """The partition window: New York midnight to the next midnight."""
-        return new_york_day(self.date)
 
+def session_window(day: dt.date | str) -> tuple[dt.datetime, dt.datetime]:
+    """The partition window of ``day`` (a date or a ``YYYY-MM-DD`` key): New York midnight to the next
+    New York midnight, as aware UTC datetimes.
 
-def new_york_day(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
-    """New York midnight of ``day`` to the next midnight (a partition's window), New York-aware."""
-    return (
-        dt.datetime.combine(day, dt.time(0), tzinfo=NEW_YORK),
-        dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), tzinfo=NEW_YORK),
-    )
+    The one definition of a session's window: queries, the IO manager, the vendor clients and the
+    simulator all take it from here. UTC because pyarrow (under ADBC) reads a ZoneInfo-aware datetime's
+    wall-clock time as UTC once pandas is imported, which would shift a New York-aware bound.
+    """
+    day = dt.date.fromisoformat(day) if isinstance(day, str) else day
+    start = dt.datetime.combine(day, dt.time(0), tzinfo=NEW_YORK)
+    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), tzinfo=NEW_YORK)
+    return start.astimezone(UTC), end.astimezone(UTC)
 
 
 def is_session(day: dt.date) -> bool:

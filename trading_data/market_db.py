@@ -18,7 +18,7 @@ import psycopg
 from psycopg import sql
 from pydantic import Field
 
-from trading_data.calendar import new_york_day
+from trading_data.calendar import session_window
 from trading_data.db.migrate import DEFAULT_SCHEMA, validate_schema_name
 from trading_data.db.url import market_database_url, mask_password
 from trading_data.schemas import TABLES
@@ -27,10 +27,7 @@ if TYPE_CHECKING:
     from trading_data.ops.breaker import CircuitBreaker
 
 
-def session_bounds(session_key: str) -> tuple[dt.datetime, dt.datetime]:
-    """The partition window of a session as UTC datetimes: New York midnight to midnight."""
-    start, end = new_york_day(dt.date.fromisoformat(session_key))
-    return start.astimezone(dt.UTC), end.astimezone(dt.UTC)
+session_bounds = session_window  # moves with this module into trading_data.db
 
 
 def _json_record(row: dict[str, Any]) -> str:

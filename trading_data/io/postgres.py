@@ -27,7 +27,7 @@ from dagster._core.definitions.partitions.utils import TimeWindow
 from dagster._core.storage.db_io_manager import DbClient, DbIOManager, DbTypeHandler, TableSlice
 from pydantic import Field
 
-from trading_data.calendar import NEW_YORK, new_york_day
+from trading_data.calendar import NEW_YORK, session_window
 from trading_data.db.migrate import DEFAULT_SCHEMA, validate_schema_name
 from trading_data.db.url import mask_password
 from trading_data.schemas import TABLES, TableSpec, arrow_schema
@@ -458,4 +458,4 @@ class PostgresPandasIOManager(dg.ConfigurableIOManagerFactory):
 
 def window_for_session(session_key: str) -> TimeWindow:
     """The partition window of one session key, as Dagster hands it to the IO manager."""
-    return TimeWindow(*new_york_day(dt.date.fromisoformat(session_key)))
+    return TimeWindow(*session_window(session_key))

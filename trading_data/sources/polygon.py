@@ -87,7 +87,7 @@ def _ns(value: dt.datetime | int) -> int:
 
 def session_window_ns(session: dt.date | str) -> tuple[int, int]:
     """The partition window of ``session`` (New York midnight to midnight) as ns epochs [gte, lt)."""
-    start, end = calendar.session(session).day_bounds()
+    start, end = calendar.session_window(calendar.session(session).date)
     return _ns(start), _ns(end)
 
 

@@ -7,7 +7,7 @@ import dagster as dg
 import pandas as pd
 from psycopg import sql
 
-from trading_data.calendar import NEW_YORK, session
+from trading_data.calendar import NEW_YORK, session, session_window
 from trading_data.clock import utc_now
 from trading_data.defs.checks import reconcile_session
 from trading_data.defs.common import KINDS, active_tickers, asset_metadata
@@ -109,7 +109,7 @@ def daily_report(
             "SELECT ts, ticker, timespan, open, high, low, close, volume FROM {}.{} WHERE ts >= %s "
             "AND ts < %s AND timespan = 'minute' AND ticker = ANY(%s) ORDER BY ts"
         ).format(sql.Identifier(database.schema_name), sql.Identifier(TABLES["prices"].name)),
-        (*today.day_bounds(), tickers[:CHART_TICKERS]),
+        (*session_window(key), tickers[:CHART_TICKERS]),
     )
     if len(prices):
         prices["ts"] = pd.to_datetime(prices["ts"], utc=True)

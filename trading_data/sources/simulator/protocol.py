@@ -144,7 +144,7 @@ def parse_bool(raw: str | None, default: bool) -> bool:
 
 
 def ny_midnight_ms(day: dt.date) -> int:
-    return to_ns(dt.datetime.combine(day, dt.time(0), tzinfo=calendar.NEW_YORK)) // NS_PER_MS
+    return to_ns(calendar.session_window(day)[0]) // NS_PER_MS
 
 
 def parse_ns(raw: str) -> int:
