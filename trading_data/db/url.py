@@ -8,6 +8,9 @@ nothing needs a ``.env`` file, which Dagster's CLI would inject *over* the user'
 |---|---|---|
 | market data | ``TRADING_DATA_DATABASE_URL`` | the embedded server's ``trading_data`` database |
 | Dagster storage | ``TRADING_DATA_DAGSTER_DATABASE_URL`` (older name ``TRADING_DATA_DAGSTER_PG_URL``) | a ``dagster`` database beside the market data |
+
+The embedded server's port is here too (``TRADING_DATA_PG_PORT``): its URL needs it, and
+:mod:`trading_data.db.server`, which starts the server, imports this module, never the reverse.
 """
 
 from __future__ import annotations
@@ -15,12 +18,16 @@ from __future__ import annotations
 import os
 from urllib.parse import urlsplit, urlunsplit
 
+from trading_data.errors import ConfigurationError
+
 DATABASE_URL_ENV = "TRADING_DATA_DATABASE_URL"
 DAGSTER_DATABASE_URL_ENV = "TRADING_DATA_DAGSTER_DATABASE_URL"
 # The older name of the same setting (psycopg2 scheme), still read: deployments and scripts set it.
 DAGSTER_PG_URL_ENV = "TRADING_DATA_DAGSTER_PG_URL"
 MARKET_DATABASE = "trading_data"
 DAGSTER_DATABASE = "dagster"
+PORT_ENV = "TRADING_DATA_PG_PORT"
+DEFAULT_PORT = 54329
 
 
 def mask_password(url: str) -> str:
@@ -40,6 +47,18 @@ def with_database(url: str, database: str) -> str:
     return urlunsplit(parts._replace(path=f"/{database}"))
 
 
+def embedded_port() -> int:
+    """The embedded dev server's port: ``TRADING_DATA_PG_PORT``, else 54329."""
+    raw = os.environ.get(PORT_ENV, str(DEFAULT_PORT))
+    try:
+        port = int(raw)
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
+        raise ConfigurationError(f"invalid setting {PORT_ENV}={raw!r}: must be a port number (1-65535)")
+    return port
+
+
 def embedded_url(port: int, database: str = MARKET_DATABASE) -> str:
     return f"postgresql://postgres@127.0.0.1:{port}/{database}"
 
@@ -49,16 +68,12 @@ def market_database_url() -> str:
     explicit = os.environ.get(DATABASE_URL_ENV, "").strip()
     if explicit:
         return explicit
-    from trading_data.db.server import embedded_port
-
     return embedded_url(embedded_port())
 
 
 def dagster_database_url() -> str:
     """The Dagster instance storage: ``TRADING_DATA_DAGSTER_DATABASE_URL`` (or its older name
     ``TRADING_DATA_DAGSTER_PG_URL``), else a ``dagster`` database on the market data's server."""
-    from trading_data.settings import ConfigurationError
-
     explicit = os.environ.get(DAGSTER_DATABASE_URL_ENV, "").strip()
     older = os.environ.get(DAGSTER_PG_URL_ENV, "").strip()
     if explicit and older and sqlalchemy_psycopg2_url(explicit) != sqlalchemy_psycopg2_url(older):
