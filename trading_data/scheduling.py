@@ -19,21 +19,17 @@ The Dagster wiring lives in ``trading_data/defs/schedules.py``.
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
 from trading_data.calendar import NEW_YORK, closed_reason, is_session, session
-from trading_data.settings import SettingsError, env_var_name, parse_bool
+from trading_data.settings import OPTIONS
+from trading_data.settings.platform import FORCE
 
 ScheduleKind = Literal["collection", "fixed"]
 KINDS: tuple[ScheduleKind, ...] = ("collection", "fixed")
 EXECUTION_TIMEZONE = "America/New_York"
-
-# Environment variables read by the schedules at every tick (in the code server's process).
-MARKET_HOURS_ONLY_ENV = env_var_name("market_hours_only")  # TRADING_DATA_MARKET_HOURS_ONLY
-FORCE_ENV = "TRADING_DATA_FORCE"
 
 # Run tags set on every scheduled run.
 TAG_SCHEDULE = "trading_data/schedule"
@@ -139,25 +135,15 @@ def decide_tick(
 
 def market_hours_only_from_env(environ: Mapping[str, str] | None = None) -> bool:
     """``TRADING_DATA_MARKET_HOURS_ONLY`` (default false); a malformed value raises SettingsError."""
-    environ = os.environ if environ is None else environ
-    raw = environ.get(MARKET_HOURS_ONLY_ENV)
-    if raw is None:
-        return False
-    try:
-        return parse_bool("market_hours_only", raw)
-    except SettingsError as err:
-        raise SettingsError("market_hours_only", err.problem, MARKET_HOURS_ONLY_ENV, raw) from None
+    value: bool = OPTIONS["market_hours_only"].get(environ)
+    return value
 
 
 def force_from_env(schedule_name: str, environ: Mapping[str, str] | None = None) -> bool:
     """``TRADING_DATA_FORCE``: a boolean (``1``/``true``/``yes``/``on`` forces every schedule) or a
     comma-separated list of schedule names to force; unset or false forces nothing."""
-    environ = os.environ if environ is None else environ
-    raw = environ.get(FORCE_ENV, "").strip()
-    try:
-        return parse_bool("force", raw)
-    except SettingsError:
-        return schedule_name in {name.strip() for name in raw.split(",")}
+    force = FORCE.get(environ)
+    return force if isinstance(force, bool) else schedule_name in force
 
 
 # --- the schedule table ------------------------------------------------------------------------------

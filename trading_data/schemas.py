@@ -18,7 +18,8 @@ import pyarrow as pa_arrow
 from pandera.engines import pandas_engine
 from pandera.typing import Series
 
-from trading_data.settings import TICKER_PATTERN
+from trading_data.domain.option_symbols import OSI_PATTERN
+from trading_data.domain.tickers import TICKER_PATTERN
 
 UTC = pd.DatetimeTZDtype(unit="ns", tz="UTC")
 
@@ -138,7 +139,7 @@ class OptionsFlow(_Base):
     ticker: Series[str] = pa.Field(str_matches=TICKER_PATTERN.pattern)
     record_type: Series[str] = pa.Field(isin=["flow_alert", "chain_snapshot"])
     record_id: Series[str]
-    option_symbol: Series[str] = pa.Field(str_matches=r"^[A-Z][A-Z0-9.]{0,5}\d{6}[CP]\d{8}$")
+    option_symbol: Series[str] = pa.Field(str_matches=OSI_PATTERN.pattern)
     expiry: Series[pandas_engine.Date]
     strike: Series[float] = pa.Field(gt=0)
     option_type: Series[str] = pa.Field(isin=["call", "put"])

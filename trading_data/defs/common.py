@@ -4,16 +4,16 @@ validation modes."""
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections.abc import Iterable
 from typing import Any
 
 import dagster as dg
 import pandas as pd
 
-from trading_data.io.postgres import column_schema
+from trading_data.db.pandas_type_handler import column_schema
 from trading_data.schemas import TABLES
-from trading_data.settings import ConfigurationError, env_setting, parse_float
+from trading_data.settings import ConfigurationError
+from trading_data.settings.platform import SCHEMA, STEP_RETRY_DELAY_SECONDS
 from trading_data.sources.errors import VendorAuthError, VendorRequestError
 from trading_data.validation import split_valid, validate
 
@@ -28,12 +28,11 @@ def asset_metadata(table: str, **extra: Any) -> dict[str, Any]:
         "write_mode": spec.write_mode,
         "primary_key": ", ".join(spec.primary_key),
         "dagster/column_schema": column_schema(spec),
-        "dagster/table_name": f"{os.environ.get('TRADING_DATA_SCHEMA', 'market')}.{spec.name}",
+        "dagster/table_name": f"{SCHEMA.get()}.{spec.name}",
         **extra,
     }
 
 
-STEP_RETRY_DELAY_ENV = "TRADING_DATA_STEP_RETRY_DELAY_SECONDS"
 STEP_MAX_RETRIES = 3
 
 
@@ -47,9 +46,7 @@ def vendor_retry_policy() -> dg.RetryPolicy:
     (0-40 s, 40-80 s, 120-160 s; ``dagster/_core/definitions/policy.py``). The delay comes from
     TRADING_DATA_STEP_RETRY_DELAY_SECONDS, read when the definitions load; the test suite sets 0.
     """
-    delay = env_setting(
-        os.environ, STEP_RETRY_DELAY_ENV, 20.0, lambda option, value: parse_float(option, value, low=0)
-    )
+    delay = STEP_RETRY_DELAY_SECONDS.get()
     return dg.RetryPolicy(
         max_retries=STEP_MAX_RETRIES, delay=delay, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
     )

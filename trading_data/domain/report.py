@@ -44,8 +44,8 @@ from trading_data.domain.reconciliation import (
     Tolerances,
     failure_summary,
 )
+from trading_data.domain.tickers import TICKER_PATTERN
 from trading_data.schemas import DailyReport
-from trading_data.settings import TICKER_PATTERN
 
 OUTPUT_COLUMNS = list(DailyReport.to_schema().columns)
 DEFAULT_GAP_THRESHOLD_MINUTES = 5

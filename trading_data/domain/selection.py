@@ -3,7 +3,7 @@
 Input: daily bars for the ``lookback_days`` sessions before the target session, one row per ticker
 per session (columns ``ticker, ts, open, high, low, close, volume``; ``vwap`` and ``transactions``
 are ignored). A ticker may be missing some days; its metrics then use the bars it has. Rows whose
-ticker cannot be a symbol (``settings.TICKER_PATTERN``; vendors serve lowercase, padded and binary
+ticker cannot be a symbol (``domain.tickers.TICKER_PATTERN``; vendors serve lowercase, padded and binary
 junk) are dropped before anything else, counted and reported (``SelectionResult.dropped``).
 
 Per ticker, over its bars in the window (oldest first, ``C`` = close, ``H`` = high, ``L`` = low):
@@ -49,8 +49,8 @@ import pandas as pd
 
 from trading_data.calendar import NEW_YORK
 from trading_data.clock import utc_now
+from trading_data.domain.tickers import DEFAULT_TICKERS, TICKER_PATTERN
 from trading_data.schemas import SelectedTickers
-from trading_data.settings import DEFAULT_TICKERS, TICKER_PATTERN
 
 SCORE_WEIGHTS = {"volatility": 0.4, "relative_volume": 0.3, "abs_momentum": 0.3}
 REQUIRED_BAR_COLUMNS = ("ticker", "ts", "high", "low", "close", "volume")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from trading_data.settings import TICKER_PATTERN
+from trading_data.domain.tickers import TICKER_PATTERN
 from trading_data.sources.simulator.units import stable_rng
 
 WELL_KNOWN: dict[str, tuple[str, float, float, float, str, str]] = {
@@ -140,7 +140,7 @@ _SYMBOL_PATTERN = re.compile(TICKER_PATTERN)
 
 
 def is_valid_symbol(ticker: str) -> bool:
-    """Whether ``ticker`` is a symbol the platform accepts (``trading_data.settings.TICKER_PATTERN``)."""
+    """Whether ``ticker`` is a symbol the platform accepts (``trading_data.domain.tickers.TICKER_PATTERN``)."""
     return bool(_SYMBOL_PATTERN.fullmatch(ticker))
 
 
