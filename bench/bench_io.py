@@ -27,20 +27,16 @@ import pyarrow as pa
 import sqlalchemy
 from dagster._core.storage.db_io_manager import TablePartitionDimension, TableSlice
 
-from trading_data.calendar import session
+from trading_data.calendar import session, session_window
+from trading_data.db.io_manager import PostgresPandasIOManager
 from trading_data.db.migrate import migrate
+from trading_data.db.pandas_type_handler import _check_window, read_window
+from trading_data.db.table_slices import window_parameters
 from trading_data.db.url import (
     market_database_url,
     mask_password,
     sqlalchemy_psycopg2_url,
     with_database,
-)
-from trading_data.io.postgres import (
-    PostgresPandasIOManager,
-    _check_window,
-    read_window,
-    window_for_session,
-    window_parameters,
 )
 from trading_data.partitions import session_partitions
 from trading_data.schemas import TABLES, arrow_schema
@@ -52,7 +48,7 @@ SESSION = "2026-11-27"  # the day after Thanksgiving: early close at 13:00 New Y
 SPEC = TABLES["quotes"]
 TABLE = f"{SCHEMA}.{SPEC.name}"
 COLUMNS = SPEC.columns
-WINDOW = window_for_session(SESSION)
+WINDOW = dg.TimeWindow(*session_window(SESSION))
 WINDOW_PARAMS = window_parameters(SPEC, WINDOW)
 BENCH_SLICE = TableSlice(
     table="quotes",

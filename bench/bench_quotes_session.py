@@ -78,10 +78,10 @@ def child(http: bool) -> int:
     import dagster as dg
     import psycopg
 
+    from trading_data.db.io_manager import PostgresPandasIOManager
+    from trading_data.db.resources import MarketDatabase
     from trading_data.defs.market_data.assets import quotes
     from trading_data.defs.selection.assets import selected_tickers
-    from trading_data.io.postgres import PostgresPandasIOManager
-    from trading_data.market_db import MarketDatabase
     from trading_data.settings import PipelineSettingsResource
     from trading_data.sources.resources import PolygonResource
 

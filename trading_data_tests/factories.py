@@ -205,9 +205,9 @@ def materialize_session(
     the simulator (or anything speaking its HTTP) at ``sim_url``; failures are returned, not raised."""
     import dagster as dg
 
+    from trading_data.db.io_manager import PostgresPandasIOManager
+    from trading_data.db.resources import MarketDatabase
     from trading_data.definitions import ASSETS
-    from trading_data.io.postgres import PostgresPandasIOManager
-    from trading_data.market_db import MarketDatabase
     from trading_data.settings import PipelineSettingsResource
     from trading_data.sources.resources import PolygonResource, UnusualWhalesResource
 

@@ -14,10 +14,10 @@ import pytest
 
 from trading_data import domain
 from trading_data.calendar import previous_sessions
+from trading_data.db.io_manager import PostgresPandasIOManager
+from trading_data.db.resources import MarketDatabase
 from trading_data.defs.selection.assets import selected_tickers
 from trading_data.domain.selection import DroppedSymbols
-from trading_data.io.postgres import PostgresPandasIOManager
-from trading_data.market_db import MarketDatabase
 from trading_data.settings import TICKER_PATTERN, PipelineSettingsResource
 from trading_data.sources.resources import PolygonResource
 from trading_data.sources.simulator.faults import JUNK_TICKERS, BodyFaults

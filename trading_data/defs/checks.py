@@ -9,10 +9,11 @@ import datetime as dt
 import warnings
 
 import dagster as dg
-from psycopg import sql
 
 from trading_data.calendar import session
 from trading_data.clock import utc_now
+from trading_data.db import queries
+from trading_data.db.resources import MarketDatabase
 from trading_data.domain.reconciliation import (
     DEFAULT_TOLERANCES,
     NON_PRICE_CONDITIONS,
@@ -23,9 +24,7 @@ from trading_data.domain.reconciliation import (
     part_details,
     reconcile,
 )
-from trading_data.market_db import MarketDatabase, session_bounds
 from trading_data.partitions import session_partitions
-from trading_data.schemas import TABLES
 from trading_data.settings import PipelineSettingsResource
 
 # Partitioned checks are a preview feature, and the right one: without partitions_def a check on a
@@ -39,16 +38,6 @@ FEED_GRACE = dt.timedelta(minutes=20)
 CROSSED_QUOTES_WARN_SHARE = 0.01
 
 
-def _active(database: MarketDatabase, session_key: str) -> list[str]:
-    frame = database.read_sql(
-        sql.SQL(
-            "SELECT ticker FROM {}.selected_tickers WHERE session = %s AND is_active ORDER BY ticker"
-        ).format(sql.Identifier(database.schema_name)),
-        (dt.date.fromisoformat(session_key),),
-    )
-    return frame["ticker"].tolist() if len(frame) else []
-
-
 @dg.asset_check(
     asset="selected_tickers",
     partitions_def=session_partitions,
@@ -58,7 +47,7 @@ def _active(database: MarketDatabase, session_key: str) -> list[str]:
 def selected_tickers_has_active(
     context: dg.AssetCheckExecutionContext, database: MarketDatabase, settings: PipelineSettingsResource
 ) -> dg.AssetCheckResult:
-    active = _active(database, context.partition_key)
+    active = database.run(queries.active_tickers, context.partition_key)
     limit = settings.to_settings().max_active_tickers
     symbols = settings.to_settings().symbols
     ok = bool(active) and (len(active) <= limit or bool(symbols))
@@ -74,14 +63,7 @@ def selected_tickers_has_active(
 def position_sizes_within_limits(
     context: dg.AssetCheckExecutionContext, database: MarketDatabase
 ) -> dg.AssetCheckResult:
-    frame = database.read_sql(
-        sql.SQL(
-            "SELECT coalesce(sum(weight), 0) AS gross, coalesce(min(shares), 0) AS min_shares "
-            "FROM {}.position_sizes WHERE session = %s"
-        ).format(sql.Identifier(database.schema_name)),
-        (dt.date.fromisoformat(context.partition_key),),
-    )
-    gross, min_shares = float(frame["gross"].iloc[0]), int(frame["min_shares"].iloc[0])
+    gross, min_shares = database.run(queries.position_totals, context.partition_key)
     return dg.AssetCheckResult(
         passed=gross <= 1.0 + 1e-9 and min_shares >= 0,
         metadata={"gross_weight": gross, "min_shares": min_shares},
@@ -99,7 +81,7 @@ def _feed_check(table: str, blocking: bool) -> dg.AssetChecksDefinition:
     )
     def _check(context: dg.AssetCheckExecutionContext, database: MarketDatabase) -> dg.AssetCheckResult:
         key = context.partition_key
-        active = _active(database, key)
+        active = database.run(queries.active_tickers, key)
         rows = database.session_rows(table, key)
         missing = sorted(t for t in active if rows.get(t, 0) == 0)
         opened = session(key).open
@@ -130,18 +112,7 @@ def _crossed_quotes_check() -> dg.AssetChecksDefinition:
     def quotes_not_crossed(
         context: dg.AssetCheckExecutionContext, database: MarketDatabase
     ) -> dg.AssetCheckResult:
-        start, end = session_bounds(context.partition_key)
-        frame = database.read_sql(
-            sql.SQL(
-                "SELECT count(*) AS quotes, "
-                "count(*) FILTER (WHERE bid_price > 0 AND ask_price > 0 AND ask_price < bid_price) "
-                "AS crossed, "
-                "count(*) FILTER (WHERE bid_price > 0 AND ask_price = bid_price) AS locked "
-                "FROM {}.{} WHERE ts >= %s AND ts < %s"
-            ).format(sql.Identifier(database.schema_name), sql.Identifier(TABLES["quotes"].name)),
-            (start, end),
-        )
-        quotes, crossed, locked = (int(frame[c].iloc[0]) for c in ("quotes", "crossed", "locked"))
+        quotes, crossed, locked = database.run(queries.crossed_quotes, context.partition_key)
         crossed_share = crossed / quotes if quotes else 0.0
         return dg.AssetCheckResult(
             passed=crossed_share <= CROSSED_QUOTES_WARN_SHARE,
@@ -167,14 +138,8 @@ def _crossed_quotes_check() -> dg.AssetChecksDefinition:
 def daily_report_coverage(
     context: dg.AssetCheckExecutionContext, database: MarketDatabase
 ) -> dg.AssetCheckResult:
-    frame = database.read_sql(
-        sql.SQL(
-            "SELECT table_name, ticker, coverage FROM {}.daily_report WHERE session = %s AND "
-            "table_name IN ('prices', 'quotes', 'trades') AND coverage < 0.5"
-        ).format(sql.Identifier(database.schema_name)),
-        (dt.date.fromisoformat(context.partition_key),),
-    )
-    poor = [f"{r.table_name}/{r.ticker}: {r.coverage:.0%}" for r in frame.itertuples()]
+    rows = database.run(queries.poor_coverage, context.partition_key)
+    poor = [f"{table}/{ticker}: {coverage:.0%}" for table, ticker, coverage in rows]
     return dg.AssetCheckResult(
         passed=not poor,
         severity=dg.AssetCheckSeverity.WARN,
@@ -230,7 +195,7 @@ def daily_report_reconciled(
             description=f"Not reconciled yet: the {key} session closes at {today.close:%H:%M} ET.",
             metadata={"judged": False},
         )
-    tickers = _active(database, key)
+    tickers = database.run(queries.active_tickers, key)
     results = reconcile_session(database, key, tickers)
     failures = {r.ticker: dict(r.failures) for r in results if not r.passed}
     description = failure_summary(results)

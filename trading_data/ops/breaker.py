@@ -37,9 +37,9 @@ from typing import Any, Literal
 
 import httpx
 import psycopg
-from psycopg import sql
 
 from trading_data.calendar import NEW_YORK
+from trading_data.db import queries
 from trading_data.db.migrate import DEFAULT_SCHEMA, validate_schema_name
 from trading_data.db.url import mask_password
 from trading_data.sources.errors import MalformedResponse, VendorUnavailable
@@ -122,9 +122,6 @@ class CircuitOpenError(RuntimeError):
         self.vendor = state.vendor
 
 
-_COLUMNS = "vendor, state, consecutive_failures, opened_at, next_probe_at, last_error, updated_at"
-
-
 class CircuitBreaker:
     """The shared breaker of one vendor (see the module docstring)."""
 
@@ -152,7 +149,6 @@ class CircuitBreaker:
         self.reset_timeout = reset_timeout
         self.clock = clock
         self.connect_timeout = connect_timeout
-        self._table = sql.SQL("{}.circuit_breakers").format(sql.Identifier(self.schema))
 
     def __repr__(self) -> str:
         return (
@@ -175,33 +171,20 @@ class CircuitBreaker:
 
     def _lock_row(self, conn: psycopg.Connection) -> BreakerState:
         """Create the vendor's row if missing and lock it for the rest of the transaction."""
-        conn.execute(
-            sql.SQL("INSERT INTO {} (vendor) VALUES (%s) ON CONFLICT (vendor) DO NOTHING").format(
-                self._table
-            ),
-            (self.vendor,),
-        )
-        row = conn.execute(
-            sql.SQL("SELECT " + _COLUMNS + " FROM {} WHERE vendor = %s FOR UPDATE").format(self._table),
-            (self.vendor,),
-        ).fetchone()
-        assert row is not None
-        return BreakerState(*row)
+        return BreakerState(*queries.lock_breaker_row(conn, self.schema, self.vendor))
 
     def _write(self, conn: psycopg.Connection, state: BreakerState) -> None:
-        conn.execute(
-            sql.SQL(
-                "UPDATE {} SET state = %s, consecutive_failures = %s, opened_at = %s, next_probe_at = %s, "
-                "last_error = %s, updated_at = %s WHERE vendor = %s"
-            ).format(self._table),
+        queries.update_breaker_row(
+            conn,
+            self.schema,
             (
+                self.vendor,
                 state.state,
                 state.consecutive_failures,
                 state.opened_at,
                 state.next_probe_at,
                 state.last_error,
                 state.updated_at,
-                self.vendor,
             ),
         )
 
@@ -210,11 +193,7 @@ class CircuitBreaker:
     def state(self) -> BreakerState:
         """The vendor's current row (``closed`` with no failures when it has none)."""
         with self._transaction() as conn:
-            row = conn.execute(
-                sql.SQL("SELECT " + _COLUMNS + " FROM {} WHERE vendor = %s").format(self._table),
-                (self.vendor,),
-            ).fetchone()
-        return BreakerState(*row) if row else BreakerState(vendor=self.vendor)
+            return self._read(conn)
 
     def before_call(self) -> BreakerStateName:
         """Allow a call or raise :class:`CircuitOpenError`.
@@ -225,9 +204,7 @@ class CircuitBreaker:
         now = self._now()
         with self._transaction() as conn:
             # Fast path without a row lock: a closed breaker (the normal case) needs no write.
-            row = conn.execute(
-                sql.SQL("SELECT state FROM {} WHERE vendor = %s").format(self._table), (self.vendor,)
-            ).fetchone()
+            row = queries.breaker_status(conn, self.schema, self.vendor)
             if row is None or row[0] == "closed":
                 return "closed"
             current = self._lock_row(conn)  # re-read under the lock: another process may have moved it
@@ -262,10 +239,7 @@ class CircuitBreaker:
         """A call succeeded: close the breaker and reset the failure count."""
         now = self._now()
         with self._transaction() as conn:
-            row = conn.execute(
-                sql.SQL("SELECT state, consecutive_failures FROM {} WHERE vendor = %s").format(self._table),
-                (self.vendor,),
-            ).fetchone()
+            row = queries.breaker_status(conn, self.schema, self.vendor)
             if row is None or (row[0] == "closed" and row[1] == 0):
                 return self._read(conn)
             current = self._lock_row(conn)
@@ -322,9 +296,7 @@ class CircuitBreaker:
             self._write(conn, BreakerState(vendor=self.vendor, updated_at=self._now()))
 
     def _read(self, conn: psycopg.Connection) -> BreakerState:
-        row = conn.execute(
-            sql.SQL("SELECT " + _COLUMNS + " FROM {} WHERE vendor = %s").format(self._table), (self.vendor,)
-        ).fetchone()
+        row = queries.breaker_row(conn, self.schema, self.vendor)
         return BreakerState(*row) if row else BreakerState(vendor=self.vendor)
 
     @contextmanager
@@ -350,9 +322,6 @@ class CircuitBreaker:
 
 def breaker_states(url: str, schema: str = DEFAULT_SCHEMA) -> list[BreakerState]:
     """Every vendor's row, for health reports."""
-    table = sql.SQL("{}.circuit_breakers").format(sql.Identifier(validate_schema_name(schema)))
     with psycopg.connect(url, connect_timeout=10) as conn:
-        rows = conn.execute(
-            sql.SQL("SELECT " + _COLUMNS + " FROM {} ORDER BY vendor").format(table)
-        ).fetchall()
+        rows = queries.breaker_rows(conn, validate_schema_name(schema))
     return [BreakerState(*row) for row in rows]

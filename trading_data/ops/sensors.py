@@ -38,9 +38,9 @@ import pandas as pd
 from psycopg import sql
 
 from trading_data.calendar import NEW_YORK, closed_reason, is_session, session
+from trading_data.db.resources import MarketDatabase
 from trading_data.db.url import mask_password
 from trading_data.defs.schedules import JOBS
-from trading_data.market_db import MarketDatabase
 from trading_data.scheduling import SPECS_BY_NAME, TAG_FEED, TAG_PRIORITY, TAG_SESSION
 from trading_data.sources.errors import scrub_url
 from trading_data.sources.http import scrub_secrets

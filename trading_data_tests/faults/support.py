@@ -14,9 +14,9 @@ from typing import Any
 import dagster as dg
 import psycopg
 
+from trading_data.db.io_manager import PostgresPandasIOManager
+from trading_data.db.resources import MarketDatabase
 from trading_data.definitions import ASSETS
-from trading_data.io.postgres import PostgresPandasIOManager
-from trading_data.market_db import MarketDatabase
 from trading_data.schemas import TABLES
 from trading_data.settings import PipelineSettingsResource
 from trading_data.sources.resources import PolygonResource, UnusualWhalesResource

@@ -15,7 +15,7 @@ import psycopg
 import pytest
 
 from trading_data.calendar import NEW_YORK
-from trading_data.market_db import MarketDatabase
+from trading_data.db.resources import MarketDatabase
 from trading_data.ops.sensors import (
     ALERT_WEBHOOK_ENV,
     SENSORS,

@@ -5,10 +5,11 @@ import datetime as dt
 
 import dagster as dg
 import pandas as pd
-from psycopg import sql
 
-from trading_data.calendar import NEW_YORK, session, session_window
+from trading_data.calendar import NEW_YORK, session
 from trading_data.clock import utc_now
+from trading_data.db import queries
+from trading_data.db.resources import MarketDatabase
 from trading_data.defs.checks import reconcile_session
 from trading_data.defs.common import KINDS, active_tickers, asset_metadata
 from trading_data.domain.indicators import compute_indicators
@@ -20,9 +21,8 @@ from trading_data.domain.report import (
     render_reconciliation,
     with_reconciliation,
 )
-from trading_data.market_db import MarketDatabase
 from trading_data.partitions import session_partitions
-from trading_data.schemas import TABLES, DailyReport, Indicators
+from trading_data.schemas import DailyReport, Indicators
 from trading_data.settings import PipelineSettingsResource
 
 REPORTED_TABLES = ("prices", "quotes", "trades", "options_flow", "indicators")
@@ -104,15 +104,7 @@ def daily_report(
         mask = report["table_name"] == table
         report.loc[mask, "rows"] = report.loc[mask, "ticker"].map(counts).fillna(0).astype("int64")
     report = with_reconciliation(DailyReport.validate(report), reconciliation)
-    prices = database.read_sql(
-        sql.SQL(
-            "SELECT ts, ticker, timespan, open, high, low, close, volume FROM {}.{} WHERE ts >= %s "
-            "AND ts < %s AND timespan = 'minute' AND ticker = ANY(%s) ORDER BY ts"
-        ).format(sql.Identifier(database.schema_name), sql.Identifier(TABLES["prices"].name)),
-        (*session_window(key), tickers[:CHART_TICKERS]),
-    )
-    if len(prices):
-        prices["ts"] = pd.to_datetime(prices["ts"], utc=True)
+    prices = database.run(queries.minute_bars, key, tickers[:CHART_TICKERS])
     chart = render_chart(prices, indicators, tickers[:CHART_TICKERS], today) if len(prices) else b""
     markdown = render_markdown(report, today, notes=[f"active tickers: {', '.join(tickers) or 'none'}"])
     markdown += "\n" + render_reconciliation(reconciliation, today)

@@ -17,8 +17,9 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
-from trading_data.calendar import session
+from trading_data.calendar import session, session_window
 from trading_data.clock import utc_now
+from trading_data.db.resources import MarketDatabase
 from trading_data.defs.common import (
     ChunkValidator,
     active_tickers,
@@ -26,7 +27,6 @@ from trading_data.defs.common import (
     vendor_retry_policy,
 )
 from trading_data.defs.feeds import TickerFeed
-from trading_data.market_db import MarketDatabase, session_bounds
 from trading_data.partitions import session_partitions
 from trading_data.settings import PipelineSettingsResource
 from trading_data.sources.resources import PolygonResource, UnusualWhalesResource
@@ -55,7 +55,7 @@ def fetch_window(
     """[start, end) to fetch for one ticker: from its watermark (else the day's start) to now or the
     day's end, whichever is first. The watermark row itself is fetched again and upserted: vendors may
     publish more rows with the same timestamp."""
-    day_start, day_end = session_bounds(session_key)
+    day_start, day_end = session_window(session_key)
     start = max(day_start, watermark.to_pydatetime()) if watermark is not None else day_start
     now = now or utc_now()
     return start, min(day_end, max(now, start))
@@ -294,7 +294,7 @@ def options_flow(
 ) -> TickerFeed:
     key = context.partition_key
     plan = plan_feed(context, "options_flow", selected_tickers, database, FLOW_ALERTS)
-    day_start, day_end = session_bounds(key)
+    day_start, day_end = session_window(key)
     poll_snapshot = day_start <= plan.now < day_end
 
     @asynccontextmanager

@@ -9,6 +9,7 @@ import pandera.errors as pa_errors
 from pydantic import Field
 
 from trading_data.calendar import previous_sessions
+from trading_data.db.resources import MarketDatabase
 from trading_data.defs.common import (
     KINDS,
     asset_metadata,
@@ -25,7 +26,6 @@ from trading_data.domain.selection import (
     select_tickers,
 )
 from trading_data.domain.sizing import SizingParams, size_positions
-from trading_data.market_db import MarketDatabase
 from trading_data.partitions import session_partitions
 from trading_data.schemas import PositionSizes, SelectedTickers
 from trading_data.settings import PipelineSettingsResource

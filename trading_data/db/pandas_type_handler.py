@@ -1,13 +1,10 @@
-"""A partition-aware PostgreSQL IO manager for pandas, on Dagster's DbIOManager.
+"""The pandas type handler of the PostgreSQL IO manager (as ``dagster-duckdb-pandas`` is DuckDB's).
 
-Built like the official DuckDB and ClickHouse integrations (a ``DbClient`` plus a pandas
-``DbTypeHandler``), with three differences that matter for market data:
-
-* partition windows are bound as timezone-aware parameters, never formatted as naive strings;
-* every write is one transaction: ``replace`` deletes the window then bulk-loads, ``upsert``
-  bulk-loads into a temporary table then ``INSERT … ON CONFLICT (key) DO UPDATE``;
-* bulk loading is ADBC (binary COPY underneath), chunk by chunk, so an iterator of frames streams
-  into the database with memory for one chunk.
+Writes DataFrames, or :class:`FrameChunks` streams of them, into one session window in one transaction
+(``replace``: the client deleted the window; ``upsert``: stage in a temporary table, then
+``INSERT … ON CONFLICT (key) DO UPDATE``), bulk-loading each chunk over ADBC (binary COPY underneath),
+so a stream of millions of rows needs memory for one chunk. Reads a window as a frame typed like its
+pandera model.
 """
 
 from __future__ import annotations
@@ -15,25 +12,26 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
 from typing import Any
 
-import adbc_driver_manager
-import adbc_driver_postgresql.dbapi as adbc
 import dagster as dg
 import pandas as pd
 import pyarrow as pa
-from dagster._core.definitions.partitions.utils import TimeWindow
-from dagster._core.storage.db_io_manager import DbClient, DbIOManager, DbTypeHandler, TableSlice
-from pydantic import Field
 
-from trading_data.calendar import NEW_YORK, session_window
-from trading_data.db.migrate import DEFAULT_SCHEMA, validate_schema_name
-from trading_data.db.url import mask_password
-from trading_data.schemas import TABLES, TableSpec, arrow_schema
+# Dagster exports no public name for the DbIOManager family (see trading_data.db.table_slices).
+from dagster._core.storage.db_io_manager import DbTypeHandler, TableSlice
+
+from trading_data.db.migrate import validate_schema_name
+from trading_data.db.table_slices import (
+    StorageError,
+    lock_window,
+    qualified_name,
+    table_spec,
+    window_clause,
+    write_mode,
+)
+from trading_data.schemas import TableSpec, arrow_schema, sql_columns
 from trading_data.validation import validate
-
-WRITE_MODES = ("replace", "upsert")
 
 
 class FrameChunks:
@@ -61,138 +59,6 @@ class FrameChunks:
         return iter(self._chunks)
 
 
-class StorageError(RuntimeError):
-    """The database cannot take or give the data; the message says what to do."""
-
-
-def table_spec(table: str) -> TableSpec:
-    try:
-        return TABLES[table]
-    except KeyError:
-        raise StorageError(f"no table model for asset {table!r}; known tables: {', '.join(TABLES)}") from None
-
-
-def window_parameters(spec: TableSpec, window: TimeWindow) -> tuple[Any, Any]:
-    """Bounds for ``time_column >= start AND time_column < end``, typed for the column."""
-    start = window.start.astimezone(NEW_YORK)
-    end = window.end.astimezone(NEW_YORK)
-    if spec.time_column == "session":
-        return start.date(), end.date()
-    # Bind UTC: pyarrow (under ADBC) turns a ZoneInfo-aware datetime into its wall-clock time as UTC
-    # once pandas is imported, which would shift every window by the New York offset.
-    return start.astimezone(dt.UTC), end.astimezone(dt.UTC)
-
-
-def _where(spec: TableSpec, table_slice: TableSlice) -> tuple[str, tuple[Any, ...]]:
-    for dimension in table_slice.partition_dimensions or []:
-        if isinstance(dimension.partitions, TimeWindow):
-            start, end = window_parameters(spec, dimension.partitions)
-            column = dimension.partition_expr
-            if column != spec.time_column:
-                raise StorageError(
-                    f"{spec.name}: partition_expr {column!r} must be the time column {spec.time_column!r}"
-                )
-            return f"WHERE {column} >= $1 AND {column} < $2", (start, end)
-    return "", ()
-
-
-def _qualified(table_slice: TableSlice) -> str:
-    return f"{validate_schema_name(table_slice.schema)}.{table_spec(table_slice.table).name}"
-
-
-def _write_mode(context: dg.OutputContext) -> str:
-    spec = table_spec(context.asset_key.path[-1])
-    mode = (context.definition_metadata or {}).get("write_mode", spec.write_mode)
-    if mode not in WRITE_MODES:
-        raise StorageError(f"{spec.name}: write_mode {mode!r} is not one of {WRITE_MODES}")
-    return str(mode)
-
-
-class PostgresClient(DbClient):
-    """Connections, schema checks, window deletes and select statements for PostgreSQL."""
-
-    @staticmethod
-    @contextmanager
-    def connect(context: dg.OutputContext | dg.InputContext, table_slice: TableSlice) -> Iterator[Any]:
-        url = str(context.resource_config.get("database_url") or "") if context.resource_config else ""
-        if not url:
-            from trading_data.db.url import market_database_url
-
-            url = market_database_url()
-        try:
-            conn = adbc.connect(url)
-        except adbc_driver_manager.Error as exc:
-            raise StorageError(
-                f"cannot reach PostgreSQL at {mask_password(url)}: {exc}. Start it with "
-                "`trading-data db start` or set TRADING_DATA_DATABASE_URL."
-            ) from exc
-        try:
-            yield conn
-            conn.commit()
-        except adbc_driver_manager.Error as exc:
-            # If the connection died, the server has rolled the transaction back already.
-            with suppress(adbc_driver_manager.Error):
-                conn.rollback()
-            raise StorageError(
-                f"PostgreSQL at {mask_password(url)} failed during {table_slice.schema}."
-                f"{table_slice.table}: {exc}. The transaction was rolled back: the table "
-                "holds its previous data; re-run to retry."
-            ) from exc
-        except BaseException:
-            with suppress(adbc_driver_manager.Error):
-                conn.rollback()
-            raise
-        finally:
-            with suppress(adbc_driver_manager.Error):
-                conn.close()
-
-    @staticmethod
-    def ensure_schema_exists(context: dg.OutputContext, table_slice: TableSlice, connection: Any) -> None:
-        # Tables are created by migrations, never by the IO manager (DESIGN.md decision 6).
-        spec = table_spec(table_slice.table)
-        with connection.cursor() as cur:
-            cur.execute(
-                "SELECT column_name FROM information_schema.columns WHERE table_schema = $1 "
-                "AND table_name = $2",
-                (table_slice.schema, spec.name),
-            )
-            columns = {row[0] for row in cur.fetchall()}
-        if not columns:
-            raise StorageError(
-                f"table {table_slice.schema}.{spec.name} does not exist: run `trading-data db migrate`"
-            )
-        missing = [c for c in spec.columns if c not in columns]
-        if missing:
-            raise StorageError(
-                f"table {table_slice.schema}.{spec.name} lacks columns {missing}: run "
-                "`trading-data db migrate`"
-            )
-
-    @staticmethod
-    def delete_table_slice(context: dg.OutputContext, table_slice: TableSlice, connection: Any) -> None:
-        if _write_mode(context) != "replace":
-            return
-        spec = table_spec(table_slice.table)
-        where, params = _where(spec, table_slice)
-        target = _qualified(table_slice)
-        with connection.cursor() as cur:
-            # Concurrent replaces of one window take turns: without the lock both delete nothing,
-            # then the second's load fails on the first's keys.
-            _lock_window(cur, target, params)
-            cur.execute(f"DELETE FROM {target} {where}", params or None)
-
-    @staticmethod
-    def get_select_statement(table_slice: TableSlice) -> str:
-        spec = table_spec(table_slice.table)
-        columns = ", ".join(table_slice.columns or spec.columns)
-        where, params = _where(spec, table_slice)
-        if params:
-            where = where.replace("$1", f"'{params[0].isoformat()}'").replace(
-                "$2", f"'{params[1].isoformat()}'"
-            )
-        return f"SELECT {columns} FROM {_qualified(table_slice)} {where}".strip()
-
-
 def _check_columns(spec: TableSpec, frame: pd.DataFrame) -> None:
     extra = [c for c in frame.columns if c not in spec.columns]
     missing = [c for c in spec.columns if c not in frame.columns]
@@ -204,7 +70,7 @@ def _check_columns(spec: TableSpec, frame: pd.DataFrame) -> None:
 
 def _check_window(spec: TableSpec, frame: pd.DataFrame, table_slice: TableSlice) -> None:
     """Rows outside the partition window would survive a later replace of that window."""
-    _, params = _where(spec, table_slice)
+    _, params = window_clause(spec, table_slice)
     if not params or frame.empty:
         return
     start, end = params
@@ -221,18 +87,9 @@ def _check_window(spec: TableSpec, frame: pd.DataFrame, table_slice: TableSlice)
         )
 
 
-def _lock_window(cur: Any, target: str, params: tuple[Any, ...]) -> None:
-    """Serialise writes (replace and upsert alike) of one table window until COMMIT."""
-    cur.execute(
-        "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-        (f"{target} {[p.isoformat() for p in params]}",),
-    )
-    cur.fetchall()
-
-
 def _lock_window_and_check_empty(cur: Any, target: str, where: str, params: tuple[Any, ...]) -> bool:
     """Serialise upserts of one window until COMMIT, and say whether the window holds no row yet."""
-    _lock_window(cur, target, params)
+    lock_window(cur, target, params)
     cur.execute(f"SELECT EXISTS (SELECT 1 FROM {target} {where})", params or None)
     return not cur.fetchone()[0]
 
@@ -280,8 +137,6 @@ def _chunks(obj: pd.DataFrame | FrameChunks) -> Iterator[pd.DataFrame]:
 
 def column_schema(spec: TableSpec) -> dg.TableSchema:
     """The model as a Dagster TableSchema, for the UI's Columns panel."""
-    from trading_data.schemas import sql_columns
-
     return dg.TableSchema(
         columns=[
             dg.TableColumn(name, sql_type.lower(), constraints=dg.TableColumnConstraints(nullable=nullable))
@@ -297,14 +152,14 @@ class PandasPostgresTypeHandler(DbTypeHandler[pd.DataFrame]):
         self, context: dg.OutputContext, table_slice: TableSlice, obj: Any, connection: Any
     ) -> Mapping[str, Any]:
         spec = table_spec(table_slice.table)
-        mode = _write_mode(context)
+        mode = write_mode(context)
         schema = arrow_schema(spec)
-        target = _qualified(table_slice)
+        target = qualified_name(table_slice)
         staging = f"staging_{spec.name}"
         started = time.perf_counter()
         rows = 0
         chunks = 0
-        where, params = _where(spec, table_slice)
+        where, params = window_clause(spec, table_slice)
         with connection.cursor() as cur:
             if (
                 mode == "upsert"
@@ -355,7 +210,7 @@ class PandasPostgresTypeHandler(DbTypeHandler[pd.DataFrame]):
             "dagster/row_count": dg.MetadataValue.int(partition_rows),
             "rows_written": dg.MetadataValue.int(rows),
             "chunks": dg.MetadataValue.int(chunks),
-            "write_mode": dg.MetadataValue.text(_write_mode(context)),
+            "write_mode": dg.MetadataValue.text(write_mode(context)),
             "upsert_fast_path": dg.MetadataValue.bool(mode == "append"),
             "write_seconds": dg.MetadataValue.float(round(seconds, 4)),
             "dagster/column_schema": column_schema(spec),
@@ -365,7 +220,11 @@ class PandasPostgresTypeHandler(DbTypeHandler[pd.DataFrame]):
     def load_input(self, context: dg.InputContext, table_slice: TableSlice, connection: Any) -> pd.DataFrame:
         spec = table_spec(table_slice.table)
         return read_window(
-            connection, table_slice.schema, spec, _where(spec, table_slice), columns=table_slice.columns
+            connection,
+            table_slice.schema,
+            spec,
+            window_clause(spec, table_slice),
+            columns=table_slice.columns,
         )
 
     @property
@@ -420,42 +279,3 @@ def frame_from_arrow(spec: TableSpec, table: pa.Table) -> pd.DataFrame:
         else:
             data[name] = column.to_pandas(coerce_temporal_nanoseconds=True)
     return pd.DataFrame(data, columns=table.column_names)
-
-
-class SessionDbIOManager(DbIOManager):
-    """DbIOManager that can fail a step after its write committed (see FrameChunks)."""
-
-    def handle_output(self, context: dg.OutputContext, obj: object) -> None:
-        super().handle_output(context, obj)
-        if isinstance(obj, FrameChunks) and obj.error_after_commit is not None:
-            raise obj.error_after_commit
-
-
-class PostgresPandasIOManager(dg.ConfigurableIOManagerFactory):
-    """Stores each asset in ``<schema>.<asset name>`` of PostgreSQL, one session window at a time.
-
-    Per-asset metadata: ``partition_expr`` (the time column) and ``write_mode`` (replace | upsert).
-    """
-
-    database_url: str | None = None
-    schema_: str = Field(default=DEFAULT_SCHEMA, alias="schema")
-
-    @classmethod
-    def check_configuration(cls, config: Mapping[str, Any]) -> None:
-        """A bad schema name fails the run before any step (see trading_data.defs.executor)."""
-        validate_schema_name(config.get("schema") or DEFAULT_SCHEMA)
-
-    def create_io_manager(self, context: Any) -> DbIOManager:
-        return SessionDbIOManager(
-            type_handlers=[PandasPostgresTypeHandler()],
-            db_client=PostgresClient(),
-            database="trading_data",
-            schema=validate_schema_name(self.schema_),
-            io_manager_name="PostgresPandasIOManager",
-            default_load_type=pd.DataFrame,
-        )
-
-
-def window_for_session(session_key: str) -> TimeWindow:
-    """The partition window of one session key, as Dagster hands it to the IO manager."""
-    return TimeWindow(*session_window(session_key))
