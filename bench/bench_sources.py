@@ -42,8 +42,9 @@ import httpx
 
 from trading_data.calendar import NEW_YORK
 from trading_data.sources.concurrency import fetch_per_ticker
-from trading_data.sources.http import RateLimit, RetryPolicy, reset_rate_limiters
 from trading_data.sources.polygon import PolygonClient
+from trading_data.sources.rate_limit import RateLimit, reset_rate_limiters
+from trading_data.sources.retry import RetryPolicy
 from trading_data.sources.simulator.faults import Fault
 from trading_data.sources.simulator.market import SimulatedMarket
 from trading_data.sources.simulator.server import SimulatorServer

@@ -17,8 +17,8 @@ from trading_data.db.url import (
     DATABASE_URL_ENV,
     dagster_database_url,
     market_database_url,
-    mask_password,
 )
+from trading_data.redact import redact
 from trading_data.settings import ConfigurationError
 
 SCHEMA_ENV = "TRADING_DATA_SCHEMA"
@@ -39,7 +39,7 @@ def ensure_database() -> str:
     url = market_database_url()
     result = migrate(url, _schema())
     mode = "TimescaleDB" if result.timescale else "plain PostgreSQL (TimescaleDB extension not available)"
-    print(f"database {mask_password(url)}: schema {result.schema}, storage mode {mode}", file=sys.stderr)
+    print(f"database {redact(url)}: schema {result.schema}, storage mode {mode}", file=sys.stderr)
     _ensure_dagster_database()
     retire_env_file()
     return url
@@ -127,13 +127,12 @@ def _set_pool_limits(env: dict[str, str]) -> None:
 
 def cmd_db(args: argparse.Namespace) -> int:
     if args.action == "url":
-        print(market_database_url() if args.show_password else mask_password(market_database_url()))
+        print(market_database_url() if args.show_password else redact(market_database_url()))
         return 0
     if args.action == "start":
         if os.environ.get(DATABASE_URL_ENV):
             print(
-                f"{DATABASE_URL_ENV} is set: using {mask_password(market_database_url())}, "
-                "no embedded server needed"
+                f"{DATABASE_URL_ENV} is set: using {redact(market_database_url())}, no embedded server needed"
             )
         else:
             status = server.start()
@@ -154,7 +153,7 @@ def cmd_db(args: argparse.Namespace) -> int:
     if args.action == "status":
         embedded = server.status()
         info: dict[str, object] = {
-            "url": mask_password(market_database_url()),
+            "url": redact(market_database_url()),
             "embedded": not os.environ.get(DATABASE_URL_ENV),
             "embedded_running": embedded.running,
         }
@@ -164,7 +163,7 @@ def cmd_db(args: argparse.Namespace) -> int:
         except Exception as exc:  # noqa: BLE001 - reported, not raised: status must always answer
             info["reachable"] = False
             info["error"] = f"{type(exc).__name__}: {exc}".replace(
-                market_database_url(), mask_password(market_database_url())
+                market_database_url(), redact(market_database_url())
             )
             info["hint"] = "start it with `trading-data db start` (or `make dev`)"
         print(json.dumps(info, indent=2, default=str))

@@ -41,9 +41,8 @@ import psycopg
 from trading_data.calendar import NEW_YORK
 from trading_data.db import queries
 from trading_data.db.migrate import DEFAULT_SCHEMA, validate_schema_name
-from trading_data.db.url import mask_password
+from trading_data.redact import redact
 from trading_data.sources.errors import MalformedResponse, VendorUnavailable
-from trading_data.sources.http import scrub_secrets
 
 BreakerStateName = Literal["closed", "open", "half_open"]
 Clock = Callable[[], dt.datetime]
@@ -64,7 +63,7 @@ def utc_now() -> dt.datetime:
 
 def _clean_error(error: str) -> str:
     """One line, no credential query parameters, bounded length."""
-    text = scrub_secrets(" ".join(str(error).split()))
+    text = redact(" ".join(str(error).split()))
     return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 1] + "…"
 
 
@@ -152,7 +151,7 @@ class CircuitBreaker:
 
     def __repr__(self) -> str:
         return (
-            f"CircuitBreaker(vendor={self.vendor!r}, url={mask_password(self.url)!r}, "
+            f"CircuitBreaker(vendor={self.vendor!r}, url={redact(self.url)!r}, "
             f"threshold={self.failure_threshold}, reset_timeout={self.reset_timeout})"
         )
 

@@ -26,7 +26,6 @@ import datetime as dt
 import logging
 import math
 import os
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,12 +37,10 @@ import pandas as pd
 from psycopg import sql
 
 from trading_data.calendar import NEW_YORK, closed_reason, is_session, session
-from trading_data.db.resources import MarketDatabase
-from trading_data.db.url import mask_password
 from trading_data.defs.schedules import JOBS
+from trading_data.market_db import MarketDatabase
+from trading_data.redact import redact
 from trading_data.scheduling import SPECS_BY_NAME, TAG_FEED, TAG_PRIORITY, TAG_SESSION
-from trading_data.sources.errors import scrub_url
-from trading_data.sources.http import scrub_secrets
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +55,6 @@ MAX_ERROR_CHARS = 1500
 
 # --- (a) failure alerts --------------------------------------------------------------------------------
 
-_URL = re.compile(r"\b[a-z][a-z0-9+.\-]*://[^\s'\"<>]+", re.IGNORECASE)
 # Shorter values are not scrubbed: replacing a one-letter "secret" everywhere would garble the alert.
 MIN_SCRUBBED_SECRET_CHARS = 6
 
@@ -67,18 +63,8 @@ def scrub_text(text: str, environ: Mapping[str, str] | None = None) -> str:
     """``text`` safe to post: URLs without credentials or passwords, no bearer tokens, no key values
     (in any letter case)."""
     environ = os.environ if environ is None else environ
-
-    def one_url(match: re.Match[str]) -> str:
-        url = match.group(0)
-        try:
-            return mask_password(scrub_url(url)) if url.lower().startswith("http") else mask_password(url)
-        except Exception:  # noqa: BLE001 - an unparsable URL is dropped rather than leaked
-            return "<url>"
-
-    # Key values first: the URL pass re-serialises URLs, after which a secret URL no longer matches.
     secrets = [environ.get(name) or "" for name in SECRET_ENV_VARS]
-    text = scrub_secrets(text, [s for s in secrets if len(s) >= MIN_SCRUBBED_SECRET_CHARS])
-    return _URL.sub(one_url, text)
+    return redact(text, [s for s in secrets if len(s) >= MIN_SCRUBBED_SECRET_CHARS])
 
 
 def _clip(text: str, limit: int = MAX_ERROR_CHARS) -> str:

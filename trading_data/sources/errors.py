@@ -1,28 +1,11 @@
 """Errors raised by the vendor clients.
 
 Every message names the vendor and the request (method and path, never the credentials) and, where
-the vendor sent one, quotes its message. Secrets never appear: URLs are scrubbed of ``apiKey``-style
-query parameters and the client replaces the key itself if a vendor echoes it back.
+the vendor sent one, quotes its message. Secrets never appear: the client passes every message through
+:func:`trading_data.redact.redact` with its key, so a key a vendor echoes back is masked too.
 """
 
 from __future__ import annotations
-
-import httpx
-
-# Query parameters that may carry credentials; dropped from any URL we put in a message.
-SECRET_QUERY_PARAMS = frozenset({"apikey", "api_key", "apitoken", "api_token", "token", "access_token"})
-
-
-def scrub_url(url: str | httpx.URL) -> str:
-    """``url`` without credential query parameters (``apiKey=…`` and friends)."""
-    parsed = url if isinstance(url, httpx.URL) else httpx.URL(url)
-    kept = [(k, v) for k, v in parsed.params.multi_items() if k.lower() not in SECRET_QUERY_PARAMS]
-    return str(parsed.copy_with(params=kept)) if kept else str(parsed.copy_with(query=None))
-
-
-def scrub_secret(text: str, secret: str | None) -> str:
-    """``text`` with every occurrence of ``secret`` replaced by ``***``."""
-    return text.replace(secret, "***") if secret else text
 
 
 class VendorError(Exception):

@@ -12,9 +12,8 @@ import pandera.pandas as pa
 from pandera.engines import pandas_engine
 from pandera.typing import Series
 
+from trading_data.domain.option_symbols import OSI_PATTERN
 from trading_data.schemas import UTC
-
-OSI_PATTERN = r"^[A-Z][A-Z0-9.]{0,5}\d{6}[CP]\d{8}$"
 
 
 class _Base(pa.DataFrameModel):
@@ -57,7 +56,7 @@ class TickerUniverse(_Base):
 class OptionContracts(_Base):
     """Option contracts listed for an underlying (Polygon ``/v3/reference/options/contracts``)."""
 
-    option_symbol: Series[str] = pa.Field(str_matches=OSI_PATTERN)
+    option_symbol: Series[str] = pa.Field(str_matches=OSI_PATTERN.pattern)
     underlying: Series[str]
     expiry: Series[pandas_engine.Date]
     option_type: Series[str] = pa.Field(isin=["call", "put"])
@@ -70,7 +69,7 @@ class OptionContracts(_Base):
 class OptionContractStats(_Base):
     """Per-contract volume, open interest and prices (Unusual Whales ``/api/stock/{t}/option-contracts``)."""
 
-    option_symbol: Series[str] = pa.Field(str_matches=OSI_PATTERN)
+    option_symbol: Series[str] = pa.Field(str_matches=OSI_PATTERN.pattern)
     underlying: Series[str]
     expiry: Series[pandas_engine.Date]
     option_type: Series[str] = pa.Field(isin=["call", "put"])

@@ -1,6 +1,6 @@
 """Polygon (Massive) REST client: bars, whole-market daily bars, trades, quotes, options, universe.
 
-Every method returns validated DataFrames (see ``trading_data.sources.parsing``); high-volume feeds
+Every method returns validated DataFrames (see ``trading_data.sources.polygon_parsing``); high-volume feeds
 (trades, quotes) also stream one DataFrame per page so memory stays bounded. The streamed pages
 (``iter_trades``/``iter_quotes``) carry the model's dtypes but are left to the IO manager to validate.
 """
@@ -15,9 +15,13 @@ import httpx
 import pandas as pd
 
 from trading_data import calendar, schemas
-from trading_data.sources import parsing
+from trading_data.sources import polygon_parsing
+from trading_data.sources.client import VendorHTTP
 from trading_data.sources.errors import MalformedResponse
-from trading_data.sources.http import ClientStats, RateLimit, RetryPolicy, RowKey, VendorHTTP
+from trading_data.sources.paging import RowKey
+from trading_data.sources.rate_limit import RateLimit
+from trading_data.sources.retry import RetryPolicy
+from trading_data.sources.stats import ClientStats
 
 VENDOR = "polygon"
 ENV_VAR = "POLYGON_API_KEY"
@@ -54,8 +58,8 @@ def _quote_key(row: Mapping[str, Any]) -> tuple[Any, ...]:
 
 # Per tick feed: the frame builder, the row key that spots rows repeated across pages, the model.
 _TICK_FEEDS: dict[str, tuple[Any, RowKey, Any]] = {
-    "trades": (parsing.trades_frame, _trade_key, schemas.Trades),
-    "quotes": (parsing.quotes_frame, _quote_key, schemas.Quotes),
+    "trades": (polygon_parsing.trades_frame, _trade_key, schemas.Trades),
+    "quotes": (polygon_parsing.quotes_frame, _quote_key, schemas.Quotes),
 }
 _TICK_DEFAULTS: dict[str, Any] = {
     "gte_ns": None,
@@ -164,7 +168,7 @@ class PolygonClient:
             key=lambda r: r.get("t"),
             max_pages=max_pages,
         )
-        return parsing.bars_frame(rows, ticker, timespan)
+        return polygon_parsing.bars_frame(rows, ticker, timespan)
 
     async def grouped_daily(self, date: dt.date | str, adjusted: bool = True) -> pd.DataFrame:
         """Every US stock's daily bar for ``date`` → ``models.GroupedDaily`` (``ticker`` from ``T``)."""
@@ -172,7 +176,7 @@ class PolygonClient:
         body = await self.http.get_json(
             f"/v2/aggs/grouped/locale/us/market/stocks/{day}", {"adjusted": adjusted}
         )
-        return parsing.grouped_daily_frame(self._results(body, "grouped daily"))
+        return polygon_parsing.grouped_daily_frame(self._results(body, "grouped daily"))
 
     # -- trades and quotes -------------------------------------------------------------------------
 
@@ -268,7 +272,7 @@ class PolygonClient:
         validate: bool = False,
     ) -> AsyncIterator[pd.DataFrame]:
         """One ``schemas.Quotes`` frame per page, oldest first, for [gte_ns, lt_ns) or a session's day
-        (validation as in :meth:`iter_trades`; :meth:`quotes` validates)."""
+        (validation as in :meth:`iter_trades`)."""
         return self._iter_tick_frames(
             "quotes",
             ticker,
@@ -279,10 +283,6 @@ class PolygonClient:
             max_pages=max_pages,
             validate=validate,
         )
-
-    async def quotes(self, ticker: str, **window: Any) -> pd.DataFrame:
-        """All NBBO quotes in the window as one validated frame (see :meth:`iter_quotes`)."""
-        return await self._all_ticks("quotes", ticker, window)
 
     # -- options -----------------------------------------------------------------------------------
 
@@ -302,7 +302,7 @@ class PolygonClient:
             key=lambda r: (r.get("details") or {}).get("ticker"),
             max_pages=max_pages,
         )
-        return parsing.chain_snapshot_frame(rows, underlying, polled)
+        return polygon_parsing.chain_snapshot_frame(rows, underlying, polled)
 
     async def option_contracts(
         self,
@@ -321,7 +321,7 @@ class PolygonClient:
         rows = await self.http.paginate(
             "/v3/reference/options/contracts", params, key=lambda r: r.get("ticker"), max_pages=max_pages
         )
-        return parsing.option_contracts_frame(rows)
+        return polygon_parsing.option_contracts_frame(rows)
 
     # -- reference ---------------------------------------------------------------------------------
 
@@ -335,7 +335,7 @@ class PolygonClient:
             key=lambda r: r.get("ticker"),
             max_pages=max_pages,
         )
-        return parsing.tickers_frame(rows)
+        return polygon_parsing.tickers_frame(rows)
 
     async def market_status_now(self) -> dict[str, Any]:
         """``/v1/marketstatus/now`` as returned (``market``, ``exchanges``, ``serverTime``, …)."""
@@ -343,15 +343,6 @@ class PolygonClient:
         if not isinstance(body, dict) or "market" not in body:
             raise MalformedResponse("polygon GET /v1/marketstatus/now: no 'market' field", vendor=VENDOR)
         return body
-
-    async def market_status_upcoming(self) -> pd.DataFrame:
-        """Upcoming holidays and early closes: exchange, name, date, status, open, close."""
-        body = await self.http.get_json("/v1/marketstatus/upcoming")
-        if not isinstance(body, list):
-            raise MalformedResponse(
-                "polygon GET /v1/marketstatus/upcoming: expected a JSON array", vendor=VENDOR
-            )
-        return parsing.market_holidays_frame(body)
 
     @staticmethod
     def _results(body: Any, what: str) -> list[dict[str, Any]]:

@@ -28,8 +28,9 @@ from pydantic import Field
 from trading_data.settings import RUN_CONFIG
 from trading_data.sources import polygon, unusual_whales
 from trading_data.sources.concurrency import FetchResults, fetch_per_ticker
-from trading_data.sources.http import RateLimit, RetryPolicy
 from trading_data.sources.polygon import PolygonClient
+from trading_data.sources.rate_limit import RateLimit
+from trading_data.sources.retry import RetryPolicy
 from trading_data.sources.settings import (
     SIMULATOR_BASE_URL,
     SOURCE_ENV,

@@ -24,7 +24,7 @@ from typing import Literal
 
 from trading_data.settings import RUN_CONFIG, ConfigurationError, SettingsError, env_setting, parse_int
 from trading_data.sources import polygon, unusual_whales
-from trading_data.sources.http import RateLimit
+from trading_data.sources.rate_limit import RateLimit
 
 log = logging.getLogger(__name__)
 

@@ -10,9 +10,13 @@ from typing import Any
 import httpx
 import pandas as pd
 
-from trading_data.sources import parsing
+from trading_data.domain.option_symbols import normalize_option_symbol
+from trading_data.sources import unusual_whales_parsing
+from trading_data.sources.client import VendorHTTP
 from trading_data.sources.errors import MalformedResponse, PageLimitExceeded, PagingLoopError
-from trading_data.sources.http import ClientStats, RateLimit, RetryPolicy, VendorHTTP
+from trading_data.sources.rate_limit import RateLimit
+from trading_data.sources.retry import RetryPolicy
+from trading_data.sources.stats import ClientStats
 
 VENDOR = "unusual_whales"
 ENV_VAR = "UNUSUAL_WHALES_API_TOKEN"
@@ -140,10 +144,10 @@ class UnusualWhalesClient:
             rows: list[dict[str, Any]] = body["data"]
             if not rows:
                 return
-            times = [parsing.flow_alert_time(r) for r in rows]
+            times = [unusual_whales_parsing.flow_alert_time(r) for r in rows]
             fresh, unseen = [], 0
             for row, ts in zip(rows, times, strict=True):
-                alert_id = parsing.flow_alert_id(row)
+                alert_id = unusual_whales_parsing.flow_alert_id(row)
                 if alert_id in seen:
                     continue
                 seen.add(alert_id)
@@ -152,7 +156,7 @@ class UnusualWhalesClient:
                     fresh.append(row)
             if fresh:
                 self.stats.rows += len(fresh)
-                yield parsing.flow_alerts_frame(fresh)
+                yield unusual_whales_parsing.flow_alerts_frame(fresh)
             oldest = min(times)
             if not unseen or len(rows) < limit or oldest <= window_start:
                 return
@@ -171,7 +175,7 @@ class UnusualWhalesClient:
             f async for f in self.iter_flow_alerts(ticker, newer_than, older_than, min_premium, **options)
         ]
         if not frames:
-            return parsing.flow_alerts_frame([])
+            return unusual_whales_parsing.flow_alerts_frame([])
         df = pd.concat(frames, ignore_index=True)
         return df.drop_duplicates("record_id", keep="first").reset_index(drop=True)
 
@@ -201,21 +205,19 @@ class UnusualWhalesClient:
             body = await self.http.get_json(path, params)
             self.stats.pages += 1
             rows: list[dict[str, Any]] = body["data"]
-            fresh = [
-                r for r in rows if parsing.normalize_option_symbol(str(r.get("option_symbol"))) not in seen
-            ]
+            fresh = [r for r in rows if normalize_option_symbol(str(r.get("option_symbol"))) not in seen]
             if rows and not fresh:
                 raise PagingLoopError(
                     f"{VENDOR} GET {path}: page {page} repeated contracts already seen; "
                     "the vendor ignored the page parameter",
                     vendor=VENDOR,
                 )
-            seen.update(parsing.normalize_option_symbol(str(r.get("option_symbol"))) for r in fresh)
+            seen.update(normalize_option_symbol(str(r.get("option_symbol"))) for r in fresh)
             collected.extend(fresh)
             if len(rows) < limit:
                 break
         self.stats.rows += len(collected)
         try:
-            return parsing.uw_option_contracts_frame(collected, ticker)
+            return unusual_whales_parsing.option_contracts_frame(collected, ticker)
         except ValueError as exc:
             raise MalformedResponse(f"{VENDOR} GET {path}: {exc}", vendor=VENDOR) from exc

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from trading_data.sources.client import VendorHTTP
 from trading_data.sources.errors import (
     MalformedResponse,
     PageLimitExceeded,
@@ -18,18 +19,11 @@ from trading_data.sources.errors import (
     VendorNotFound,
     VendorRequestError,
     VendorUnavailable,
-    scrub_url,
-)
-from trading_data.sources.http import (
-    RateLimit,
-    RetryPolicy,
-    VendorHTTP,
-    parse_retry_after,
-    reset_rate_limiters,
-    shared_rate_limiter,
 )
 from trading_data.sources.polygon import PolygonClient
 from trading_data.sources.polygon import check_body as polygon_check
+from trading_data.sources.rate_limit import RateLimit, reset_rate_limiters, shared_rate_limiter
+from trading_data.sources.retry import RetryPolicy, parse_retry_after
 from trading_data.sources.unusual_whales import UnusualWhalesClient
 from trading_data_tests.sources.fakes import KEY, Recorder, SleepRecorder, scripted
 
@@ -450,14 +444,6 @@ def test_malformed_body_then_good_body_recovers():
             return await http.paginate("/x")
 
     assert run(go()) == [{"id": 1}]
-
-
-def test_scrub_url_drops_api_key():
-    assert (
-        scrub_url("https://api.polygon.io/v3/x?cursor=a&apiKey=SECRET")
-        == "https://api.polygon.io/v3/x?cursor=a"
-    )
-    assert "SECRET" not in scrub_url("https://api.polygon.io/v3/x?apiKey=SECRET")
 
 
 # -- Unusual Whales specifics ------------------------------------------------------------------------

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from trading_data import schemas
-from trading_data.sources import models, parsing
+from trading_data.domain import option_symbols
+from trading_data.sources import columns, models, polygon_parsing, unusual_whales_parsing
 from trading_data_tests.sources.fakes import recorded, uw_example
 
 UTC = dt.UTC
@@ -17,7 +18,7 @@ UTC = dt.UTC
 
 def test_daily_bars_ms_epoch_is_new_york_midnight():
     body = recorded("v2/aggs/ticker/AAPL/range/1/day/2005-04-01/2005-04-04.json")
-    df = parsing.bars_frame(body["results"], "AAPL", "day")
+    df = polygon_parsing.bars_frame(body["results"], "AAPL", "day")
     schemas.Prices.validate(df)
     assert len(df) == 2
     first = df.iloc[0]
@@ -30,12 +31,12 @@ def test_daily_bars_ms_epoch_is_new_york_midnight():
 
 def test_fractional_volume_is_kept():
     rows = [{"v": 12.5, "vw": 10.0, "o": 10, "c": 10, "h": 10, "l": 10, "t": 1700000000000}]
-    assert parsing.bars_frame(rows, "AAPL", "minute")["volume"].iloc[0] == 12.5
+    assert polygon_parsing.bars_frame(rows, "AAPL", "minute")["volume"].iloc[0] == 12.5
 
 
 def test_grouped_daily_ticker_from_T_at_16_new_york():
     body = recorded("v2/aggs/grouped/locale/us/market/stocks/2005-04-04&adjusted=true.json")
-    df = parsing.grouped_daily_frame(body["results"])
+    df = polygon_parsing.grouped_daily_frame(body["results"])
     models.GroupedDaily.validate(df)
     row = df.iloc[0]
     assert row["ticker"] == "GIK"
@@ -56,7 +57,7 @@ def test_grouped_daily_ticker_from_T_at_16_new_york():
 
 def test_trades_ns_kept_raw_and_ts_in_microseconds():
     body = recorded("v3/trades/AAPL&limit=2.json")
-    df = parsing.trades_frame(body["results"], "AAPL")
+    df = polygon_parsing.trades_frame(body["results"], "AAPL")
     schemas.Trades.validate(df)
     row = df.iloc[0]
     assert row["sip_ns"] == 1651181822461979400
@@ -79,7 +80,7 @@ def test_trades_without_conditions_or_participant_timestamp():
             "size": 0.5,
         }
     ]
-    df = parsing.trades_frame(rows, "AAPL")
+    df = polygon_parsing.trades_frame(rows, "AAPL")
     assert pd.isna(df["conditions"].iloc[0]) and pd.isna(df["participant_ns"].iloc[0])
     assert df["size"].iloc[0] == 0.5
 
@@ -92,14 +93,14 @@ def test_trades_without_conditions_or_participant_timestamp():
     ],
 )
 def test_quotes_recorded_pages(name):
-    df = parsing.quotes_frame(recorded(name)["results"], "AAPL")
+    df = polygon_parsing.quotes_frame(recorded(name)["results"], "AAPL")
     schemas.Quotes.validate(df)
     assert len(df) == 10
     assert (df["ts"].dt.tz_convert("UTC").dt.date == dt.date(2022, 5, 10)).all()
 
 
 def test_quotes_values():
-    df = parsing.quotes_frame(recorded("v3/quotes/AAPL.json")["results"], "AAPL")
+    df = polygon_parsing.quotes_frame(recorded("v3/quotes/AAPL.json")["results"], "AAPL")
     row = df.iloc[0]
     assert row["sip_ns"] == 1652191872800638700
     assert row["ts"] == pd.Timestamp("2022-05-10 14:11:12.800638", tz="UTC")
@@ -109,7 +110,9 @@ def test_quotes_values():
 
 def test_option_chain_snapshot_to_options_flow():
     polled = dt.datetime(2024, 1, 2, 15, 0, tzinfo=UTC)
-    df = parsing.chain_snapshot_frame(recorded("v3/snapshot/options/AAPL.json")["results"], "AAPL", polled)
+    df = polygon_parsing.chain_snapshot_frame(
+        recorded("v3/snapshot/options/AAPL.json")["results"], "AAPL", polled
+    )
     schemas.OptionsFlow.validate(df)
     row = df.iloc[0]
     assert row["record_type"] == "chain_snapshot"
@@ -130,7 +133,7 @@ def test_option_chain_snapshot_to_options_flow():
     ],
 )
 def test_polygon_option_contracts(name):
-    df = parsing.option_contracts_frame(recorded(name)["results"])
+    df = polygon_parsing.option_contracts_frame(recorded(name)["results"])
     models.OptionContracts.validate(df)
     assert len(df) == 10
     assert df["option_symbol"].str.startswith("A22052").all()
@@ -139,14 +142,14 @@ def test_polygon_option_contracts(name):
 
 
 def test_polygon_option_contract_values():
-    df = parsing.option_contracts_frame(recorded("v3/reference/options/contracts.json")["results"])
+    df = polygon_parsing.option_contracts_frame(recorded("v3/reference/options/contracts.json")["results"])
     row = df.iloc[0]
     assert row["option_symbol"] == "A220520C00065000" and row["strike"] == 65 and row["underlying"] == "A"
     assert row["shares_per_contract"] == 100 and row["option_type"] == "call"
 
 
 def test_ticker_universe_pages():
-    first = parsing.tickers_frame(recorded("v3/reference/tickers.json")["results"])
+    first = polygon_parsing.tickers_frame(recorded("v3/reference/tickers.json")["results"])
     models.TickerUniverse.validate(first)
     assert list(first["ticker"]) == ["A", "AA"]
     assert first.iloc[0]["name"] == "Agilent Technologies Inc."
@@ -155,22 +158,13 @@ def test_ticker_universe_pages():
         "v3/reference/tickers&cursor=YWN0aXZlPXRydWUmZGF0ZT0yMDIyLTA0LTI3JmxpbWl0PTImb3JkZXI9YXNjJnBhZ2Vf"
         "bWFya2VyPUFBJTdDZjEyMmJjYmY4YWQwNzRmZmJlMTZmNjkxOWQ0ZDc3NjZlMzA3MWNmNmU1Nzg3OGE0OGU1NjQ1YzQyM2U3NzJhOSZzb3J0PXRpY2tlcg.json"
     )
-    second = parsing.tickers_frame(recorded(name)["results"])
+    second = polygon_parsing.tickers_frame(recorded(name)["results"])
     assert list(second["ticker"]) == ["AAA", "AAAU"] and pd.isna(second.iloc[0]["cik"])
-
-
-def test_market_status_upcoming():
-    df = parsing.market_holidays_frame(recorded("v1/marketstatus/upcoming.json"))
-    early = df[(df["status"] == "early-close") & (df["exchange"] == "NYSE")].iloc[0]
-    assert early["date"] == dt.date(2022, 11, 25)
-    assert early["close"] == pd.Timestamp("2022-11-25 18:00", tz="UTC")  # 13:00 New York
-    closed = df[df["status"] == "closed"].iloc[0]
-    assert closed["name"] == "Memorial Day" and pd.isna(closed["open"])
 
 
 def test_uw_flow_alert_spec_example():
     rows = uw_example("Flow Alert")["data"]
-    df = parsing.flow_alerts_frame(rows)
+    df = unusual_whales_parsing.flow_alerts_frame(rows)
     schemas.OptionsFlow.validate(df)
     row = df.iloc[0]
     assert row["record_type"] == "flow_alert"
@@ -182,7 +176,7 @@ def test_uw_flow_alert_spec_example():
     assert row["alert_rule"] == "RepeatedHits"
     # the REST example carries no id: a stable digest stands in, the same on every parse
     assert row["record_id"].startswith("sha1:")
-    assert parsing.flow_alerts_frame(rows).iloc[0]["record_id"] == row["record_id"]
+    assert unusual_whales_parsing.flow_alerts_frame(rows).iloc[0]["record_id"] == row["record_id"]
 
 
 def test_uw_flow_alert_with_id_and_z_timestamp():
@@ -191,13 +185,13 @@ def test_uw_flow_alert_with_id_and_z_timestamp():
         id="29ed5829-e4ce-4934-876b-51985d2f9b70",
         created_at="2025-10-22T20:27:01.354429Z",
     )
-    df = parsing.flow_alerts_frame([row])
+    df = unusual_whales_parsing.flow_alerts_frame([row])
     assert df.iloc[0]["record_id"] == "29ed5829-e4ce-4934-876b-51985d2f9b70"
     assert df.iloc[0]["ts"] == pd.Timestamp("2025-10-22 20:27:01.354429", tz="UTC")
 
 
 def test_uw_option_contracts_spec_example():
-    df = parsing.uw_option_contracts_frame(uw_example("Option contracts")["data"], "AAPL")
+    df = unusual_whales_parsing.option_contracts_frame(uw_example("Option contracts")["data"], "AAPL")
     models.OptionContractStats.validate(df)
     put, call = df.iloc[0], df.iloc[1]
     assert put["option_symbol"] == "AAPL240202P00185000" and put["option_type"] == "put"
@@ -217,18 +211,18 @@ def test_uw_option_contracts_spec_example():
     ],
 )
 def test_option_symbols_normalised_between_vendors(symbol, expected):
-    osi = parsing.parse_option_symbol(symbol)
+    osi = option_symbols.parse_option_symbol(symbol)
     assert (osi.symbol, osi.root, osi.expiry, osi.option_type, osi.strike) == expected
 
 
 def test_bad_option_symbol_is_named():
     with pytest.raises(ValueError, match="AAPL_BAD"):
-        parsing.parse_option_symbol("AAPL_BAD")
+        option_symbols.parse_option_symbol("AAPL_BAD")
 
 
 def test_created_at_both_formats():
-    a = parsing.parse_created_at("2025-10-22T20:27:01.354429Z")
-    b = parsing.parse_created_at("2023-12-12 16:35:52.168490+00:00")
+    a = columns.parse_created_at("2025-10-22T20:27:01.354429Z")
+    b = columns.parse_created_at("2023-12-12 16:35:52.168490+00:00")
     assert a == pd.Timestamp("2025-10-22 20:27:01.354429", tz="UTC")
     assert b == pd.Timestamp("2023-12-12 16:35:52.168490", tz="UTC")
 
@@ -236,12 +230,12 @@ def test_created_at_both_formats():
 @pytest.mark.parametrize(
     "build",
     [
-        lambda: parsing.bars_frame([], "AAPL", "minute"),
-        lambda: parsing.trades_frame([], "AAPL"),
-        lambda: parsing.quotes_frame([], "AAPL"),
-        lambda: parsing.flow_alerts_frame([]),
-        lambda: parsing.chain_snapshot_frame([], "AAPL", dt.datetime(2024, 1, 2, tzinfo=UTC)),
-        lambda: parsing.grouped_daily_frame([]),
+        lambda: polygon_parsing.bars_frame([], "AAPL", "minute"),
+        lambda: polygon_parsing.trades_frame([], "AAPL"),
+        lambda: polygon_parsing.quotes_frame([], "AAPL"),
+        lambda: unusual_whales_parsing.flow_alerts_frame([]),
+        lambda: polygon_parsing.chain_snapshot_frame([], "AAPL", dt.datetime(2024, 1, 2, tzinfo=UTC)),
+        lambda: polygon_parsing.grouped_daily_frame([]),
     ],
 )
 def test_empty_frames_have_the_model_columns(build):
@@ -253,22 +247,34 @@ def test_empty_frames_have_the_model_columns(build):
 # The vectorised tick builders against the row-by-row implementation they replaced
 
 
+def _floats(values):
+    """The row-by-row float conversion: each value through ``columns.to_float``, None → NaN."""
+    return np.array(
+        [np.nan if v is None else float(v) for v in (columns.to_float(x) for x in values)], dtype="float64"
+    )
+
+
+def _int64(values):
+    """The row-by-row nullable integer conversion: None → <NA>, else ``int()``."""
+    return pd.array([None if v is None else int(v) for v in values], dtype="Int64")
+
+
 def _legacy_quotes_frame(rows, ticker):
     sip = [int(r["sip_timestamp"]) for r in rows]
     df = pd.DataFrame(
         {
-            "ts": parsing._utc([parsing.ns_to_timestamp(n) for n in sip]),
+            "ts": columns.utc_index([columns.ns_to_timestamp(n) for n in sip]),
             "ticker": [ticker] * len(rows),
             "sequence_number": np.array([int(r["sequence_number"]) for r in rows], dtype="int64"),
             "sip_ns": np.array(sip, dtype="int64"),
-            "participant_ns": parsing._int64([r.get("participant_timestamp") for r in rows]),
-            "bid_price": parsing._floats(r.get("bid_price", 0) for r in rows),
-            "bid_size": parsing._floats(r.get("bid_size", 0) for r in rows),
-            "bid_exchange": parsing._int64([r.get("bid_exchange") for r in rows]),
-            "ask_price": parsing._floats(r.get("ask_price", 0) for r in rows),
-            "ask_size": parsing._floats(r.get("ask_size", 0) for r in rows),
-            "ask_exchange": parsing._int64([r.get("ask_exchange") for r in rows]),
-            "tape": parsing._int64([r.get("tape") for r in rows]),
+            "participant_ns": _int64([r.get("participant_timestamp") for r in rows]),
+            "bid_price": _floats(r.get("bid_price", 0) for r in rows),
+            "bid_size": _floats(r.get("bid_size", 0) for r in rows),
+            "bid_exchange": _int64([r.get("bid_exchange") for r in rows]),
+            "ask_price": _floats(r.get("ask_price", 0) for r in rows),
+            "ask_size": _floats(r.get("ask_size", 0) for r in rows),
+            "ask_exchange": _int64([r.get("ask_exchange") for r in rows]),
+            "tape": _int64([r.get("tape") for r in rows]),
         }
     )
     return schemas.Quotes.validate(df)
@@ -278,19 +284,19 @@ def _legacy_trades_frame(rows, ticker):
     sip = [int(r["sip_timestamp"]) for r in rows]
     df = pd.DataFrame(
         {
-            "ts": parsing._utc([parsing.ns_to_timestamp(n) for n in sip]),
+            "ts": columns.utc_index([columns.ns_to_timestamp(n) for n in sip]),
             "ticker": [ticker] * len(rows),
             "sequence_number": np.array([int(r["sequence_number"]) for r in rows], dtype="int64"),
             "exchange": np.array([int(r["exchange"]) for r in rows], dtype="int64"),
             "trade_id": [str(r["id"]) for r in rows],
             "sip_ns": np.array(sip, dtype="int64"),
-            "participant_ns": parsing._int64([r.get("participant_timestamp") for r in rows]),
-            "price": parsing._floats(r["price"] for r in rows),
-            "size": parsing._floats(r["size"] for r in rows),
+            "participant_ns": _int64([r.get("participant_timestamp") for r in rows]),
+            "price": _floats(r["price"] for r in rows),
+            "size": _floats(r["size"] for r in rows),
             "conditions": [
                 ",".join(str(c) for c in r["conditions"]) if r.get("conditions") else None for r in rows
             ],
-            "tape": parsing._int64([r.get("tape") for r in rows]),
+            "tape": _int64([r.get("tape") for r in rows]),
         }
     )
     return schemas.Trades.validate(df)
@@ -299,16 +305,16 @@ def _legacy_trades_frame(rows, ticker):
 def _legacy_bars_frame(rows, ticker, timespan):
     df = pd.DataFrame(
         {
-            "ts": parsing._utc([parsing.ms_to_timestamp(r["t"]) for r in rows]),
+            "ts": columns.utc_index([columns.ms_to_timestamp(r["t"]) for r in rows]),
             "ticker": [ticker] * len(rows),
             "timespan": [timespan] * len(rows),
-            "open": parsing._floats(r["o"] for r in rows),
-            "high": parsing._floats(r["h"] for r in rows),
-            "low": parsing._floats(r["l"] for r in rows),
-            "close": parsing._floats(r["c"] for r in rows),
-            "volume": parsing._floats(r.get("v", 0) for r in rows),
-            "vwap": parsing._floats(r.get("vw") for r in rows),
-            "transactions": parsing._int64([r.get("n") for r in rows]),
+            "open": _floats(r["o"] for r in rows),
+            "high": _floats(r["h"] for r in rows),
+            "low": _floats(r["l"] for r in rows),
+            "close": _floats(r["c"] for r in rows),
+            "volume": _floats(r.get("v", 0) for r in rows),
+            "vwap": _floats(r.get("vw") for r in rows),
+            "transactions": _int64([r.get("n") for r in rows]),
         }
     )
     return schemas.Prices.validate(df)
@@ -318,14 +324,14 @@ def _legacy_grouped_daily_frame(rows):
     df = pd.DataFrame(
         {
             "ticker": [str(r["T"]) for r in rows],
-            "ts": parsing._utc([parsing.ms_to_timestamp(r["t"]) for r in rows]),
-            "open": parsing._floats(r.get("o") for r in rows),
-            "high": parsing._floats(r.get("h") for r in rows),
-            "low": parsing._floats(r.get("l") for r in rows),
-            "close": parsing._floats(r.get("c") for r in rows),
-            "volume": parsing._floats(r.get("v", 0) for r in rows),
-            "vwap": parsing._floats(r.get("vw") for r in rows),
-            "transactions": parsing._int64([r.get("n") for r in rows]),
+            "ts": columns.utc_index([columns.ms_to_timestamp(r["t"]) for r in rows]),
+            "open": _floats(r.get("o") for r in rows),
+            "high": _floats(r.get("h") for r in rows),
+            "low": _floats(r.get("l") for r in rows),
+            "close": _floats(r.get("c") for r in rows),
+            "volume": _floats(r.get("v", 0) for r in rows),
+            "vwap": _floats(r.get("vw") for r in rows),
+            "transactions": _int64([r.get("n") for r in rows]),
         }
     )
     return models.GroupedDaily.validate(df)
@@ -356,26 +362,29 @@ def _as_strings(rows, keys):
 @pytest.mark.parametrize("name", QUOTE_PAGES)
 def test_quotes_frame_matches_the_row_by_row_builder(name, validate):
     rows = recorded(name)["results"]
-    _same(parsing.quotes_frame(rows, "AAPL", validate=validate), _legacy_quotes_frame(rows, "AAPL"))
+    _same(polygon_parsing.quotes_frame(rows, "AAPL", validate=validate), _legacy_quotes_frame(rows, "AAPL"))
 
 
 @pytest.mark.parametrize("validate", [True, False])
 def test_trades_frame_matches_the_row_by_row_builder(validate):
     rows = recorded("v3/trades/AAPL&limit=2.json")["results"]
-    _same(parsing.trades_frame(rows, "AAPL", validate=validate), _legacy_trades_frame(rows, "AAPL"))
+    _same(polygon_parsing.trades_frame(rows, "AAPL", validate=validate), _legacy_trades_frame(rows, "AAPL"))
 
 
 @pytest.mark.parametrize("validate", [True, False])
 @pytest.mark.parametrize("name", BAR_PAGES)
 def test_bars_frame_matches_the_row_by_row_builder(name, validate):
     rows = recorded(name)["results"]
-    _same(parsing.bars_frame(rows, "AAPL", "day", validate=validate), _legacy_bars_frame(rows, "AAPL", "day"))
+    _same(
+        polygon_parsing.bars_frame(rows, "AAPL", "day", validate=validate),
+        _legacy_bars_frame(rows, "AAPL", "day"),
+    )
 
 
 @pytest.mark.parametrize("validate", [True, False])
 def test_grouped_daily_frame_matches_the_row_by_row_builder(validate):
     rows = recorded("v2/aggs/grouped/locale/us/market/stocks/2005-04-04&adjusted=true.json")["results"]
-    _same(parsing.grouped_daily_frame(rows, validate=validate), _legacy_grouped_daily_frame(rows))
+    _same(polygon_parsing.grouped_daily_frame(rows, validate=validate), _legacy_grouped_daily_frame(rows))
 
 
 def _irregular_quotes():
@@ -395,7 +404,7 @@ def _irregular_quotes():
 @pytest.mark.parametrize("validate", [True, False])
 def test_irregular_quotes_match_the_row_by_row_builder(validate):
     rows = _irregular_quotes()
-    _same(parsing.quotes_frame(rows, "AAPL", validate=validate), _legacy_quotes_frame(rows, "AAPL"))
+    _same(polygon_parsing.quotes_frame(rows, "AAPL", validate=validate), _legacy_quotes_frame(rows, "AAPL"))
 
 
 @pytest.mark.parametrize("validate", [True, False])
@@ -414,17 +423,19 @@ def test_numbers_sent_as_strings_parse_as_before(validate):
         },
     )
     assert isinstance(quotes[0]["sip_timestamp"], str)
-    got = parsing.quotes_frame(quotes, "AAPL", validate=validate)
+    got = polygon_parsing.quotes_frame(quotes, "AAPL", validate=validate)
     _same(got, _legacy_quotes_frame(quotes, "AAPL"))
-    _same(got, parsing.quotes_frame(_irregular_quotes(), "AAPL"))  # as if they had been numbers
+    _same(got, polygon_parsing.quotes_frame(_irregular_quotes(), "AAPL"))  # as if they had been numbers
     trades = _as_strings(
         recorded("v3/trades/AAPL&limit=2.json")["results"],
         {"sip_timestamp", "sequence_number", "exchange", "participant_timestamp", "price", "size", "tape"},
     )
-    _same(parsing.trades_frame(trades, "AAPL", validate=validate), _legacy_trades_frame(trades, "AAPL"))
+    _same(
+        polygon_parsing.trades_frame(trades, "AAPL", validate=validate), _legacy_trades_frame(trades, "AAPL")
+    )
     bars = _as_strings(recorded(BAR_PAGES[0])["results"], {"t", "o", "h", "l", "c", "v", "vw", "n"})
     bars[0]["vw"] = " "  # a blank decimal string is a missing value (NaN), as to_float says
-    got_bars = parsing.bars_frame(bars, "AAPL", "day", validate=validate)
+    got_bars = polygon_parsing.bars_frame(bars, "AAPL", "day", validate=validate)
     assert np.isnan(got_bars["vwap"].iloc[0])
     _same(got_bars, _legacy_bars_frame(bars, "AAPL", "day"))
 
@@ -441,7 +452,7 @@ def test_numbers_sent_as_strings_parse_as_before(validate):
 def test_bad_numbers_still_raise(field, value, error):
     rows = [dict(r) for r in recorded("v3/quotes/AAPL.json")["results"]]
     rows[3][field] = value
-    for build in (_legacy_quotes_frame, parsing.quotes_frame):
+    for build in (_legacy_quotes_frame, polygon_parsing.quotes_frame):
         with pytest.raises(error):
             build(rows, "AAPL")
 
@@ -450,16 +461,16 @@ def test_missing_required_field_raises_key_error():
     rows = [dict(r) for r in recorded("v3/trades/AAPL&limit=2.json")["results"]]
     del rows[1]["price"]
     with pytest.raises(KeyError):
-        parsing.trades_frame(rows, "AAPL", validate=False)
+        polygon_parsing.trades_frame(rows, "AAPL", validate=False)
 
 
 @pytest.mark.parametrize(
     "build",
     [
-        lambda v: parsing.bars_frame([], "AAPL", "minute", validate=v),
-        lambda v: parsing.grouped_daily_frame([], validate=v),
-        lambda v: parsing.trades_frame([], "AAPL", validate=v),
-        lambda v: parsing.quotes_frame([], "AAPL", validate=v),
+        lambda v: polygon_parsing.bars_frame([], "AAPL", "minute", validate=v),
+        lambda v: polygon_parsing.grouped_daily_frame([], validate=v),
+        lambda v: polygon_parsing.trades_frame([], "AAPL", validate=v),
+        lambda v: polygon_parsing.quotes_frame([], "AAPL", validate=v),
     ],
 )
 def test_unvalidated_empty_frames_have_the_validated_dtypes(build):
@@ -469,7 +480,7 @@ def test_unvalidated_empty_frames_have_the_validated_dtypes(build):
 def test_unvalidated_frames_skip_the_checks_but_not_the_dtypes():
     rows = [dict(r) for r in recorded("v3/quotes/AAPL.json")["results"]]
     rows[0]["bid_size"] = -100  # a negative size cannot be true: fails Quotes
-    df = parsing.quotes_frame(rows, "AAPL", validate=False)
-    assert df.dtypes.equals(parsing.quotes_frame([], "AAPL").dtypes)
+    df = polygon_parsing.quotes_frame(rows, "AAPL", validate=False)
+    assert df.dtypes.equals(polygon_parsing.quotes_frame([], "AAPL").dtypes)
     with pytest.raises(Exception, match="bid_size"):
-        parsing.quotes_frame(rows, "AAPL")
+        polygon_parsing.quotes_frame(rows, "AAPL")

@@ -12,7 +12,7 @@ import pytest
 from trading_data.settings import ConfigurationError, SettingsError
 from trading_data.sources import settings as settings_module
 from trading_data.sources.concurrency import fetch_per_ticker
-from trading_data.sources.http import RateLimit
+from trading_data.sources.rate_limit import RateLimit
 from trading_data.sources.resources import PolygonResource, UnusualWhalesResource, polygon_resource
 from trading_data.sources.settings import SIMULATED_RATE_LIMIT, SourceSettings
 

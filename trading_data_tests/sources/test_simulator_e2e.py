@@ -15,9 +15,10 @@ import pytest
 from trading_data import schemas
 from trading_data.sources import models
 from trading_data.sources.errors import MalformedResponse, PagingLoopError, VendorAuthError
-from trading_data.sources.http import RateLimit, RetryPolicy, reset_rate_limiters
 from trading_data.sources.polygon import PolygonClient
+from trading_data.sources.rate_limit import RateLimit, reset_rate_limiters
 from trading_data.sources.resources import PolygonResource
+from trading_data.sources.retry import RetryPolicy
 from trading_data.sources.unusual_whales import UnusualWhalesClient
 from trading_data_tests.sources.fakes import KEY, SleepRecorder
 

@@ -47,7 +47,6 @@ RESPONSE_FAULTS = {
     "http_403",
     "connection_reset",
 }
-PAGE_FAULTS = {"repeat_last_row", "next_url_cycle"}
 # Faults that rewrite a successful answer's body (BodyFaults), and the answers they apply to.
 BODY_FAULTS = {"junk_tickers"}
 GROUPED_DAILY_PATH = "/v2/aggs/grouped/"
