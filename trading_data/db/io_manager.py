@@ -21,16 +21,9 @@ import pandas as pd
 from dagster._core.storage.db_io_manager import DbClient, DbIOManager, TableSlice
 from pydantic import Field
 
+from trading_data.db import table_slices as slices
 from trading_data.db.migrate import DEFAULT_SCHEMA, validate_schema_name
 from trading_data.db.pandas_type_handler import FrameChunks, PandasPostgresTypeHandler
-from trading_data.db.table_slices import (
-    StorageError,
-    lock_window,
-    qualified_name,
-    table_spec,
-    window_clause,
-    write_mode,
-)
 from trading_data.db.url import market_database_url, mask_password
 
 
@@ -45,7 +38,7 @@ class PostgresClient(DbClient):
         try:
             conn = adbc.connect(url)
         except adbc_driver_manager.Error as exc:
-            raise StorageError(
+            raise slices.StorageError(
                 f"cannot reach PostgreSQL at {mask_password(url)}: {exc}. Start it with "
                 "`trading-data db start` or set TRADING_DATA_DATABASE_URL."
             ) from exc
@@ -56,7 +49,7 @@ class PostgresClient(DbClient):
             # If the connection died, the server has rolled the transaction back already.
             with suppress(adbc_driver_manager.Error):
                 conn.rollback()
-            raise StorageError(
+            raise slices.StorageError(
                 f"PostgreSQL at {mask_password(url)} failed during {table_slice.schema}."
                 f"{table_slice.table}: {exc}. The transaction was rolled back: the table "
                 "holds its previous data; re-run to retry."
@@ -72,7 +65,7 @@ class PostgresClient(DbClient):
     @staticmethod
     def ensure_schema_exists(context: dg.OutputContext, table_slice: TableSlice, connection: Any) -> None:
         # Tables are created by migrations, never by the IO manager (DESIGN.md decision 6).
-        spec = table_spec(table_slice.table)
+        spec = slices.table_spec(table_slice.table)
         with connection.cursor() as cur:
             cur.execute(
                 "SELECT column_name FROM information_schema.columns WHERE table_schema = $1 "
@@ -81,39 +74,39 @@ class PostgresClient(DbClient):
             )
             columns = {row[0] for row in cur.fetchall()}
         if not columns:
-            raise StorageError(
+            raise slices.StorageError(
                 f"table {table_slice.schema}.{spec.name} does not exist: run `trading-data db migrate`"
             )
         missing = [c for c in spec.columns if c not in columns]
         if missing:
-            raise StorageError(
+            raise slices.StorageError(
                 f"table {table_slice.schema}.{spec.name} lacks columns {missing}: run "
                 "`trading-data db migrate`"
             )
 
     @staticmethod
     def delete_table_slice(context: dg.OutputContext, table_slice: TableSlice, connection: Any) -> None:
-        if write_mode(context) != "replace":
+        if slices.write_mode(context) != "replace":
             return
-        spec = table_spec(table_slice.table)
-        where, params = window_clause(spec, table_slice)
-        target = qualified_name(table_slice)
+        spec = slices.table_spec(table_slice.table)
+        where, params = slices.window_clause(spec, table_slice)
+        target = slices.qualified_name(table_slice)
         with connection.cursor() as cur:
             # Concurrent replaces of one window take turns: without the lock both delete nothing,
             # then the second's load fails on the first's keys.
-            lock_window(cur, target, params)
+            slices.lock_window(cur, target, params)
             cur.execute(f"DELETE FROM {target} {where}", params or None)
 
     @staticmethod
     def get_select_statement(table_slice: TableSlice) -> str:
-        spec = table_spec(table_slice.table)
+        spec = slices.table_spec(table_slice.table)
         columns = ", ".join(table_slice.columns or spec.columns)
-        where, params = window_clause(spec, table_slice)
+        where, params = slices.window_clause(spec, table_slice)
         if params:
             where = where.replace("$1", f"'{params[0].isoformat()}'").replace(
                 "$2", f"'{params[1].isoformat()}'"
             )
-        return f"SELECT {columns} FROM {qualified_name(table_slice)} {where}".strip()
+        return f"SELECT {columns} FROM {slices.qualified_name(table_slice)} {where}".strip()
 
 
 class SessionDbIOManager(DbIOManager):

@@ -71,21 +71,6 @@ def session_rows(conn: Connection, schema: str, table: str, session_key: str) ->
     return {t: int(n) for t, n in conn.execute(query, params).fetchall()}
 
 
-def duplicate_keys(conn: Connection, schema: str, table: str, session_key: str) -> int:
-    """Rows sharing a primary key: impossible by the key, checked to prove it (should be 0)."""
-    spec = TABLES[table]
-    key = sql.SQL(", ").join(sql.Identifier(c) for c in spec.primary_key)
-    day = dt.date.fromisoformat(session_key)
-    bounds: tuple[Any, ...] = (
-        session_window(session_key) if spec.time_column == "ts" else (day, day + dt.timedelta(days=1))
-    )
-    query = sql.SQL(
-        "SELECT count(*) FROM (SELECT {key} FROM {t} WHERE {c} >= %s AND {c} < %s "
-        "GROUP BY {key} HAVING count(*) > 1) d"
-    ).format(key=key, t=_table(schema, table), c=sql.Identifier(spec.time_column))
-    return int(conn.execute(query, bounds).fetchone()[0])  # type: ignore[index]
-
-
 def minute_activity(conn: Connection, schema: str, table: str, session_key: str) -> pd.DataFrame:
     """Per ticker and minute: rows and last ts, aggregated in SQL (feeds have millions of rows)."""
     extra = "AND timespan = 'minute' " if table == "prices" else ""

@@ -1,12 +1,12 @@
 """The market-data database as a Dagster resource: watermarks, rejects and SQL checks beside the IO manager.
 
 Each method opens a connection, runs one statement of :mod:`trading_data.db.queries` in its own
-transaction and closes it; the IO manager does the bulk writes.
+transaction and closes it; ``database.run(queries.<statement>, ...)`` runs any other. The IO manager
+does the bulk writes.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -99,10 +99,6 @@ class MarketDatabase(dg.ConfigurableResource):
         """Row count per ticker in one session's window."""
         return self.run(queries.session_rows, table, session_key)
 
-    def duplicate_keys(self, table: str, session_key: str) -> int:
-        """Rows sharing a primary key: impossible by the key, checked to prove it (should be 0)."""
-        return self.run(queries.duplicate_keys, table, session_key)
-
     def record_rejects(self, table: str, partition_key: str, run_id: str, rejects: pd.DataFrame) -> int:
         """Append rows that failed validation (strict_validation off), with the reason, as JSON.
 
@@ -129,21 +125,3 @@ class MarketDatabase(dg.ConfigurableResource):
     def minute_activity(self, table: str, session_key: str) -> pd.DataFrame:
         """Per ticker and minute: rows and last ts, aggregated in SQL (feeds have millions of rows)."""
         return self.run(queries.minute_activity, table, session_key)
-
-    def reconciliation_aggregates(
-        self,
-        session_key: str,
-        tickers: Sequence[str],
-        regular_session: tuple[dt.datetime, dt.datetime],
-        non_volume_conditions: Sequence[int] = (),
-        non_price_conditions: Sequence[int] = (),
-    ) -> pd.DataFrame:
-        """Per ticker, what reconciling a session compares (see queries.reconciliation_aggregates)."""
-        return self.run(
-            queries.reconciliation_aggregates,
-            session_key,
-            tickers,
-            regular_session,
-            non_volume_conditions,
-            non_price_conditions,
-        )

@@ -163,7 +163,8 @@ def reconcile_session(
 ) -> list[TickerReconciliation]:
     """Reconcile a session's stored trades, bars and quotes per ticker (aggregates counted in SQL)."""
     today = session(session_key)
-    frame = database.reconciliation_aggregates(
+    frame = database.run(
+        queries.reconciliation_aggregates,
         session_key,
         tickers,
         (today.open, today.close),

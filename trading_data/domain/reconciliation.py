@@ -158,7 +158,7 @@ def reconcile_ticker(
 
 
 def aggregates_from_frame(frame: pd.DataFrame) -> list[TickerAggregates]:
-    """``MarketDatabase.reconciliation_aggregates``' rows as aggregates (nulls: nothing stored)."""
+    """``trading_data.db.queries.reconciliation_aggregates``' rows as aggregates (nulls: nothing stored)."""
     out = []
     for row in frame.to_dict("records"):
         day = row.get("day_bar_volume")
