@@ -9,32 +9,29 @@ import shutil
 import sys
 from pathlib import Path
 
-from trading_data.clock import ClockError
 from trading_data.db import server
-from trading_data.db.migrate import DEFAULT_SCHEMA, migrate, storage_mode
+from trading_data.db.migrate import migrate, storage_mode
 from trading_data.db.url import (
-    DAGSTER_PG_URL_ENV,
-    DATABASE_URL_ENV,
     dagster_database_url,
     market_database_url,
 )
 from trading_data.redact import redact
 from trading_data.settings import ConfigurationError
+from trading_data.settings.platform import DAGSTER_PG_URL, DATABASE_URL, POOL_LIMITS, SCHEMA
 
-SCHEMA_ENV = "TRADING_DATA_SCHEMA"
 ENV_FILE_HEADER = "# written by `trading-data db start`; safe to delete"
 # Variables earlier versions wrote into .env. Dagster's CLI injects .env over the environment, so they
 # shadowed the user's own settings; the URLs are now resolved in code (trading_data/db/url.py).
-RETIRED_ENV_FILE_VARIABLES = (DATABASE_URL_ENV, DAGSTER_PG_URL_ENV)
+RETIRED_ENV_FILE_VARIABLES = (DATABASE_URL.env_var, DAGSTER_PG_URL.env_var)
 
 
 def _schema() -> str:
-    return os.environ.get(SCHEMA_ENV, DEFAULT_SCHEMA)
+    return SCHEMA.get()
 
 
 def ensure_database() -> str:
     """Start the embedded server unless an explicit URL is set; migrate; return the market URL."""
-    if not os.environ.get(DATABASE_URL_ENV):
+    if not DATABASE_URL.is_set():
         server.start()
     url = market_database_url()
     result = migrate(url, _schema())
@@ -97,10 +94,11 @@ def dagster_environment() -> dict[str, str]:
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
+    pool_limits = {pool: limit.get() for pool, limit in POOL_LIMITS.items()}  # a bad one stops us here
     ensure_database()
     env = dagster_environment()
     root = server.project_root()
-    _set_pool_limits(env)
+    _set_pool_limits(env, pool_limits)
     print(f"\n  trading_data: Dagster UI at http://{args.host}:{args.port}\n", flush=True)
     dagster = str(Path(sys.executable).with_name("dagster"))
     command = [dagster, "dev", "-w", str(root / "workspace.yaml"), "-h", args.host, "-p", str(args.port)]
@@ -110,18 +108,13 @@ def cmd_dev(args: argparse.Namespace) -> int:
     return 0  # not reached
 
 
-# Per-vendor concurrency pools (assets declare pool="polygon" / "unusual_whales"): how many steps may
-# call a vendor at once across all runs. Overridable through TRADING_DATA_POOL_<NAME>.
-POOL_LIMITS = {"polygon": 3, "unusual_whales": 2}
-
-
-def _set_pool_limits(env: dict[str, str]) -> None:
+def _set_pool_limits(env: dict[str, str], limits: dict[str, int]) -> None:
+    """How many steps may call each vendor at once across all runs (``TRADING_DATA_POOL_<NAME>``)."""
     from dagster import DagsterInstance
 
     os.environ["DAGSTER_HOME"] = env["DAGSTER_HOME"]
     with DagsterInstance.get() as instance:
-        for pool, default in POOL_LIMITS.items():
-            limit = int(os.environ.get(f"TRADING_DATA_POOL_{pool.upper()}", default))
+        for pool, limit in limits.items():
             instance.event_log_storage.set_concurrency_slots(pool, limit)
 
 
@@ -130,9 +123,9 @@ def cmd_db(args: argparse.Namespace) -> int:
         print(market_database_url() if args.show_password else redact(market_database_url()))
         return 0
     if args.action == "start":
-        if os.environ.get(DATABASE_URL_ENV):
+        if DATABASE_URL.is_set():
             print(
-                f"{DATABASE_URL_ENV} is set: using {redact(market_database_url())}, no embedded server needed"
+                f"{DATABASE_URL.env_var} is set: using {redact(market_database_url())}, no embedded server needed"
             )
         else:
             status = server.start()
@@ -154,7 +147,7 @@ def cmd_db(args: argparse.Namespace) -> int:
         embedded = server.status()
         info: dict[str, object] = {
             "url": redact(market_database_url()),
-            "embedded": not os.environ.get(DATABASE_URL_ENV),
+            "embedded": not DATABASE_URL.is_set(),
             "embedded_running": embedded.running,
         }
         try:
@@ -221,8 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         handlers = {"dev": cmd_dev, "db": cmd_db, "health": cmd_health}
         return handlers[args.command](args)
-    except (ConfigurationError, ClockError) as err:
-        # ClockError is listed until it subclasses ConfigurationError like the package's other ones.
+    except ConfigurationError as err:  # every settings error, the clock's (TRADING_DATA_NOW) included
         print(f"trading-data: {err}", file=sys.stderr)
         return CONFIGURATION_ERROR_EXIT
 

@@ -19,7 +19,10 @@ NOW_ENV = "TRADING_DATA_NOW"
 
 
 class ClockError(ConfigurationError):
-    """``TRADING_DATA_NOW`` is not an ISO 8601 instant with an offset."""
+    """``TRADING_DATA_NOW`` is not an ISO 8601 instant with an offset (the settings' message format).
+
+    The clock is below the settings layer, so it reads its variable itself; ``trading_data.settings``
+    declares it (``platform.NOW``) for the README and the checks."""
 
 
 def pinned_now(environ: Mapping[str, str] | None = None) -> dt.datetime | None:
@@ -31,10 +34,12 @@ def pinned_now(environ: Mapping[str, str] | None = None) -> dt.datetime | None:
         moment = dt.datetime.fromisoformat(raw)
     except ValueError:
         raise ClockError(
-            f"{NOW_ENV}={raw!r} is not an ISO 8601 time (e.g. 2026-12-01T14:09:00-05:00)"
+            f"invalid setting {NOW_ENV}={raw!r}: not an ISO 8601 time (e.g. 2026-12-01T14:09:00-05:00)"
         ) from None
     if moment.tzinfo is None:
-        raise ClockError(f"{NOW_ENV}={raw!r} has no UTC offset (e.g. 2026-12-01T14:09:00-05:00)")
+        raise ClockError(
+            f"invalid setting {NOW_ENV}={raw!r}: has no UTC offset (e.g. 2026-12-01T14:09:00-05:00)"
+        )
     return moment.astimezone(dt.UTC)
 
 

