@@ -15,20 +15,20 @@ The embedded server's port is here too (``TRADING_DATA_PG_PORT``): its URL needs
 
 from __future__ import annotations
 
-import os
 from urllib.parse import urlsplit, urlunsplit
 
 from trading_data.errors import ConfigurationError
 from trading_data.redact import redact
+from trading_data.settings import platform as settings
 
-DATABASE_URL_ENV = "TRADING_DATA_DATABASE_URL"
-DAGSTER_DATABASE_URL_ENV = "TRADING_DATA_DAGSTER_DATABASE_URL"
+DATABASE_URL_ENV = settings.DATABASE_URL.env_var
+DAGSTER_DATABASE_URL_ENV = settings.DAGSTER_DATABASE_URL.env_var
 # The older name of the same setting (psycopg2 scheme), still read: deployments and scripts set it.
-DAGSTER_PG_URL_ENV = "TRADING_DATA_DAGSTER_PG_URL"
+DAGSTER_PG_URL_ENV = settings.DAGSTER_PG_URL.env_var
 MARKET_DATABASE = "trading_data"
 DAGSTER_DATABASE = "dagster"
-PORT_ENV = "TRADING_DATA_PG_PORT"
-DEFAULT_PORT = 54329
+PORT_ENV = settings.PG_PORT.env_var
+DEFAULT_PORT = settings.PG_PORT.default
 
 
 def mask_password(url: str) -> str:
@@ -44,14 +44,7 @@ def with_database(url: str, database: str) -> str:
 
 def embedded_port() -> int:
     """The embedded dev server's port: ``TRADING_DATA_PG_PORT``, else 54329."""
-    raw = os.environ.get(PORT_ENV, str(DEFAULT_PORT))
-    try:
-        port = int(raw)
-    except ValueError:
-        port = 0
-    if not 1 <= port <= 65535:
-        raise ConfigurationError(f"invalid setting {PORT_ENV}={raw!r}: must be a port number (1-65535)")
-    return port
+    return settings.PG_PORT.get()
 
 
 def embedded_url(port: int, database: str = MARKET_DATABASE) -> str:
@@ -60,7 +53,7 @@ def embedded_url(port: int, database: str = MARKET_DATABASE) -> str:
 
 def market_database_url() -> str:
     """The market-data database: ``TRADING_DATA_DATABASE_URL`` or the embedded server's."""
-    explicit = os.environ.get(DATABASE_URL_ENV, "").strip()
+    explicit = settings.DATABASE_URL.get()
     if explicit:
         return explicit
     return embedded_url(embedded_port())
@@ -69,17 +62,15 @@ def market_database_url() -> str:
 def dagster_database_url() -> str:
     """The Dagster instance storage: ``TRADING_DATA_DAGSTER_DATABASE_URL`` (or its older name
     ``TRADING_DATA_DAGSTER_PG_URL``), else a ``dagster`` database on the market data's server."""
-    explicit = os.environ.get(DAGSTER_DATABASE_URL_ENV, "").strip()
-    older = os.environ.get(DAGSTER_PG_URL_ENV, "").strip()
+    explicit = settings.DAGSTER_DATABASE_URL.get()
+    older = settings.DAGSTER_PG_URL.get()
     if explicit and older and sqlalchemy_psycopg2_url(explicit) != sqlalchemy_psycopg2_url(older):
         raise ConfigurationError(
             f"{DAGSTER_DATABASE_URL_ENV}={mask_password(explicit)!r} and {DAGSTER_PG_URL_ENV}="
             f"{mask_password(older)!r} name different Dagster storage databases; set only "
             f"{DAGSTER_DATABASE_URL_ENV}"
         )
-    if explicit or older:
-        return explicit or older
-    return with_database(market_database_url(), DAGSTER_DATABASE)
+    return explicit or older or with_database(market_database_url(), DAGSTER_DATABASE)
 
 
 def sqlalchemy_psycopg2_url(url: str) -> str:

@@ -48,7 +48,6 @@ import psycopg
 from trading_data.calendar import NEW_YORK, Session, is_session, market_status, previous_sessions, session
 from trading_data.clock import ClockError, utc_now
 from trading_data.db.migrate import (
-    DEFAULT_SCHEMA,
     SCHEMA_ENV,
     storage_mode,
     storage_mode_setting,
@@ -58,6 +57,7 @@ from trading_data.db.url import market_database_url, mask_password
 from trading_data.ops.breaker import BreakerState, breaker_states
 from trading_data.ops.freshness import freshness_report
 from trading_data.settings import ConfigurationError, SettingsError, check_environment
+from trading_data.settings.platform import SCHEMA
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
 VENDORS = ("polygon", "unusual_whales")
@@ -415,7 +415,7 @@ def collect_health(
             now = utc_now()
         except ClockError as exc:  # reported by the settings check; the system clock stands in
             clock_error, now = str(exc), dt.datetime.now(dt.UTC)
-    schema = schema or os.environ.get(SCHEMA_ENV, DEFAULT_SCHEMA)
+    schema = schema or SCHEMA.get()
     try:
         url = url or market_database_url()
     except Exception as exc:  # noqa: BLE001 - e.g. the embedded server's port cannot be resolved

@@ -25,7 +25,6 @@ from their watermarks, so an extra run costs only the rows that are new.
 import datetime as dt
 import logging
 import math
-import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,14 +40,17 @@ from trading_data.db.resources import MarketDatabase
 from trading_data.defs.schedules import JOBS
 from trading_data.redact import redact
 from trading_data.scheduling import SPECS_BY_NAME, TAG_FEED, TAG_PRIORITY, TAG_SESSION
+from trading_data.settings import secret_values
+from trading_data.settings.platform import (
+    ALERT_WEBHOOK,
+    BURST_MAX_PER_HOUR,
+    BURST_VOLATILITY,
+    BURST_VOLUME_RATIO,
+)
 
 log = logging.getLogger(__name__)
 
-ALERT_WEBHOOK_ENV = "TRADING_DATA_ALERT_WEBHOOK"
-BURST_VOLATILITY_ENV = "TRADING_DATA_BURST_VOLATILITY"
-BURST_VOLUME_RATIO_ENV = "TRADING_DATA_BURST_VOLUME_RATIO"
-BURST_MAX_PER_HOUR_ENV = "TRADING_DATA_BURST_MAX_PER_HOUR"
-SECRET_ENV_VARS = ("POLYGON_API_KEY", "UNUSUAL_WHALES_API_TOKEN", ALERT_WEBHOOK_ENV)
+ALERT_WEBHOOK_ENV = ALERT_WEBHOOK.env_var
 TAG_BURST = "trading_data/burst"
 MINUTES_PER_YEAR = 252 * 390
 MAX_ERROR_CHARS = 1500
@@ -62,8 +64,7 @@ MIN_SCRUBBED_SECRET_CHARS = 6
 def scrub_text(text: str, environ: Mapping[str, str] | None = None) -> str:
     """``text`` safe to post: URLs without credentials or passwords, no bearer tokens, no key values
     (in any letter case)."""
-    environ = os.environ if environ is None else environ
-    secrets = [environ.get(name) or "" for name in SECRET_ENV_VARS]
+    secrets = secret_values(environ)  # the keys, tokens and webhook set in the environment
     return redact(text, [s for s in secrets if len(s) >= MIN_SCRUBBED_SECRET_CHARS])
 
 
@@ -183,7 +184,7 @@ def post_alert(
 )
 def run_failure_alert_sensor(context: dg.RunFailureSensorContext) -> None:
     payload = alert_payload(failure_summary(context))
-    url = os.environ.get(ALERT_WEBHOOK_ENV, "").strip()
+    url = ALERT_WEBHOOK.get()
     if not url:
         context.log.warning(f"{ALERT_WEBHOOK_ENV} is not set; failure alert: {payload['text']}")
         return
@@ -200,40 +201,22 @@ BURST_JOBS: tuple[str, ...] = ("quotes_job", "trades_job")
 
 @dataclass(frozen=True)
 class BurstThresholds:
-    volatility: float = 1.0
+    volatility: float = BURST_VOLATILITY.default
     """Annualized realized volatility of 1-minute log returns in the window."""
-    volume_ratio: float = 3.0
+    volume_ratio: float = BURST_VOLUME_RATIO.default
     """Window volume per minute ÷ session volume per minute so far."""
     window_minutes: int = 15
-    max_per_hour: int = 4
+    max_per_hour: int = BURST_MAX_PER_HOUR.default
     min_returns: int = 5
     """Fewer returns than this in the window: no volatility estimate for the ticker."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "BurstThresholds":
-        environ = os.environ if environ is None else environ
-
-        def number(name: str, default: float) -> float:
-            raw = environ.get(name, "").strip()
-            if not raw:
-                return default
-            try:
-                value = float(raw)
-            except ValueError:
-                raise ValueError(f"{name}={raw!r} is not a number") from None
-            if not math.isfinite(value) or value <= 0:
-                raise ValueError(f"{name}={raw!r} must be a positive number")
-            return value
-
-        per_hour = int(number(BURST_MAX_PER_HOUR_ENV, cls.max_per_hour))
-        if 60 % per_hour:
-            raise ValueError(
-                f"{BURST_MAX_PER_HOUR_ENV}={per_hour} must divide 60 (1, 2, 3, 4, 5, 6, 10, 12, …)"
-            )
+        """The thresholds set in the environment (SettingsError naming a bad variable)."""
         return cls(
-            volatility=number(BURST_VOLATILITY_ENV, cls.volatility),
-            volume_ratio=number(BURST_VOLUME_RATIO_ENV, cls.volume_ratio),
-            max_per_hour=per_hour,
+            volatility=BURST_VOLATILITY.get(environ),
+            volume_ratio=BURST_VOLUME_RATIO.get(environ),
+            max_per_hour=BURST_MAX_PER_HOUR.get(environ),
         )
 
 
