@@ -15,6 +15,7 @@ import httpx
 import pandas as pd
 
 from trading_data import calendar, schemas
+from trading_data.settings.platform import POLYGON_API_KEY, POLYGON_BASE_URL, POLYGON_RATE_LIMIT_PER_MINUTE
 from trading_data.sources import polygon_parsing
 from trading_data.sources.client import VendorHTTP
 from trading_data.sources.errors import MalformedResponse
@@ -24,9 +25,9 @@ from trading_data.sources.retry import RetryPolicy
 from trading_data.sources.stats import ClientStats
 
 VENDOR = "polygon"
-ENV_VAR = "POLYGON_API_KEY"
-DEFAULT_BASE_URL = "https://api.polygon.io"
-FREE_PLAN = RateLimit.per_minute(5)
+ENV_VAR = POLYGON_API_KEY.env_var
+DEFAULT_BASE_URL = POLYGON_BASE_URL.default
+FREE_PLAN = RateLimit.per_minute(POLYGON_RATE_LIMIT_PER_MINUTE.default)
 OK_STATUSES = frozenset({"OK", "DELAYED"})
 MAX_TICK_LIMIT = 50_000
 TIMESPANS = ("minute", "day")

@@ -11,6 +11,11 @@ import httpx
 import pandas as pd
 
 from trading_data.domain.option_symbols import normalize_option_symbol
+from trading_data.settings.platform import (
+    UNUSUAL_WHALES_API_TOKEN,
+    UNUSUAL_WHALES_BASE_URL,
+    UNUSUAL_WHALES_RATE_LIMIT_PER_MINUTE,
+)
 from trading_data.sources import unusual_whales_parsing
 from trading_data.sources.client import VendorHTTP
 from trading_data.sources.errors import MalformedResponse, PageLimitExceeded, PagingLoopError
@@ -19,9 +24,9 @@ from trading_data.sources.retry import RetryPolicy
 from trading_data.sources.stats import ClientStats
 
 VENDOR = "unusual_whales"
-ENV_VAR = "UNUSUAL_WHALES_API_TOKEN"
-DEFAULT_BASE_URL = "https://api.unusualwhales.com"
-BASIC_PLAN = RateLimit.per_minute(120)
+ENV_VAR = UNUSUAL_WHALES_API_TOKEN.env_var
+DEFAULT_BASE_URL = UNUSUAL_WHALES_BASE_URL.default
+BASIC_PLAN = RateLimit.per_minute(UNUSUAL_WHALES_RATE_LIMIT_PER_MINUTE.default)
 FLOW_ALERTS_PATH = "/api/option-trades/flow-alerts"
 MAX_FLOW_LIMIT = 200
 MAX_CONTRACTS_LIMIT = 500
