@@ -19,6 +19,9 @@ from __future__ import annotations
 from typing import Any
 
 from dagster import Field, StringSource
+
+# No public name in Dagster 1.13 (dagster/__init__.py does not export it); dagster-postgres' own
+# storages take their inst_data from here too.
 from dagster._serdes import ConfigurableClassData
 from dagster_postgres import DagsterPostgresStorage
 from dagster_postgres.utils import DagsterPostgresException
