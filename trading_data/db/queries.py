@@ -21,6 +21,7 @@ from trading_data.calendar import session_window
 from trading_data.schemas import TABLES
 
 Connection = psycopg.Connection[Any]
+Query = sql.Composable | str
 Params = Sequence[Any] | Mapping[str, Any]
 
 
@@ -33,7 +34,7 @@ def _own(schema: str, table: str) -> sql.Composed:
     return sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table))
 
 
-def read_frame(conn: Connection, query: sql.Composable | str, params: Params = ()) -> pd.DataFrame:
+def read_frame(conn: Connection, query: Query, params: Params = ()) -> pd.DataFrame:
     """The rows of ``query`` as a DataFrame named by its columns."""
     with conn.cursor() as cur:
         cur.execute(query, params)  # type: ignore[arg-type]

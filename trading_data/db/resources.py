@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 import dagster as dg
 import pandas as pd
 import psycopg
-from psycopg import sql
 from pydantic import Field
 
 from trading_data.db import queries
@@ -85,7 +84,7 @@ class MarketDatabase(dg.ConfigurableResource):
 
         return CircuitBreaker(self.url, self.schema_name, vendor=vendor)
 
-    def read_sql(self, query: sql.Composed | sql.SQL | str, params: Sequence[Any] = ()) -> pd.DataFrame:
+    def read_sql(self, query: queries.Query, params: Sequence[Any] = ()) -> pd.DataFrame:
         with self.connect() as conn:
             return queries.read_frame(conn, query, params)
 
