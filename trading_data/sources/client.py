@@ -7,7 +7,6 @@ every vendor call needs:
   connection errors, honouring ``Retry-After``; no retries on 401/403/404/422,
 * strict JSON: a malformed or truncated body is retried and then raises ``MalformedResponse``, it
   never becomes an empty result,
-* cursor paging (:mod:`trading_data.sources.paging`),
 * statistics (:mod:`trading_data.sources.stats`) for Dagster metadata,
 * messages passed through :func:`trading_data.redact.redact` with the key, so none carries it.
 """
@@ -17,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 import httpx
@@ -25,7 +24,6 @@ import orjson
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
 from trading_data.redact import redact
-from trading_data.sources import paging
 from trading_data.sources.errors import (
     MalformedResponse,
     VendorAuthError,
@@ -34,7 +32,7 @@ from trading_data.sources.errors import (
     VendorRequestError,
     VendorUnavailable,
 )
-from trading_data.sources.paging import QueryParams, RowKey
+from trading_data.sources.paging import QueryParams
 from trading_data.sources.rate_limit import RateLimit, shared_rate_limiter
 from trading_data.sources.retry import RETRYABLE_STATUSES, RetryPolicy, Transient, parse_retry_after
 from trading_data.sources.stats import ClientStats
@@ -62,7 +60,8 @@ def _vendor_message(response: httpx.Response) -> str | None:
 
 
 class VendorHTTP:
-    """An async HTTP client for one vendor account. Use as ``async with VendorHTTP(...) as http``.
+    """An async HTTP client for one vendor account. Use as ``async with VendorHTTP(...) as http``;
+    page with :func:`trading_data.sources.paging.iter_pages` / :func:`~trading_data.sources.paging.paginate`.
 
     ``env_var`` names the variable that holds the key, for error messages. ``unparsed_error_statuses``
     lists statuses whose bodies are undocumented and must not be parsed (Unusual Whales 401/429).
@@ -282,34 +281,6 @@ class VendorHTTP:
                 )
             )
         return body
-
-    # -- cursor paging (trading_data.sources.paging) -----------------------------------------------
-
-    def iter_pages(
-        self,
-        path: str,
-        params: QueryParams | None = None,
-        *,
-        results_key: str = "results",
-        key: RowKey | None = None,
-        max_pages: int = 1000,
-    ) -> AsyncIterator[list[dict[str, Any]]]:
-        """The rows of each page, following ``next_url`` (see :func:`paging.iter_pages`)."""
-        return paging.iter_pages(self, path, params, results_key=results_key, key=key, max_pages=max_pages)
-
-    async def paginate(
-        self,
-        path: str,
-        params: QueryParams | None = None,
-        *,
-        results_key: str = "results",
-        key: RowKey | None = None,
-        max_pages: int = 1000,
-    ) -> list[dict[str, Any]]:
-        """All rows of every page (see :func:`paging.iter_pages`)."""
-        return await paging.paginate(
-            self, path, params, results_key=results_key, key=key, max_pages=max_pages
-        )
 
 
 def _param(value: str | int | float | bool) -> str:

@@ -16,7 +16,7 @@ import pandas as pd
 
 from trading_data import calendar, schemas
 from trading_data.settings.platform import POLYGON_API_KEY, POLYGON_BASE_URL, POLYGON_RATE_LIMIT_PER_MINUTE
-from trading_data.sources import polygon_parsing
+from trading_data.sources import paging, polygon_parsing
 from trading_data.sources.client import VendorHTTP
 from trading_data.sources.errors import MalformedResponse
 from trading_data.sources.paging import RowKey
@@ -163,7 +163,8 @@ class PolygonClient:
             f"/v2/aggs/ticker/{ticker}/range/{int(multiplier)}/{timespan}/"
             f"{_date_or_ms(start)}/{_date_or_ms(end)}"
         )
-        rows = await self.http.paginate(
+        rows = await paging.paginate(
+            self.http,
             path,
             {"adjusted": adjusted, "sort": "asc", "limit": limit},
             key=lambda r: r.get("t"),
@@ -213,7 +214,9 @@ class PolygonClient:
     ) -> AsyncIterator[pd.DataFrame]:
         build, key, _ = _TICK_FEEDS[kind]
         params = self._tick_params(gte_ns, lt_ns, session, limit)
-        async for rows in self.http.iter_pages(f"/v3/{kind}/{ticker}", params, key=key, max_pages=max_pages):
+        async for rows in paging.iter_pages(
+            self.http, f"/v3/{kind}/{ticker}", params, key=key, max_pages=max_pages
+        ):
             yield build(rows, ticker, validate=validate)
 
     async def _all_ticks(self, kind: str, ticker: str, window: dict[str, Any]) -> pd.DataFrame:
@@ -297,7 +300,8 @@ class PolygonClient:
     ) -> pd.DataFrame:
         """The option chain (greeks, IV, OI) → ``schemas.OptionsFlow`` rows of type ``chain_snapshot``."""
         polled = polled_at or dt.datetime.now(dt.UTC)
-        rows = await self.http.paginate(
+        rows = await paging.paginate(
+            self.http,
             f"/v3/snapshot/options/{underlying}",
             {"limit": min(limit, 250)},
             key=lambda r: (r.get("details") or {}).get("ticker"),
@@ -319,8 +323,12 @@ class PolygonClient:
             params["expiration_date"] = (
                 expiration_date.isoformat() if isinstance(expiration_date, dt.date) else expiration_date
             )
-        rows = await self.http.paginate(
-            "/v3/reference/options/contracts", params, key=lambda r: r.get("ticker"), max_pages=max_pages
+        rows = await paging.paginate(
+            self.http,
+            "/v3/reference/options/contracts",
+            params,
+            key=lambda r: r.get("ticker"),
+            max_pages=max_pages,
         )
         return polygon_parsing.option_contracts_frame(rows)
 
@@ -330,7 +338,8 @@ class PolygonClient:
         self, market: str = "stocks", *, active: bool = True, limit: int = 1000, max_pages: int = 100
     ) -> pd.DataFrame:
         """The ticker universe → ``models.TickerUniverse``."""
-        rows = await self.http.paginate(
+        rows = await paging.paginate(
+            self.http,
             "/v3/reference/tickers",
             {"market": market, "active": active, "limit": min(limit, 1000)},
             key=lambda r: r.get("ticker"),

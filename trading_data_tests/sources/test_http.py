@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from trading_data.sources import paging
 from trading_data.sources.client import VendorHTTP
 from trading_data.sources.errors import (
     MalformedResponse,
@@ -92,8 +93,8 @@ def test_next_url_host_and_port_swapped_and_auth_reattached():
 
     async def go() -> list[dict[str, Any]]:
         async with make_http(server) as http:
-            return await http.paginate(
-                "/v3/trades/X", {"limit": 50000, "order": "asc"}, key=lambda r: r["id"]
+            return await paging.paginate(
+                http, "/v3/trades/X", {"limit": 50000, "order": "asc"}, key=lambda r: r["id"]
             )
 
     rows = run(go())
@@ -122,7 +123,7 @@ def test_repeated_edge_row_is_dropped():
 
     async def go() -> list[list[dict[str, Any]]]:
         async with make_http(server) as http:
-            return [page async for page in http.iter_pages("/x", key=lambda r: r["id"])]
+            return [page async for page in paging.iter_pages(http, "/x", key=lambda r: r["id"])]
 
     pages = run(go())
     assert [[r["id"] for r in p] for p in pages] == [[1, 2], [3]]
@@ -143,7 +144,7 @@ def test_next_url_cycle_raises_paging_loop_error():
 
     async def go() -> None:
         async with make_http(server) as http:
-            await http.paginate("/x", key=lambda r: r["id"])
+            await paging.paginate(http, "/x", key=lambda r: r["id"])
 
     with pytest.raises(PagingLoopError, match=r"next_url repeated after 3 pages .*cursor=a"):
         run(go())
@@ -167,7 +168,7 @@ def test_max_pages_bound():
 
     async def go() -> None:
         async with make_http(server) as http:
-            await http.paginate("/x", max_pages=3)
+            await paging.paginate(http, "/x", max_pages=3)
 
     with pytest.raises(PageLimitExceeded, match="max_pages=3"):
         run(go())
@@ -179,7 +180,7 @@ def test_no_results_key_is_an_empty_page_not_malformed():
 
     async def go() -> list[dict[str, Any]]:
         async with make_http(server) as http:
-            return await http.paginate("/x")
+            return await paging.paginate(http, "/x")
 
     assert run(go()) == []
 
@@ -423,7 +424,7 @@ def test_malformed_body_retried_then_raises(body):
 
     async def go() -> VendorHTTP:
         async with make_http(server, sleep=sleep) as http:
-            await http.paginate("/v3/trades/AAPL")
+            await paging.paginate(http, "/v3/trades/AAPL")
             return http
 
     with pytest.raises(MalformedResponse, match="malformed response"):
@@ -441,7 +442,7 @@ def test_malformed_body_then_good_body_recovers():
 
     async def go() -> list[dict[str, Any]]:
         async with make_http(server, sleep=SleepRecorder()) as http:
-            return await http.paginate("/x")
+            return await paging.paginate(http, "/x")
 
     assert run(go()) == [{"id": 1}]
 
@@ -564,7 +565,7 @@ def test_stats_percentiles_and_metadata_without_secrets():
     async def go() -> VendorHTTP:
         async with make_http(server) as http:
             for _ in range(5):
-                await http.paginate("/x")
+                await paging.paginate(http, "/x")
             return http
 
     http = run(go())
