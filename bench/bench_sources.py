@@ -7,7 +7,7 @@ request and a server-side limit of 100 requests/s (excess answered 429 and count
 runs in a child process, like a real vendor (``--server process``; faults and stats go through its
 ``/_sim`` admin endpoints); ``--server thread`` runs it in a thread of this process, where its JSON
 encoding competes with the client's parsing for the GIL. The client is the real ``PolygonClient`` with a client-side rate limit of
-100 requests/s (``RateLimit(100, 1.0)``) and fetches across tickers with ``fetch_per_ticker``
+100 requests/s (``RateLimit(100, 1.0)``) and fetches across tickers with the assets' engine, ``TickerFeed``
 (``--concurrency`` tickers in flight, each ticker's quotes then its trades).
 
 Tickers: by default the 50 tickers ranked 1000–1049 by average volume in the simulated universe
@@ -28,20 +28,22 @@ L, cannot finish N requests in less than ceil(N/C)*L. ``N/R*W`` is printed too, 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import datetime as dt
 import math
 import multiprocessing
 import statistics
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
 import httpx
+import pandas as pd
 
 from trading_data.calendar import NEW_YORK
-from trading_data.sources.concurrency import fetch_per_ticker
+from trading_data.defs.feeds import TickerFeed
 from trading_data.sources.polygon import PolygonClient
 from trading_data.sources.rate_limit import RateLimit, reset_rate_limiters
 from trading_data.sources.retry import RetryPolicy
@@ -157,35 +159,38 @@ def minimum_seconds(requests: int, rate: RateLimit, latency: float, concurrency:
     return max(rate_bound, concurrency_bound)
 
 
-async def fetch_window(
+def fetch_window(
     base_url: str, tickers: list[str], concurrency: int, limit: int
 ) -> tuple[PolygonClient, dict[str, str], int, float]:
-    """Quotes then trades of every ticker for the window; (client, failures, rows, seconds)."""
+    """Quotes then trades of every ticker for the window through the assets' engine (``TickerFeed``:
+    ``concurrency`` tickers in flight, pages consumed as they arrive); (client, failures, rows, seconds)."""
     retry = RetryPolicy(attempts=5, initial_wait=0.05, max_wait=2.0, jitter=0.05, min_wait_after_429=1.0)
     client = PolygonClient.create("bench-key", base_url=base_url, rate_limit=RATE, retry=retry, timeout=30.0)
-    rows = 0
 
-    async def one(ticker: str) -> int:
-        n = 0
-        async for frame in client.iter_quotes(ticker, gte_ns=WINDOW_START, lt_ns=WINDOW_END, limit=limit):
-            n += len(frame)
-        async for frame in client.iter_trades(ticker, gte_ns=WINDOW_START, lt_ns=WINDOW_END, limit=limit):
-            n += len(frame)
-        return n
+    @asynccontextmanager
+    async def open_client() -> AsyncIterator[PolygonClient]:
+        async with client:
+            yield client
 
-    async with client:
-        started = time.perf_counter()
-        results = await fetch_per_ticker(tickers, one, max_concurrency=concurrency)
-        seconds = time.perf_counter() - started
-    rows = sum(results.results.values())
-    return client, results.error_messages(), rows, seconds
+    async def pages(polygon: PolygonClient, ticker: str) -> AsyncIterator[pd.DataFrame]:
+        async for frame in polygon.iter_quotes(ticker, gte_ns=WINDOW_START, lt_ns=WINDOW_END, limit=limit):
+            yield frame
+        async for frame in polygon.iter_trades(ticker, gte_ns=WINDOW_START, lt_ns=WINDOW_END, limit=limit):
+            yield frame
+
+    feed = TickerFeed(
+        feed="bench", tickers=tickers, open_clients=open_client, fetch=pages, max_concurrency=concurrency
+    )
+    started = time.perf_counter()
+    rows = sum(len(page) for page in feed)
+    return client, feed.failures, rows, time.perf_counter() - started
 
 
 def run_once(sim: Simulator, tickers: list[str], concurrency: int, limit: int) -> RunResult:
     reset_rate_limiters()  # a fresh, empty client window per run (the limiter is process-wide)
     time.sleep(RATE.per_seconds + 0.1)  # and let the server's 1 s window empty
     sim.reset_stats()
-    client, failures, rows, wall = asyncio.run(fetch_window(sim.base_url, tickers, concurrency, limit))
+    client, failures, rows, wall = fetch_window(sim.base_url, tickers, concurrency, limit)
     stats = client.stats
     server = sim.stats()
     return RunResult(
