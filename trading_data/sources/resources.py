@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
@@ -26,7 +26,6 @@ from pydantic import Field
 
 from trading_data.settings import RUN_CONFIG
 from trading_data.settings.platform import POLYGON_API_KEY, SIMULATOR_URL, UNUSUAL_WHALES_API_TOKEN
-from trading_data.sources.concurrency import FetchResults, fetch_per_ticker
 from trading_data.sources.polygon import PolygonClient
 from trading_data.sources.rate_limit import RateLimit
 from trading_data.sources.retry import RetryPolicy
@@ -149,12 +148,6 @@ class _VendorResource(dg.ConfigurableResource):
         else:
             kwargs.update(base_url=SIMULATOR_BASE_URL, transport=simulator_transport())
         return kwargs
-
-    async def fetch_per_ticker(
-        self, tickers: Iterable[str], fetch: Callable[[str], Awaitable[T]]
-    ) -> FetchResults[T]:
-        """Run ``fetch(ticker)`` for every ticker, ``max_concurrency`` at a time, failures isolated."""
-        return await fetch_per_ticker(tickers, fetch, max_concurrency=self.concurrency())
 
 
 class PolygonResource(_VendorResource):

@@ -11,7 +11,6 @@ import pytest
 
 from trading_data.settings import ConfigurationError, SettingsError
 from trading_data.sources import settings as settings_module
-from trading_data.sources.concurrency import fetch_per_ticker
 from trading_data.sources.rate_limit import RateLimit
 from trading_data.sources.resources import PolygonResource, UnusualWhalesResource, polygon_resource
 from trading_data.sources.settings import SIMULATED_RATE_LIMIT, SourceSettings
@@ -148,21 +147,34 @@ def test_live_resource_client_uses_key_and_base_url(monkeypatch):
     assert base_url.startswith("https://example.test") and auth == "Bearer pk_live"
 
 
-def test_fetch_per_ticker_bounds_concurrency_and_isolates_failures():
+def test_feeds_bound_concurrency_and_isolate_failures():
+    """The one per-ticker engine (the feeds' TickerFeed): at most max_concurrency tickers at once, one
+    ticker's failure recorded while the others' pages flow."""
+    from contextlib import asynccontextmanager
+
+    import pandas as pd
+
+    from trading_data.defs.feeds import TickerFeed
+
     active = {"now": 0, "max": 0}
 
-    async def fetch(ticker: str) -> int:
+    @asynccontextmanager
+    async def clients():
+        yield None
+
+    async def fetch(_clients, ticker: str):
         active["now"] += 1
         active["max"] = max(active["max"], active["now"])
         await asyncio.sleep(0.01)
         active["now"] -= 1
         if ticker == "BAD":
             raise RuntimeError("vendor exploded")
-        return len(ticker)
+        yield pd.DataFrame({"ticker": [ticker] * len(ticker)})
 
-    tickers = ["AAPL", "BAD", "MSFT", "NVDA", "SPY", "QQQ", "AAPL"]
-    out = asyncio.run(fetch_per_ticker(tickers, fetch, max_concurrency=2))
-    assert out.results == {"AAPL": 4, "MSFT": 4, "NVDA": 4, "SPY": 3, "QQQ": 3}
-    assert list(out.errors) == ["BAD"] and not out.ok
-    assert out.error_messages() == {"BAD": "RuntimeError: vendor exploded"}
+    tickers = ["AAPL", "BAD", "MSFT", "NVDA", "SPY", "QQQ"]
+    feed = TickerFeed(feed="test", tickers=tickers, open_clients=clients, fetch=fetch, max_concurrency=2)
+    pages = list(feed)
+    assert sorted(len(p) for p in pages) == [3, 3, 4, 4, 4]
+    assert feed.rows_by_ticker == {"AAPL": 4, "BAD": 0, "MSFT": 4, "NVDA": 4, "SPY": 3, "QQQ": 3}
+    assert feed.failures == {"BAD": "RuntimeError: vendor exploded"}
     assert active["max"] == 2
