@@ -171,7 +171,7 @@ def cmd_simulator(args: argparse.Namespace, rest: list[str]) -> int:
 
 
 def cmd_health(args: argparse.Namespace) -> int:
-    from trading_data.ops.health import main as health_main
+    from trading_data.health import main as health_main
 
     # Without DAGSTER_HOME, look at the instance `trading-data dev` runs (daemon heartbeat, freshness),
     # with the project's current dagster.yaml (an older copy read its URL from a variable no longer set).

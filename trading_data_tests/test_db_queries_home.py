@@ -11,7 +11,7 @@ import trading_data.db.queries
 import trading_data.db.resources
 import trading_data.defs.analytics.assets
 import trading_data.defs.checks
-from trading_data.ops.breaker import CircuitBreaker
+from trading_data.sources.breaker import CircuitBreaker
 
 STATEMENT = re.compile(
     r"\b(SELECT|INSERT|UPDATE|DELETE|COPY)\b [^\"]*\b(FROM|INTO|SET|STDIN)\b|psycopg\.sql|from psycopg import sql"

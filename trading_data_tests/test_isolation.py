@@ -8,6 +8,7 @@ from trading_data.db.io_manager import PostgresPandasIOManager
 from trading_data.db.resources import MarketDatabase
 from trading_data.definitions import ASSETS
 from trading_data.settings import PipelineSettingsResource
+from trading_data.sources.breaker import CircuitBreaker
 from trading_data.sources.resources import PolygonResource, UnusualWhalesResource
 from trading_data.sources.simulator.faults import Fault
 from trading_data.sources.simulator.market import SimulatedMarket
@@ -76,7 +77,7 @@ def test_one_ticker_failing_keeps_the_others(clean_market: str, tickers: list[st
 
 def test_outage_opens_the_breaker_and_runs_fail_fast(clean_market: str, tickers: list[str]) -> None:
     database = MarketDatabase(database_url=clean_market)
-    database.breaker("polygon").reset()
+    CircuitBreaker(database.url, database.schema_name, vendor="polygon").reset()
     with SimulatorServer() as sim:
         assert _run(clean_market, sim.base_url, tickers, ["selected_tickers"]).success
         sim.faults.replace([Fault(kind="http_5xx_html", path_prefix="/v3/quotes", count=None)])
@@ -88,22 +89,29 @@ def test_outage_opens_the_breaker_and_runs_fail_fast(clean_market: str, tickers:
     assert not fast.success
     failure = fast.failure_data_for_node("quotes")
     assert failure is not None and "polygon circuit open since" in str(failure.error)
-    assert database.breaker("polygon").state().state == "open"
-    database.breaker("polygon").reset()
+    assert CircuitBreaker(database.url, database.schema_name, vendor="polygon").state().state == "open"
+    CircuitBreaker(database.url, database.schema_name, vendor="polygon").reset()
 
 
 def test_an_outage_counts_only_against_the_vendor_that_is_down(clean_market: str, tickers: list[str]) -> None:
     database = MarketDatabase(database_url=clean_market)
     for vendor in ("polygon", "unusual_whales"):
-        database.breaker(vendor).reset()
+        CircuitBreaker(database.url, database.schema_name, vendor=vendor).reset()
     with SimulatorServer() as sim:
         assert _run(clean_market, sim.base_url, tickers, ["selected_tickers"]).success
         sim.faults.replace([Fault(kind="http_5xx_html", path_prefix="/api/option-trades", count=None)])
         assert not _run(clean_market, sim.base_url, tickers, ["options_flow"]).success
-    assert database.breaker("unusual_whales").state().consecutive_failures > 0
-    assert database.breaker("polygon").state().consecutive_failures == 0
+    assert (
+        CircuitBreaker(database.url, database.schema_name, vendor="unusual_whales")
+        .state()
+        .consecutive_failures
+        > 0
+    )
+    assert (
+        CircuitBreaker(database.url, database.schema_name, vendor="polygon").state().consecutive_failures == 0
+    )
     for vendor in ("polygon", "unusual_whales"):
-        database.breaker(vendor).reset()
+        CircuitBreaker(database.url, database.schema_name, vendor=vendor).reset()
 
 
 def _retries(result: dg.ExecuteInProcessResult) -> int:

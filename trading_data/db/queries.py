@@ -259,7 +259,7 @@ def reconciliation_aggregates(
 
 # --- circuit breakers -------------------------------------------------------------------------------
 
-# A breaker row's columns, in the order of trading_data.ops.breaker.BreakerState's fields.
+# A breaker row's columns, in the order of trading_data.sources.breaker.BreakerState's fields.
 BREAKER_COLUMNS = (
     "vendor",
     "state",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import dagster as dg
 import pandas as pd
@@ -20,9 +20,6 @@ from pydantic import Field
 from trading_data.db import queries
 from trading_data.db.migrate import DEFAULT_SCHEMA, validate_schema_name
 from trading_data.db.url import market_database_url, mask_password
-
-if TYPE_CHECKING:
-    from trading_data.ops.breaker import CircuitBreaker
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -77,12 +74,6 @@ class MarketDatabase(dg.ConfigurableResource):
         """``query(connection, schema, *args, **kwargs)`` in one transaction of its own."""
         with self.connect() as conn:
             return query(conn, self.schema_name, *args, **kwargs)
-
-    def breaker(self, vendor: str) -> CircuitBreaker:
-        """The vendor's circuit breaker; its state lives in this database, shared by every process."""
-        from trading_data.ops.breaker import CircuitBreaker
-
-        return CircuitBreaker(self.url, self.schema_name, vendor=vendor)
 
     def read_sql(self, query: queries.Query, params: Sequence[Any] = ()) -> pd.DataFrame:
         with self.connect() as conn:

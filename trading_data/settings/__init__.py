@@ -61,7 +61,6 @@ __all__ = [
     "Setting",
     "SettingsError",
     "all_settings",
-    "check_environment",
     "configuration_problems",
     "env_setting",
     "env_var_name",
@@ -86,15 +85,6 @@ def all_settings() -> Iterator[tuple[str, Setting[Any]]]:
     for group, settings in PLATFORM_SETTINGS.items():
         for setting in settings:
             yield group, setting
-
-
-def check_environment(environ: Mapping[str, str] | None = None) -> None:
-    """Validate the pipeline options and the vendor sources' settings in the environment; raises the
-    first ConfigurationError. For ``trading-data health`` and the CLI."""
-    from trading_data.sources.settings import SourceSettings
-
-    PipelineSettings.from_env(environ)
-    SourceSettings.from_env(environ)
 
 
 def configuration_problems(environ: Mapping[str, str] | None = None) -> list[str]:

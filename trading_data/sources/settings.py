@@ -12,7 +12,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal, cast
 
-from trading_data.settings import RUN_CONFIG, ConfigurationError, SettingsError, parse_int
+from trading_data.settings import (
+    RUN_CONFIG,
+    ConfigurationError,
+    PipelineSettings,
+    SettingsError,
+    parse_int,
+)
 from trading_data.settings import platform as settings
 from trading_data.sources import polygon, unusual_whales
 from trading_data.sources.rate_limit import RateLimit
@@ -131,3 +137,10 @@ class SourceSettings:
         ]
         log_simulated_once(missing)
         return result
+
+
+def check_environment(environ: Mapping[str, str] | None = None) -> None:
+    """Validate the pipeline options and the vendor sources' settings in the environment; raises the
+    first ConfigurationError."""
+    PipelineSettings.from_env(environ)
+    SourceSettings.from_env(environ)

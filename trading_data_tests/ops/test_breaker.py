@@ -6,7 +6,7 @@ import threading
 import pytest
 
 from trading_data.calendar import NEW_YORK
-from trading_data.ops.breaker import CircuitBreaker, CircuitOpenError
+from trading_data.sources.breaker import CircuitBreaker, CircuitOpenError
 from trading_data.sources.errors import VendorNotFound, VendorUnavailable
 
 T0 = dt.datetime(2026, 11, 24, 10, 31, tzinfo=NEW_YORK)

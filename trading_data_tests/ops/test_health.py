@@ -12,12 +12,12 @@ import pytest
 from dagster._daemon.types import DaemonHeartbeat
 from starlette.responses import JSONResponse
 
+from trading_data import health
 from trading_data.calendar import NEW_YORK
 from trading_data.clock import utc_now
-from trading_data.ops import health
-from trading_data.ops.breaker import CircuitBreaker
 from trading_data.partitions import session_partitions
 from trading_data.settings import PipelineSettings, SettingsError
+from trading_data.sources.breaker import CircuitBreaker
 from trading_data.sources.simulator.server import SimulatorServer
 
 
@@ -391,7 +391,7 @@ def test_health_against_the_simulator_reports_its_status_at_the_platform_clock(
 
 
 def test_a_bad_vendor_setting_fails_health(monkeypatch: pytest.MonkeyPatch) -> None:
-    from trading_data.ops.health import check_settings
+    from trading_data.health import check_settings
 
     monkeypatch.setenv("POLYGON_RATE_LIMIT_PER_MINUTE", "0")
     result = check_settings("market")

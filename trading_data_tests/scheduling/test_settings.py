@@ -15,10 +15,10 @@ from trading_data.settings import (
     PipelineSettings,
     PipelineSettingsResource,
     SettingsError,
-    check_environment,
     env_var_name,
     resolve_settings,
 )
+from trading_data.sources.settings import check_environment
 
 
 def test_documented_defaults() -> None:

@@ -29,6 +29,7 @@ from trading_data.defs.common import (
 from trading_data.defs.feeds import TickerFeed
 from trading_data.partitions import session_partitions
 from trading_data.settings import PipelineSettingsResource
+from trading_data.sources.breaker import CircuitBreaker
 from trading_data.sources.resources import PolygonResource, UnusualWhalesResource
 
 FEED_KINDS = {"polygon", "pandas", "postgres"}
@@ -196,7 +197,7 @@ def _tick_feed(
         chunk_filter=_validator(context, table, settings, database),
         stats=_polygon_stats,
         log=context.log,
-        breakers=[database.breaker("polygon")],
+        breakers=[CircuitBreaker(database.url, database.schema_name, vendor="polygon")],
         strict=_strict(settings),
         replace_window=plan.whole_session,
     )
@@ -324,7 +325,10 @@ def options_flow(
         chunk_filter=_validator(context, "options_flow", settings, database),
         stats=stats,
         log=context.log,
-        breakers=[database.breaker("polygon"), database.breaker("unusual_whales")],
+        breakers=[
+            CircuitBreaker(database.url, database.schema_name, vendor="polygon"),
+            CircuitBreaker(database.url, database.schema_name, vendor="unusual_whales"),
+        ],
         strict=_strict(settings),
         # Chain snapshots are of the moment they were polled and cannot be fetched again: a whole-session
         # re-fetch replaces the flow alerts only.

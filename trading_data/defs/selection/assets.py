@@ -29,6 +29,7 @@ from trading_data.domain.sizing import SizingParams, size_positions
 from trading_data.partitions import session_partitions
 from trading_data.schemas import PositionSizes, SelectedTickers
 from trading_data.settings import PipelineSettingsResource
+from trading_data.sources.breaker import CircuitBreaker
 from trading_data.sources.resources import PolygonResource
 
 
@@ -77,7 +78,7 @@ def selected_tickers(
     history = previous_sessions(day, options.lookback_days)
     stats: dict = {}
     try:
-        with database.breaker("polygon").guard():
+        with CircuitBreaker(database.url, database.schema_name, vendor="polygon").guard():
             bars, stats = asyncio.run(_grouped_daily_window(polygon, history))
     except Exception as exc:  # noqa: BLE001 - the seed's fallback: a day never goes without tickers
         if not is_retryable(exc):
