@@ -43,7 +43,7 @@ import httpx
 import pandas as pd
 
 from trading_data.calendar import NEW_YORK
-from trading_data.defs.feeds import TickerFeed
+from trading_data.orchestration.feeds import TickerFeed
 from trading_data.sources.polygon import PolygonClient
 from trading_data.sources.rate_limit import RateLimit, reset_rate_limiters
 from trading_data.sources.retry import RetryPolicy

@@ -49,7 +49,7 @@ from trading_data.calendar import NEW_YORK, Session, is_session, market_status, 
 from trading_data.clock import ClockError, utc_now
 from trading_data.db.migrate import SCHEMA_ENV, storage_mode, validate_schema_name
 from trading_data.db.url import market_database_url, mask_password
-from trading_data.ops.freshness import freshness_report
+from trading_data.monitoring.materializations import freshness_report
 from trading_data.redact import redact
 from trading_data.settings import SettingsError, configuration_problems
 from trading_data.settings.platform import SCHEMA, STORAGE_MODE

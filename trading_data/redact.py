@@ -45,3 +45,8 @@ def without_credentials(url: str | httpx.URL) -> str:
     if len(kept) != len(every):  # re-encode only when something was dropped: a cursor stays byte-exact
         parsed = parsed.copy_with(params=kept) if kept else parsed.copy_with(query=None)
     return str(parsed)
+
+
+def clip(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, the last one an ellipsis when it was longer."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"

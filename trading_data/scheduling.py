@@ -13,7 +13,8 @@ Every schedule ticks on weekdays at fixed New York times (seed section 4). At ea
 - otherwise run: partition key = the session date, run key = ``<schedule>:<tick ISO time in New York>``,
   so a restarted daemon that re-evaluates a tick never launches a second run.
 
-The Dagster wiring lives in ``trading_data/defs/schedules.py``.
+The Dagster wiring lives in ``trading_data/orchestration/schedules.py`` (the factory) and each domain's
+``trading_data/defs/<domain>/schedules.py``.
 """
 
 from __future__ import annotations
@@ -188,17 +189,33 @@ def plan_catch_up(
 
 
 @dataclass(frozen=True)
+class Freshness:
+    """By when a schedule's data must have arrived: ``asset`` materialized within ``grace`` of each due
+    tick (``family`` names the expectation in checks and ``trading-data health``)."""
+
+    family: str
+    asset: str
+    grace: dt.timedelta
+
+
+@dataclass(frozen=True)
 class ScheduleSpec:
+    """One schedule of the table: when it ticks, what its job materializes, how its runs are tagged and by
+    when its data is fresh. Ticks are every ``minutes`` of every ``hours`` (New York) on weekdays."""
+
     name: str
-    cron: str
+    domain: str
+    """The folder of ``trading_data/defs`` that declares the schedule."""
     kind: ScheduleKind
+    hours: tuple[int, ...]
+    minutes: tuple[int, ...]
     targets: tuple[str, ...]
     """Asset names the job materializes (for the full pipeline: every asset, see ``select_all``)."""
-    job_name: str
     feed: str
-    """Value of the ``feed`` run tag, for per-feed run concurrency limits."""
+    """Value of the ``feed`` run tag, for per-feed run concurrency limits; the job is ``<feed>_job``."""
     priority: int | None
     """``dagster/priority`` of scheduled runs (higher is dequeued first); backfills keep 0."""
+    freshness: Freshness
     description: str
     select_all: bool = False
     """Target ``AssetSelection.all()`` rather than ``targets`` (the full pipeline)."""
@@ -206,107 +223,99 @@ class ScheduleSpec:
     """Upstream assets of the session a tick materializes first when their partition is missing (a late
     start, a daemon outage over the 09:35 selection): the run then selects them before ``targets``."""
 
+    @property
+    def job_name(self) -> str:
+        return f"{self.feed}_job"
 
-def _weekday_cron(minutes: str, hours: str) -> str:
-    # Day-of-week only: cron ORs day-of-month with day-of-week when both are restricted.
-    return f"{minutes} {hours} * * 1-5"
+    @property
+    def cron(self) -> str:
+        # Day-of-week only: cron ORs day-of-month with day-of-week when both are restricted.
+        return f"{_cron_field(self.minutes)} {_cron_field(self.hours)} * * 1-5"
+
+    def tick_times(self, day: dt.date) -> list[dt.datetime]:
+        """The schedule's ticks on ``day`` as aware New York datetimes (none on a weekend)."""
+        if day.isoweekday() > 5:
+            return []
+        return [
+            dt.datetime.combine(day, dt.time(h, m), tzinfo=NEW_YORK) for h in self.hours for m in self.minutes
+        ]
 
 
+def _cron_field(values: tuple[int, ...]) -> str:
+    """``5``, ``9-15`` or ``0,15,30,45``: consecutive runs of three or more values as ranges."""
+    parts: list[str] = []
+    run: list[int] = []
+    for value in (*sorted(values), None):
+        if run and value == run[-1] + 1:
+            run.append(value)
+            continue
+        if len(run) >= 3:
+            parts.append(f"{run[0]}-{run[-1]}")
+        else:
+            parts.extend(str(v) for v in run)
+        run = [] if value is None else [value]
+    return ",".join(parts)
+
+
+def _minutes(n: int) -> dt.timedelta:
+    return dt.timedelta(minutes=n)
+
+
+SESSION_HOURS = tuple(range(9, 16))  # 09:xx to 15:xx New York
+
+# Columns: name, domain (defs folder), kind, hours, minutes, targets, feed (job <feed>_job), priority,
+# freshness, description; then catch_up or select_all where they apply.
 SCHEDULE_SPECS: tuple[ScheduleSpec, ...] = (
+    # Position sizing at 09:45 reads the selection, so selection is as urgent as sizing (priority 5).
     ScheduleSpec(
-        name="ticker_selection_schedule",
-        cron=_weekday_cron("35", "9"),
-        kind="fixed",
-        targets=("selected_tickers",),
-        job_name="selected_tickers_job",
-        feed="selected_tickers",
-        # Position sizing at 09:45 reads the selection, so it is as urgent as sizing.
-        priority=5,
-        description="Dynamic ticker selection at 09:35 New York on NYSE sessions.",
+        "ticker_selection_schedule", "selection", "fixed", (9,), (35,), ("selected_tickers",),
+        "selected_tickers", 5, Freshness("selection", "selected_tickers", _minutes(10)),
+        "Dynamic ticker selection at 09:35 New York on NYSE sessions.",
     ),
     ScheduleSpec(
-        name="position_sizing_schedule",
-        cron=_weekday_cron("45", "9"),
-        kind="fixed",
-        targets=("position_sizes",),
-        job_name="position_sizes_job",
-        feed="position_sizes",
-        priority=5,
-        description="Position sizing for the selected tickers at 09:45 New York on NYSE sessions.",
+        "position_sizing_schedule", "selection", "fixed", (9,), (45,), ("position_sizes",),
+        "position_sizes", 5, Freshness("sizing", "position_sizes", _minutes(10)),
+        "Position sizing for the selected tickers at 09:45 New York on NYSE sessions.",
         catch_up=("selected_tickers",),
     ),
+    # Indicators follow every prices tick of the same session (and only that session).
     ScheduleSpec(
-        name="prices_schedule",
-        cron=_weekday_cron("5", "9-15"),
-        kind="collection",
-        # Indicators follow every prices tick of the same session (and only that session).
-        targets=("prices", "indicators"),
-        job_name="prices_job",
-        feed="prices",
-        priority=3,
-        description=(
-            "OHLCV prices hourly at :05 from 09:05 to 15:05 New York on NYSE sessions, then the "
-            "session's indicators."
-        ),
+        "prices_schedule", "market_data", "collection", SESSION_HOURS, (5,), ("prices", "indicators"),
+        "prices", 3, Freshness("prices", "prices", _minutes(20)),
+        "OHLCV prices hourly at :05 from 09:05 to 15:05 New York on NYSE sessions, then the session's "
+        "indicators.",
         catch_up=SELECTION_ASSETS,
     ),
     ScheduleSpec(
-        name="quotes_schedule",
-        cron=_weekday_cron("0,15,30,45", "9-15"),
-        kind="collection",
-        targets=("quotes",),
-        job_name="quotes_job",
-        feed="quotes",
-        priority=3,
-        description="Bid/ask quotes every 15 minutes from 09:00 to 15:45 New York on NYSE sessions.",
+        "quotes_schedule", "market_data", "collection", SESSION_HOURS, (0, 15, 30, 45), ("quotes",),
+        "quotes", 3, Freshness("quotes", "quotes", _minutes(10)),
+        "Bid/ask quotes every 15 minutes from 09:00 to 15:45 New York on NYSE sessions.",
         catch_up=SELECTION_ASSETS,
     ),
     ScheduleSpec(
-        name="trades_schedule",
-        cron=_weekday_cron("0,30", "9-15"),
-        kind="collection",
-        targets=("trades",),
-        job_name="trades_job",
-        feed="trades",
-        priority=3,
-        description="Trades every 30 minutes from 09:00 to 15:30 New York on NYSE sessions.",
+        "trades_schedule", "market_data", "collection", SESSION_HOURS, (0, 30), ("trades",),
+        "trades", 3, Freshness("trades", "trades", _minutes(15)),
+        "Trades every 30 minutes from 09:00 to 15:30 New York on NYSE sessions.",
         catch_up=SELECTION_ASSETS,
     ),
     ScheduleSpec(
-        name="options_schedule",
-        cron=_weekday_cron("15", "9,11,13,15"),
-        kind="collection",
-        targets=("options_flow",),
-        job_name="options_flow_job",
-        feed="options_flow",
-        priority=3,
-        description="Options flow every 2 hours at 09:15, 11:15, 13:15, 15:15 New York on NYSE sessions.",
+        "options_schedule", "market_data", "collection", (9, 11, 13, 15), (15,), ("options_flow",),
+        "options_flow", 3, Freshness("options", "options_flow", _minutes(30)),
+        "Options flow every 2 hours at 09:15, 11:15, 13:15, 15:15 New York on NYSE sessions.",
         catch_up=SELECTION_ASSETS,
     ),
     ScheduleSpec(
-        name="indicators_schedule",
-        cron=_weekday_cron("30", "9,13"),
-        kind="fixed",
-        targets=("indicators",),
-        job_name="indicators_job",
-        feed="indicators",
-        priority=3,
-        description="Technical indicators at 09:30 and 13:30 New York on NYSE sessions.",
+        "indicators_schedule", "analytics", "fixed", (9, 13), (30,), ("indicators",),
+        "indicators", 3, Freshness("indicators", "indicators", _minutes(15)),
+        "Technical indicators at 09:30 and 13:30 New York on NYSE sessions.",
     ),
     ScheduleSpec(
-        name="full_pipeline_schedule",
-        cron=_weekday_cron("30", "16"),
-        kind="fixed",
-        targets=PIPELINE_ASSETS,
-        job_name="full_pipeline_job",
-        feed="full_pipeline",
-        priority=5,
-        description=(
-            "Every asset for the session at 16:30 New York on NYSE sessions (early closes included); "
-            "the asset graph orders daily_report last."
-        ),
+        "full_pipeline_schedule", "analytics", "fixed", (16,), (30,), PIPELINE_ASSETS,
+        "full_pipeline", 5, Freshness("daily_report", "daily_report", _minutes(30)),
+        "Every asset for the session at 16:30 New York on NYSE sessions (early closes included); the "
+        "asset graph orders daily_report last.",
         select_all=True,
     ),
-)
+)  # fmt: skip
 
 SPECS_BY_NAME: dict[str, ScheduleSpec] = {spec.name: spec for spec in SCHEDULE_SPECS}

@@ -31,9 +31,9 @@ from trading_data.db.url import market_database_url, with_database
 CLOCK_SENSITIVE = (
     "scheduling/test_schedules.py",
     "scheduling/test_decide_tick.py",
-    "ops/test_sensors.py",
-    "ops/test_freshness.py",
-    "ops/test_health.py",
+    "monitoring/test_sensors.py",
+    "monitoring/test_freshness.py",
+    "monitoring/test_health.py",
     "processes/test_topology.py",
     "test_incremental.py",
     "sources/test_http.py::test_429_retry_after_http_date_honoured",

@@ -16,7 +16,7 @@ import pytest
 from trading_data.db.io_manager import PostgresPandasIOManager
 from trading_data.db.resources import MarketDatabase
 from trading_data.definitions import ASSETS
-from trading_data.defs.schedules import JOBS, SCHEDULES
+from trading_data.orchestration.schedules import JOBS, SCHEDULES
 from trading_data.scheduling import SPECS_BY_NAME, TAG_CATCH_UP, TAG_SELECTION, plan_catch_up
 from trading_data.settings import PipelineSettingsResource
 from trading_data.sources.resources import PolygonResource, UnusualWhalesResource

@@ -16,8 +16,8 @@ from dagster._core.events import DagsterEventType
 from dagster._core.storage.tags import MAX_RETRIES_TAG, WILL_RETRY_TAG
 from dagster._daemon.auto_run_reexecution.auto_run_reexecution import should_retry
 
-from trading_data.defs.common import step_failure, vendor_retry_policy
-from trading_data.defs.executor import trading_data_executor
+from trading_data.orchestration.executor import trading_data_executor
+from trading_data.orchestration.steps import step_failure, vendor_retry_policy
 from trading_data.partitions import session_partitions
 from trading_data.sources.errors import VendorAuthError
 from trading_data.sources.resources import PolygonResource

@@ -9,7 +9,8 @@ import pytest
 
 from trading_data.db.io_manager import PostgresPandasIOManager
 from trading_data.db.resources import MarketDatabase
-from trading_data.defs.checks import ASSET_CHECKS, CROSSED_QUOTES_WARN_SHARE
+from trading_data.definitions import ASSET_CHECKS
+from trading_data.defs.market_data.checks import CROSSED_QUOTES_WARN_SHARE
 from trading_data.partitions import session_partitions
 from trading_data.schemas import TABLES, Quotes
 from trading_data.validation import ValidationFailed

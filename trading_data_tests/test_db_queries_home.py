@@ -10,7 +10,10 @@ import pytest
 import trading_data.db.queries
 import trading_data.db.resources
 import trading_data.defs.analytics.assets
-import trading_data.defs.checks
+import trading_data.defs.analytics.checks
+import trading_data.defs.market_data.checks
+import trading_data.defs.monitoring.bursts
+import trading_data.defs.selection.checks
 from trading_data.sources.breaker import CircuitBreaker
 
 STATEMENT = re.compile(
@@ -18,7 +21,10 @@ STATEMENT = re.compile(
 )
 CALLERS = [
     trading_data.db.resources,
-    trading_data.defs.checks,
+    trading_data.defs.selection.checks,
+    trading_data.defs.market_data.checks,
+    trading_data.defs.analytics.checks,
+    trading_data.defs.monitoring.bursts,
     trading_data.defs.analytics.assets,
     inspect.getmodule(CircuitBreaker),
 ]

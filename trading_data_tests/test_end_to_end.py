@@ -8,8 +8,7 @@ import pytest
 
 from trading_data.db.io_manager import PostgresPandasIOManager
 from trading_data.db.resources import MarketDatabase
-from trading_data.definitions import ASSETS
-from trading_data.defs.checks import ASSET_CHECKS
+from trading_data.definitions import ASSET_CHECKS, ASSETS
 from trading_data.schemas import TABLES
 from trading_data.settings import PipelineSettingsResource
 from trading_data.sources.resources import PolygonResource, UnusualWhalesResource
@@ -138,7 +137,7 @@ def test_backfill_over_a_holiday(clean_market: str, quiet_tickers: list[str]) ->
 
 
 def test_strict_validation_off_sends_bad_rows_to_rejects(clean_market: str) -> None:
-    from trading_data.defs.common import ChunkValidator
+    from trading_data.orchestration.steps import ChunkValidator
     from trading_data_tests.factories import sample_frame
 
     stored: list = []

@@ -17,8 +17,8 @@ import pytest
 
 from trading_data.db.io_manager import PostgresPandasIOManager
 from trading_data.db.resources import MarketDatabase
-from trading_data.definitions import ASSETS
-from trading_data.defs.checks import ASSET_CHECKS, daily_report_reconciled
+from trading_data.definitions import ASSET_CHECKS, ASSETS
+from trading_data.defs.analytics.checks import daily_report_reconciled
 from trading_data.settings import PipelineSettingsResource
 from trading_data.sources.resources import PolygonResource, UnusualWhalesResource
 from trading_data.sources.simulator.market import SimulatedMarket

@@ -2,7 +2,7 @@
 vendor errors, circuit-breaker errors stored in PostgreSQL, failure alerts, database URLs."""
 
 from trading_data.db.url import mask_password
-from trading_data.ops.sensors import scrub_text
+from trading_data.monitoring.alerts import scrub_text
 from trading_data.redact import redact
 from trading_data.redact import without_credentials as scrub_url  # its former name, kept by the test
 from trading_data.sources.breaker import CircuitBreaker

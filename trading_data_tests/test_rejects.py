@@ -7,8 +7,8 @@ import pytest
 
 from trading_data.calendar import session
 from trading_data.db.resources import MarketDatabase
-from trading_data.defs.common import ChunkValidator
 from trading_data.domain.report import coverage_report
+from trading_data.orchestration.steps import ChunkValidator
 from trading_data.schemas import Prices, Quotes
 from trading_data.validation import ValidationFailed, split_valid, validate
 from trading_data_tests.factories import sample_frame

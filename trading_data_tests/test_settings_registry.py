@@ -14,9 +14,9 @@ import pytest
 
 import trading_data
 from trading_data.db.url import embedded_port
-from trading_data.defs.common import asset_metadata
 from trading_data.defs.resources import build_resources
-from trading_data.ops.sensors import BurstThresholds
+from trading_data.monitoring.bursts import BurstThresholds
+from trading_data.orchestration.steps import asset_metadata
 from trading_data.settings import (
     OPTIONS,
     ConfigurationError,

@@ -129,7 +129,7 @@ class PostgresPandasIOManager(dg.ConfigurableIOManagerFactory):
 
     @classmethod
     def check_configuration(cls, config: Mapping[str, Any]) -> None:
-        """A bad schema name fails the run before any step (see trading_data.defs.executor)."""
+        """A bad schema name fails the run before any step (see trading_data.orchestration.executor)."""
         validate_schema_name(config.get("schema") or DEFAULT_SCHEMA)
 
     def create_io_manager(self, context: Any) -> DbIOManager:

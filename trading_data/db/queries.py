@@ -1,7 +1,7 @@
 """The SQL the platform runs beside the IO manager, in one place: one function per statement.
 
 Watermarks for incremental ticks, row counts, rejected rows, the asset checks' and the daily report's
-aggregates, and the circuit breakers' rows. Every function takes an open psycopg connection and the
+aggregates, the burst sensor's minute bars, and the circuit breakers' rows. Every function takes an open psycopg connection and the
 (validated) schema name; the caller owns the transaction. Ticker symbols and times are always bound as
 parameters, never formatted into SQL text; schema and table names are composed as identifiers. The
 IO manager's bulk reads and writes go through ADBC instead (:mod:`trading_data.db.io_manager`).
@@ -130,6 +130,35 @@ def reject_counts(conn: Connection, schema: str, session_key: str) -> dict[tuple
         "WHERE partition_key = %s GROUP BY 1, 2"
     ).format(_own(schema, "rejects"))
     return {(t, k): int(n) for t, k, n in conn.execute(query, (session_key,)).fetchall()}
+
+
+# --- the volatility-burst sensor -------------------------------------------------------------------
+
+
+def burst_window(
+    conn: Connection,
+    schema: str,
+    session_date: dt.date,
+    window: tuple[dt.datetime, dt.datetime],
+    session_open: dt.datetime,
+) -> tuple[pd.DataFrame, dict[str, float]]:
+    """The session's active tickers' minute bars (ticker, ts, close, volume) in ``window`` and their
+    minute volume from ``session_open`` to the window's end."""
+    prices, selected = _table(schema, "prices"), _table(schema, "selected_tickers")
+    active = sql.SQL("SELECT ticker FROM {} WHERE session = %s AND is_active").format(selected)
+    minutes = sql.SQL("FROM {} WHERE timespan = 'minute' AND ts >= %s AND ts < %s AND ticker IN ({})")
+    bars = read_frame(
+        conn,
+        sql.SQL("SELECT ticker, ts, close, volume ")
+        + minutes.format(prices, active)
+        + sql.SQL(" ORDER BY ticker, ts"),
+        (*window, session_date),
+    )
+    totals = conn.execute(
+        sql.SQL("SELECT ticker, sum(volume) ") + minutes.format(prices, active) + sql.SQL(" GROUP BY ticker"),
+        (session_open, window[1], session_date),
+    ).fetchall()
+    return bars, {str(t): float(v) for t, v in totals}
 
 
 # --- asset checks -----------------------------------------------------------------------------------

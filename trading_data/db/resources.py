@@ -45,7 +45,7 @@ class MarketDatabase(dg.ConfigurableResource):
 
     @classmethod
     def check_configuration(cls, config: Mapping[str, Any]) -> None:
-        """A bad schema name fails the run before any step (see trading_data.defs.executor)."""
+        """A bad schema name fails the run before any step (see trading_data.orchestration.executor)."""
         validate_schema_name(config.get("schema") or DEFAULT_SCHEMA)
 
     @property

@@ -1,4 +1,5 @@
-"""Resources shared by every asset, configured from the environment (secrets through dg.EnvVar)."""
+"""Resources shared by every domain, configured from the environment (secrets through dg.EnvVar), and the
+platform's executor."""
 
 from typing import Any
 
@@ -6,6 +7,7 @@ import dagster as dg
 
 from trading_data.db.io_manager import PostgresPandasIOManager
 from trading_data.db.resources import MarketDatabase
+from trading_data.orchestration.executor import trading_data_executor
 from trading_data.settings import PipelineSettingsResource
 from trading_data.settings.platform import DATABASE_URL, SCHEMA
 from trading_data.sources.resources import polygon_resource, unusual_whales_resource
@@ -23,3 +25,10 @@ def build_resources() -> dict[str, object]:
         "polygon": polygon_resource(),
         "unusual_whales": unusual_whales_resource(),
     }
+
+
+@dg.definitions
+def resources() -> dg.Definitions:
+    # Dagster's default executor behind a configuration check: a bad setting fails the run before any
+    # step, once (trading_data/orchestration/executor.py).
+    return dg.Definitions(resources=build_resources(), executor=trading_data_executor)

@@ -12,7 +12,7 @@ with its range, meaning). Two faces read that table:
 
 A bad value raises :class:`SettingsError` (a :class:`ConfigurationError`), one sentence naming the
 option, its value and where it came from (the variable, or the run config). In a run, the platform's
-executor (``trading_data.defs.executor``) checks the merged settings before any step runs, so the run
+executor (``trading_data.orchestration.executor``) checks the merged settings before any step runs, so the run
 fails at once with that sentence and is retried neither by the step's RetryPolicy nor as a run.
 """
 
@@ -318,7 +318,7 @@ class PipelineSettingsResource(dg.ConfigurableResource):
     @classmethod
     def check_configuration(cls, config: Mapping[str, Any]) -> None:
         """Validate a run's config for this resource with the environment; called before any step runs
-        (see trading_data.defs.executor). ``config`` holds the values as typed in the run config."""
+        (see trading_data.orchestration.executor). ``config`` holds the values as typed in the run config."""
         resolve_settings({k: v for k, v in config.items() if k in OPTIONS})
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:

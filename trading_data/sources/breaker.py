@@ -42,7 +42,7 @@ from trading_data.calendar import NEW_YORK
 from trading_data.clock import utc_now
 from trading_data.db import queries
 from trading_data.db.migrate import DEFAULT_SCHEMA, validate_schema_name
-from trading_data.redact import redact
+from trading_data.redact import clip, redact
 from trading_data.sources.errors import MalformedResponse, VendorUnavailable
 
 BreakerStateName = Literal["closed", "open", "half_open"]
@@ -61,7 +61,7 @@ DEFAULT_TRIPS_ON: tuple[type[BaseException], ...] = (
 def _clean_error(error: str) -> str:
     """One line, no credential query parameters, bounded length."""
     text = redact(" ".join(str(error).split()))
-    return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 1] + "…"
+    return clip(text, MAX_ERROR_CHARS)
 
 
 def _et(moment: dt.datetime | None) -> str:

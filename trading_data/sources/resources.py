@@ -116,7 +116,7 @@ class _VendorResource(dg.ConfigurableResource):
     @classmethod
     def check_configuration(cls, config: Mapping[str, Any]) -> None:
         """Validate a run's config for this vendor with the environment, before any step runs (see
-        trading_data.defs.executor): source, limits, and the key when live."""
+        trading_data.orchestration.executor): source, limits, and the key when live."""
         resource = cls(**{k: v for k, v in config.items() if k in cls.model_fields})
         settings = resource.vendor_settings()
         resource.concurrency()

@@ -18,7 +18,7 @@ import pytest
 from dagster._core.definitions.schedule_definition import ScheduleExecutionData
 from dagster._utils.schedules import schedule_execution_time_iterator
 
-from trading_data.defs.schedules import JOBS, SCHEDULES, check_weekday_cron, trading_day_schedule
+from trading_data.orchestration.schedules import JOBS, SCHEDULES, check_weekday_cron, trading_day_schedule
 from trading_data.partitions import session_partitions
 from trading_data.scheduling import SCHEDULE_SPECS, SPECS_BY_NAME
 from trading_data.settings import SettingsError

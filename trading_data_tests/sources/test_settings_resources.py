@@ -154,7 +154,7 @@ def test_feeds_bound_concurrency_and_isolate_failures():
 
     import pandas as pd
 
-    from trading_data.defs.feeds import TickerFeed
+    from trading_data.orchestration.feeds import TickerFeed
 
     active = {"now": 0, "max": 0}
 

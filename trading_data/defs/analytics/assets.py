@@ -10,8 +10,7 @@ from trading_data.calendar import NEW_YORK, session
 from trading_data.clock import utc_now
 from trading_data.db import queries
 from trading_data.db.resources import MarketDatabase
-from trading_data.defs.checks import reconcile_session
-from trading_data.defs.common import KINDS, active_tickers, asset_metadata
+from trading_data.defs.analytics.checks import reconcile_session
 from trading_data.domain.indicators import compute_indicators
 from trading_data.domain.reconciliation import TickerReconciliation, failure_summary
 from trading_data.domain.report import (
@@ -21,6 +20,7 @@ from trading_data.domain.report import (
     render_reconciliation,
     with_reconciliation,
 )
+from trading_data.orchestration.steps import KINDS, active_tickers, asset_metadata
 from trading_data.partitions import session_partitions
 from trading_data.schemas import DailyReport, Indicators
 from trading_data.settings import PipelineSettingsResource

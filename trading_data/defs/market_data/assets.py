@@ -20,13 +20,13 @@ import pandas as pd
 from trading_data.calendar import session, session_window
 from trading_data.clock import utc_now
 from trading_data.db.resources import MarketDatabase
-from trading_data.defs.common import (
+from trading_data.orchestration.feeds import TickerFeed
+from trading_data.orchestration.steps import (
     ChunkValidator,
     active_tickers,
     asset_metadata,
     vendor_retry_policy,
 )
-from trading_data.defs.feeds import TickerFeed
 from trading_data.partitions import session_partitions
 from trading_data.settings import PipelineSettingsResource
 from trading_data.sources.breaker import CircuitBreaker

@@ -10,14 +10,6 @@ from pydantic import Field
 
 from trading_data.calendar import previous_sessions
 from trading_data.db.resources import MarketDatabase
-from trading_data.defs.common import (
-    KINDS,
-    asset_metadata,
-    is_retryable,
-    partition_day,
-    step_failure,
-    vendor_retry_policy,
-)
 from trading_data.domain.selection import (
     SelectionParams,
     SelectionResult,
@@ -26,6 +18,14 @@ from trading_data.domain.selection import (
     select_tickers,
 )
 from trading_data.domain.sizing import SizingParams, size_positions
+from trading_data.orchestration.steps import (
+    KINDS,
+    asset_metadata,
+    is_retryable,
+    partition_day,
+    step_failure,
+    vendor_retry_policy,
+)
 from trading_data.partitions import session_partitions
 from trading_data.schemas import PositionSizes, SelectedTickers
 from trading_data.settings import PipelineSettingsResource

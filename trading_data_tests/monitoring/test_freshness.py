@@ -8,13 +8,15 @@ from dagster._core.events import DagsterEvent, DagsterEventType, StepMaterializa
 from dagster._core.instance.utils import RUNLESS_JOB_NAME, RUNLESS_RUN_ID
 
 from trading_data.calendar import NEW_YORK
-from trading_data.ops.freshness import (
-    FAMILIES,
+from trading_data.defs.monitoring.freshness import (
     FRESHNESS_CHECKS,
     FRESHNESS_JOB,
     FRESHNESS_SCHEDULE,
-    Materialization,
     build_freshness_checks,
+)
+from trading_data.monitoring.freshness import (
+    FAMILIES,
+    Materialization,
     evaluate_freshness,
     evaluate_past_session,
     expected_latest,

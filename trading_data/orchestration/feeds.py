@@ -19,7 +19,7 @@ import dagster as dg
 import pandas as pd
 
 from trading_data.db.pandas_type_handler import FrameChunks
-from trading_data.defs.common import step_failure
+from trading_data.orchestration.steps import step_failure
 from trading_data.sources.breaker import DEFAULT_TRIPS_ON, CircuitBreaker
 from trading_data.sources.errors import VendorError
 from trading_data.validation import ValidationFailed

@@ -2,7 +2,8 @@
 
 Dagster's ``build_last_update_freshness_checks`` knows cron and a lag, not the NYSE calendar: it alarms on
 Thanksgiving and after an early close. Here the expectation comes from the schedule table itself
-(``trading_data.scheduling.SCHEDULE_SPECS``, the same crons the schedules run) and the calendar:
+(``trading_data.scheduling.SCHEDULE_SPECS``: the same ticks the schedules run, and each one's grace) and
+the calendar:
 
 - no expectation on a day that is not a session (weekends, holidays);
 - the *due tick* is the last scheduled tick of today's session with ``tick + grace <= now``; none before
@@ -28,20 +29,11 @@ daily_report   16:30 (early closes included)         30 min
 """
 
 import datetime as dt
-import warnings
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import dagster as dg
-
-from trading_data.calendar import NEW_YORK, closed_reason, is_session, session, session_at
-from trading_data.clock import utc_now
-from trading_data.scheduling import SPECS_BY_NAME, ScheduleSpec, market_hours_only_from_env
-
-warnings.filterwarnings("ignore", message="Specifying a partitions_def on an AssetCheckSpec")
-
-Clock = Callable[[], dt.datetime]
+from trading_data.calendar import NEW_YORK, closed_reason, is_session, session
+from trading_data.scheduling import SCHEDULE_SPECS, SPECS_BY_NAME
 
 
 @dataclass(frozen=True)
@@ -52,18 +44,12 @@ class Family:
     grace: dt.timedelta
 
 
+# One family per schedule of the table, in its order: the asset, the schedule and the grace come from there.
 FAMILIES: dict[str, Family] = {
-    f.name: f
-    for f in (
-        Family("selection", "selected_tickers", "ticker_selection_schedule", dt.timedelta(minutes=10)),
-        Family("sizing", "position_sizes", "position_sizing_schedule", dt.timedelta(minutes=10)),
-        Family("prices", "prices", "prices_schedule", dt.timedelta(minutes=20)),
-        Family("quotes", "quotes", "quotes_schedule", dt.timedelta(minutes=10)),
-        Family("trades", "trades", "trades_schedule", dt.timedelta(minutes=15)),
-        Family("options", "options_flow", "options_schedule", dt.timedelta(minutes=30)),
-        Family("indicators", "indicators", "indicators_schedule", dt.timedelta(minutes=15)),
-        Family("daily_report", "daily_report", "full_pipeline_schedule", dt.timedelta(minutes=30)),
+    spec.freshness.family: Family(
+        spec.freshness.family, spec.freshness.asset, spec.name, spec.freshness.grace
     )
+    for spec in SCHEDULE_SPECS
 }
 FAMILY_BY_ASSET: dict[str, Family] = {f.asset: f for f in FAMILIES.values()}
 
@@ -74,37 +60,6 @@ def family(name: str) -> Family:
     if found is None:
         raise ValueError(f"unknown asset family {name!r}; known: {sorted(FAMILIES)}")
     return found
-
-
-def _expand(field: str, low: int, high: int) -> list[int]:
-    """Values of one cron field in the forms the schedule table uses: ``*``, ``a``, ``a-b``, ``a,b-c``."""
-    if field == "*":
-        return list(range(low, high + 1))
-    values: set[int] = set()
-    for part in field.split(","):
-        if "/" in part:
-            raise ValueError(f"cron step {part!r} is not supported by the freshness expectations")
-        if "-" in part:
-            a, b = part.split("-")
-            values.update(range(int(a), int(b) + 1))
-        else:
-            values.add(int(part))
-    return sorted(values)
-
-
-def tick_times(spec: ScheduleSpec, day: dt.date) -> list[dt.datetime]:
-    """The schedule's ticks on ``day`` as aware New York datetimes (weekday crons only)."""
-    minute, hour, dom, month, dow = spec.cron.split()
-    if (dom, month) != ("*", "*"):
-        raise ValueError(f"{spec.name}: only weekday crons are supported, got {spec.cron!r}")
-    weekday = day.isoweekday()  # Monday 1 … Sunday 7; cron's Sunday is 0 or 7
-    if dow != "*" and not {weekday, weekday % 7} & set(_expand(dow, 0, 7)):
-        return []
-    return [
-        dt.datetime.combine(day, dt.time(h, m), tzinfo=NEW_YORK)
-        for h in _expand(hour, 0, 23)
-        for m in _expand(minute, 0, 59)
-    ]
 
 
 @dataclass(frozen=True)
@@ -136,7 +91,7 @@ def freshness_expectation(
     if not is_session(day):
         return None
     sess = session(day)
-    ticks = tick_times(spec, day)
+    ticks = spec.tick_times(day)
     if spec.kind == "collection":
         ticks = [t for t in ticks if not (sess.is_early_close and t > sess.close)]
         if market_hours_only:
@@ -284,126 +239,3 @@ def evaluate_past_session(
             True,
         )
     return FreshnessVerdict(True, f"complete: {session_key} materialized after its close", None, last.at)
-
-
-# --- Dagster asset checks ------------------------------------------------------------------------------
-
-
-def latest_materialization(
-    instance: dg.DagsterInstance, asset_key: dg.AssetKey, partition_key: str
-) -> Materialization | None:
-    """The latest materialization of one partition of ``asset_key``, with its row and ticker counts."""
-    records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=[partition_key]), limit=1
-    ).records
-    if not records:
-        return None
-    event = records[0].asset_materialization
-    metadata = event.metadata if event else {}
-
-    def number(key: str) -> int | None:
-        value = getattr(metadata.get(key), "value", None)
-        return int(value) if isinstance(value, int | float) else None
-
-    return Materialization(
-        at=dt.datetime.fromtimestamp(records[0].timestamp, dt.UTC),
-        rows=number("dagster/row_count"),
-        tickers=number("active_tickers"),
-    )
-
-
-def _run_session(context: dg.AssetCheckExecutionContext) -> str | None:
-    """The session partition of the run evaluating the check, if it is a partitioned run."""
-    return context.run.tags.get("dagster/partition")
-
-
-def build_freshness_check(
-    asset_family: str,
-    *,
-    clock: Clock = utc_now,
-    market_hours_only: bool | None = None,
-    severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.WARN,
-) -> dg.AssetChecksDefinition:
-    """A non-blocking check ``<asset>_calendar_fresh`` on the family's asset. It loads no data: it reads
-    the latest materialization of today's session partition from the instance. ``market_hours_only``
-    None reads ``TRADING_DATA_MARKET_HOURS_ONLY`` at evaluation, like the schedules."""
-    fam = family(asset_family)
-
-    @dg.asset_check(
-        asset=fam.asset,
-        name=f"{fam.asset}_calendar_fresh",
-        blocking=False,
-        description=(
-            f"{fam.asset} was materialized for today's session since its last due "
-            f"{fam.schedule} tick (grace {int(fam.grace.total_seconds() // 60)} min); "
-            "no expectation on non-sessions, before the first tick, or after an early close."
-        ),
-        metadata={
-            "family": fam.name,
-            "schedule": fam.schedule,
-            "grace_minutes": fam.grace.total_seconds() / 60,
-        },
-    )
-    def _check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-        now = clock()
-        key = dg.AssetKey(fam.asset)
-        run_session = _run_session(context)
-        live = session_at(now)
-        if run_session and (live is None or run_session != live.key):
-            verdict = evaluate_past_session(
-                fam.name, run_session, latest_materialization(context.instance, key, run_session)
-            )
-        else:
-            mho = market_hours_only_from_env() if market_hours_only is None else market_hours_only
-            exp = freshness_expectation(fam.name, now, market_hours_only=mho)
-            last = latest_materialization(context.instance, key, exp.session) if exp else None
-            verdict = evaluate_freshness(fam.name, now, last, market_hours_only=mho)
-        return dg.AssetCheckResult(
-            passed=verdict.passed,
-            severity=dg.AssetCheckSeverity.ERROR if verdict.failed_after_close else severity,
-            description=verdict.reason,
-            metadata=verdict.metadata(),
-        )
-
-    return _check
-
-
-def build_freshness_checks(clock: Clock = utc_now, **kwargs: object) -> list[dg.AssetChecksDefinition]:
-    return [build_freshness_check(name, clock=clock, **kwargs) for name in FAMILIES]  # type: ignore[arg-type]
-
-
-FRESHNESS_CHECKS: list[dg.AssetChecksDefinition] = build_freshness_checks()
-
-FRESHNESS_JOB = dg.define_asset_job(
-    "freshness_checks_job",
-    selection=dg.AssetSelection.checks(*FRESHNESS_CHECKS),
-    description="Evaluates the calendar-aware freshness checks (no asset is materialized).",
-    tags={"feed": "freshness"},
-)
-
-# Every 5 minutes on weekdays 09:00-17:55 New York (covers the 16:30 report's grace); the checks
-# themselves pass silently on holidays and after early closes.
-FRESHNESS_SCHEDULE = dg.ScheduleDefinition(
-    name="freshness_checks_schedule",
-    cron_schedule="*/5 9-17 * * 1-5",
-    job=FRESHNESS_JOB,
-    execution_timezone="America/New_York",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Runs the calendar-aware freshness checks every 5 minutes on weekdays.",
-)
-
-
-def freshness_report(
-    instance: dg.DagsterInstance | None, now: dt.datetime, *, environ: Mapping[str, str] | None = None
-) -> dict[str, FreshnessVerdict | None]:
-    """Per asset: the verdict, or None when there is no instance to ask (health's "unknown")."""
-    mho = market_hours_only_from_env(environ)
-    out: dict[str, FreshnessVerdict | None] = {}
-    for fam in FAMILIES.values():
-        if instance is None:
-            out[fam.asset] = None
-            continue
-        exp = freshness_expectation(fam.name, now, market_hours_only=mho)
-        last = latest_materialization(instance, dg.AssetKey(fam.asset), exp.session) if exp else None
-        out[fam.asset] = evaluate_freshness(fam.name, now, last, market_hours_only=mho)
-    return out

@@ -16,17 +16,11 @@ import pytest
 
 from trading_data.calendar import NEW_YORK
 from trading_data.db.resources import MarketDatabase
-from trading_data.ops.sensors import (
-    ALERT_WEBHOOK_ENV,
-    SENSORS,
-    BurstThresholds,
-    TickerBurst,
-    build_volatility_burst_sensor,
-    burst_metrics,
-    decide_burst,
-    run_failure_alert_sensor,
-    scrub_text,
-)
+from trading_data.definitions import SENSORS
+from trading_data.defs.monitoring.alerts import run_failure_alert_sensor
+from trading_data.defs.monitoring.bursts import build_volatility_burst_sensor
+from trading_data.monitoring.alerts import ALERT_WEBHOOK_ENV, scrub_text
+from trading_data.monitoring.bursts import BurstThresholds, TickerBurst, burst_metrics, decide_burst
 
 
 def ny(text: str) -> dt.datetime:

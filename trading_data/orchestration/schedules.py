@@ -1,4 +1,5 @@
-"""The eight trading-day schedules and their asset jobs (DESIGN.md decision 5, seed section 4).
+"""The trading-day schedule factory, and the eight schedules and jobs of the table (DESIGN.md decision 5,
+seed section 4); each domain of ``trading_data/defs`` declares its own with :func:`schedules_of`.
 
 Each schedule comes from :func:`trading_day_schedule`: weekday cron ticks in America/New_York, decided by
 :func:`trading_data.scheduling.decide_tick` — a ``SkipReason`` naming the holiday, weekend or early close,
@@ -18,12 +19,13 @@ on key ``feed``); ``dagster/priority`` only on scheduled runs, so backfills keep
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import dagster as dg
 from dagster import DagsterRunStatus
 
-# Not re-exported at the top level; define_asset_job returns it.
-from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
+# Dagster 1.13 has no public cron validator (ScheduleDefinition raises DagsterInvalidDefinitionError only
+# when built): this is the check it runs.
 from dagster._utils.schedules import is_valid_cron_string
 
 from trading_data.partitions import session_partitions
@@ -50,7 +52,10 @@ from trading_data.scheduling import (
     to_new_york,
 )
 
-ScheduleTarget = dg.AssetSelection | UnresolvedAssetJobDefinition | dg.JobDefinition
+# What dg.define_asset_job returns (an unresolved asset job: Dagster exports no public name for its type),
+# or a JobDefinition.
+AssetJob = dg.JobDefinition | Any
+ScheduleTarget = dg.AssetSelection | AssetJob
 
 
 def check_weekday_cron(cron: str) -> str:
@@ -69,7 +74,7 @@ def check_weekday_cron(cron: str) -> str:
 
 def session_asset_job(
     name: str, selection: dg.AssetSelection, tags: Mapping[str, str] | None = None
-) -> UnresolvedAssetJobDefinition:
+) -> AssetJob:
     """An asset job over NYSE session partitions."""
     return dg.define_asset_job(
         name=name, selection=selection, partitions_def=session_partitions, tags=dict(tags or {})
@@ -103,7 +108,7 @@ def trading_day_schedule(
     check_weekday_cron(cron)
     feed = feed or name.removesuffix("_schedule")
     if isinstance(target, dg.AssetSelection):
-        job: UnresolvedAssetJobDefinition | dg.JobDefinition = session_asset_job(
+        job: AssetJob = session_asset_job(
             job_name or f"{name.removesuffix('_schedule')}_job",
             target,
             tags={TAG_FEED: feed, TAG_KIND: kind},
@@ -212,4 +217,11 @@ def schedule_from_spec(spec: ScheduleSpec) -> dg.ScheduleDefinition:
 
 
 SCHEDULES: list[dg.ScheduleDefinition] = [schedule_from_spec(spec) for spec in SCHEDULE_SPECS]
-JOBS: list[UnresolvedAssetJobDefinition | dg.JobDefinition] = [schedule.job for schedule in SCHEDULES]
+JOBS: list[AssetJob] = [schedule.job for schedule in SCHEDULES]
+
+
+def schedules_of(domain: str) -> list[dg.ScheduleDefinition]:
+    """The schedules the table assigns to one folder of ``trading_data/defs``."""
+    return [
+        schedule for schedule, spec in zip(SCHEDULES, SCHEDULE_SPECS, strict=True) if spec.domain == domain
+    ]

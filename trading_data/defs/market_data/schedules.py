@@ -1,0 +1,6 @@
+"""The market_data schedules and their jobs, from the schedule table (``trading_data.scheduling.SCHEDULE_SPECS``)."""
+
+from trading_data.orchestration.schedules import schedules_of
+
+schedules = schedules_of("market_data")
+jobs = [schedule.job for schedule in schedules]
