@@ -50,10 +50,15 @@ test-destructive: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/pytest -q -m "not slow and not browser"
 
+# dg reads [tool.dg.project] in pyproject.toml; VIRTUAL_ENV tells it the project's .venv is the one in use.
+DG := VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/dg
+
 lint: $(STAMP)
 	$(BIN)/ruff check trading_data trading_data_tests bench
 	$(BIN)/ruff format --check trading_data trading_data_tests bench
 	$(BIN)/mypy trading_data
+	$(DG) check defs
+	$(DG) list defs > /dev/null
 
 bench-io: $(STAMP)
 	$(BIN)/trading-data db start

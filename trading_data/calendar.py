@@ -19,7 +19,6 @@ PARTITIONS_START = "2024-01-02"
 # exchange_calendars' default horizon is about a year ahead; ask for an explicit far end.
 CALENDAR_START = "2020-01-01"
 CALENDAR_END = "2030-12-31"
-REGULAR_OPEN = dt.time(9, 30)
 REGULAR_CLOSE = dt.time(16, 0)
 
 

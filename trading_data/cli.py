@@ -11,10 +11,7 @@ from pathlib import Path
 
 from trading_data.db import server
 from trading_data.db.migrate import migrate, storage_mode
-from trading_data.db.url import (
-    dagster_database_url,
-    market_database_url,
-)
+from trading_data.db.url import dagster_database_url, market_database_url, with_database
 from trading_data.redact import redact
 from trading_data.settings import ConfigurationError
 from trading_data.settings.platform import DAGSTER_PG_URL, DATABASE_URL, POOL_LIMITS, SCHEMA
@@ -43,16 +40,8 @@ def ensure_database() -> str:
 
 
 def _ensure_dagster_database() -> None:
-    import psycopg
-    from psycopg import sql
-
-    from trading_data.db.url import with_database
-
     url = dagster_database_url()
-    name = url.rsplit("/", 1)[-1].split("?")[0]
-    with psycopg.connect(with_database(url, "postgres"), autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    server.create_missing_databases(with_database(url, "postgres"), [url.rsplit("/", 1)[-1].split("?")[0]])
 
 
 def retire_env_file(env_path: Path | None = None) -> Path | None:

@@ -10,6 +10,8 @@ from trading_data.calendar import NEW_YORK, PARTITIONS_START, non_session_weekda
 
 
 def _build() -> dg.DailyPartitionsDefinition:
+    # New York midnights, not calendar.session_window's UTC instants: Dagster matches datetime exclusions
+    # in the partitions' time zone, and UTC bounds leave the holidays in (checked: Thanksgiving came back).
     holidays = [dt.datetime.combine(day, dt.time(0), tzinfo=NEW_YORK) for day in non_session_weekdays()]
     return dg.DailyPartitionsDefinition(
         start_date=PARTITIONS_START,

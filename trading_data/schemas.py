@@ -8,7 +8,6 @@ timestamp alone, since vendors round them). The SQL migrations are checked again
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
@@ -286,12 +285,3 @@ def arrow_schema(spec: TableSpec) -> pa_arrow.Schema:
         _, arrow_type = _sql_and_arrow(column.dtype)
         fields.append(pa_arrow.field(name, arrow_type, nullable=bool(column.nullable)))
     return pa_arrow.schema(fields)
-
-
-def empty_frame(spec: TableSpec) -> pd.DataFrame:
-    """A zero-row frame with the model's columns and dtypes."""
-    return spec.model.validate(pd.DataFrame({c: pd.Series(dtype="object") for c in spec.columns}))
-
-
-def session_date(value: str | dt.date) -> dt.date:
-    return value if isinstance(value, dt.date) else dt.date.fromisoformat(value)

@@ -12,10 +12,12 @@ import os
 import platform
 import subprocess
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
+from psycopg import sql
 
 from trading_data.db.url import DAGSTER_DATABASE, MARKET_DATABASE, PORT_ENV, embedded_port, embedded_url
 from trading_data.settings.platform import PGDATA
@@ -159,12 +161,17 @@ def start() -> ServerStatus:
     return status()
 
 
-def ensure_databases(port: int) -> None:
-    with psycopg.connect(embedded_url(port, "postgres"), autocommit=True) as conn:
+def create_missing_databases(admin_url: str, names: Iterable[str]) -> None:
+    """``CREATE DATABASE`` each of ``names`` that the server at ``admin_url`` does not have yet."""
+    with psycopg.connect(admin_url, autocommit=True) as conn:
         existing = {row[0] for row in conn.execute("SELECT datname FROM pg_database")}
-        for name in (MARKET_DATABASE, DAGSTER_DATABASE):
+        for name in names:
             if name not in existing:
-                conn.execute(f'CREATE DATABASE "{name}"')
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def ensure_databases(port: int) -> None:
+    create_missing_databases(embedded_url(port, "postgres"), (MARKET_DATABASE, DAGSTER_DATABASE))
 
 
 def stop() -> ServerStatus:

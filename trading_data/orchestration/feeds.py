@@ -84,49 +84,14 @@ class TickerFeed(FrameChunks):
         started = time.perf_counter()
         loop = asyncio.new_event_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=self._max_buffered)
-        semaphore = asyncio.Semaphore(self._max_concurrency)
         stats: dict[str, Any] = {}
 
-        async def one(clients: Any, ticker: str) -> None:
-            async with semaphore:
-                try:
-                    async for page in self._fetch(clients, ticker):
-                        if ticker in self.discard_tickers:
-                            return  # its pages failed validation: fetching more is wasted
-                        if len(page):
-                            await queue.put((ticker, page))
-                except Exception as exc:  # noqa: BLE001 - isolated per ticker, reported below
-                    self._fail(ticker, exc)
-
-        async def run_all() -> None:
-            try:
-                async with self._open_clients() as clients:
-                    await asyncio.gather(*(one(clients, t) for t in self.tickers))
-                    if self._stats is not None:
-                        stats.update(self._stats(clients))
-            finally:
-                await queue.put(_DONE)
-
-        task = loop.create_task(run_all())
+        task = loop.create_task(self._fetch_all(queue, stats))
         try:
-            while True:
-                item = loop.run_until_complete(queue.get())
-                if item is _DONE:
-                    break
-                ticker, page = item
-                if ticker in self.discard_tickers:
-                    continue
-                if self._chunk_filter is not None:
-                    try:
-                        page = self._chunk_filter(page)
-                    except ValidationFailed as exc:
-                        # Strict validation, or a page no row of which can be trusted: this ticker's
-                        # rows are not stored (the IO manager drops what it staged), the others go on.
-                        self._fail(ticker, exc)
-                        self.discard_tickers.add(ticker)
-                        continue
-                self.rows_by_ticker[ticker] = self.rows_by_ticker.get(ticker, 0) + len(page)
-                yield page
+            while (item := loop.run_until_complete(queue.get())) is not _DONE:
+                page = self._accept(*item)
+                if page is not None:
+                    yield page
             try:
                 loop.run_until_complete(task)  # re-raises a failure to open the clients
             except Exception as exc:
@@ -138,6 +103,46 @@ class TickerFeed(FrameChunks):
                     loop.run_until_complete(task)
             loop.close()
         self._finish(stats, time.perf_counter() - started)
+
+    async def _fetch_all(self, queue: asyncio.Queue[Any], stats: dict[str, Any]) -> None:
+        """Every ticker's pages into ``queue``, up to ``max_concurrency`` tickers at once, then ``_DONE``."""
+        semaphore = asyncio.Semaphore(self._max_concurrency)
+        try:
+            async with self._open_clients() as clients:
+                await asyncio.gather(*(self._fetch_one(clients, t, queue, semaphore) for t in self.tickers))
+                if self._stats is not None:
+                    stats.update(self._stats(clients))
+        finally:
+            await queue.put(_DONE)
+
+    async def _fetch_one(
+        self, clients: Any, ticker: str, queue: asyncio.Queue[Any], semaphore: asyncio.Semaphore
+    ) -> None:
+        async with semaphore:
+            try:
+                async for page in self._fetch(clients, ticker):
+                    if ticker in self.discard_tickers:
+                        return  # its pages failed validation: fetching more is wasted
+                    if len(page):
+                        await queue.put((ticker, page))
+            except Exception as exc:  # noqa: BLE001 - isolated per ticker, reported below
+                self._fail(ticker, exc)
+
+    def _accept(self, ticker: str, page: pd.DataFrame) -> pd.DataFrame | None:
+        """The page as stored (filtered and counted), or None when the ticker's rows are discarded."""
+        if ticker in self.discard_tickers:
+            return None
+        if self._chunk_filter is not None:
+            try:
+                page = self._chunk_filter(page)
+            except ValidationFailed as exc:
+                # Strict validation, or a page no row of which can be trusted: this ticker's
+                # rows are not stored (the IO manager drops what it staged), the others go on.
+                self._fail(ticker, exc)
+                self.discard_tickers.add(ticker)
+                return None
+        self.rows_by_ticker[ticker] = self.rows_by_ticker.get(ticker, 0) + len(page)
+        return page
 
     def _fail(self, ticker: str, exc: BaseException) -> None:
         self.failures.setdefault(ticker, describe_error(exc))
