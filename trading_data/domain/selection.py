@@ -41,7 +41,7 @@ focus universe only (tickers outside it are summarised in the message).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -49,14 +49,18 @@ import pandas as pd
 
 from trading_data.calendar import NEW_YORK
 from trading_data.clock import utc_now
-from trading_data.domain.tickers import DEFAULT_TICKERS, TICKER_PATTERN
+from trading_data.domain.tickers import (
+    DEFAULT_TICKERS,
+    DroppedSymbols,
+    drop_invalid_tickers,
+    normalize_symbols,
+)
 from trading_data.schemas import SelectedTickers
 
 SCORE_WEIGHTS = {"volatility": 0.4, "relative_volume": 0.3, "abs_momentum": 0.3}
 REQUIRED_BAR_COLUMNS = ("ticker", "ts", "high", "low", "close", "volume")
 METRIC_COLUMNS = ["avg_volume", "last_close", "atr", "volatility", "relative_volume", "momentum"]
 OUTPUT_COLUMNS = list(SelectedTickers.to_schema().columns)
-DROPPED_EXAMPLES = 3  # invalid symbols quoted in the message and metadata
 
 
 @dataclass(frozen=True)
@@ -87,21 +91,6 @@ class SelectionParams:
 
 
 @dataclass(frozen=True)
-class DroppedSymbols:
-    """Daily-bar rows whose ticker cannot be a ticker symbol (vendor junk), dropped before ranking."""
-
-    rows: int = 0
-    symbols: int = 0  # distinct invalid values
-    examples: tuple[str, ...] = ()  # the first few, as ASCII-safe literals (junk may be binary)
-
-    def describe(self) -> str:
-        return (
-            f"{self.rows} row(s) of {self.symbols} invalid ticker symbol(s) dropped "
-            f"(e.g. {', '.join(self.examples)})"
-        )
-
-
-@dataclass(frozen=True)
 class SelectionResult:
     """The SelectedTickers frame, a one-line account of what happened, and the fallback flag."""
 
@@ -127,45 +116,6 @@ def wilder_atr(high: np.ndarray, low: np.ndarray, close: np.ndarray, period: int
     for value in true_range[period:]:
         atr = (atr * (period - 1) + float(value)) / period
     return atr
-
-
-def normalize_symbols(symbols: str | Iterable[str]) -> list[str]:
-    """Upper-case, strip and de-duplicate (first wins); a comma-separated string is accepted."""
-    items = symbols.split(",") if isinstance(symbols, str) else list(symbols)
-    out: list[str] = []
-    for raw in items:
-        symbol = str(raw).strip().upper()
-        if not symbol:
-            continue
-        if not TICKER_PATTERN.fullmatch(symbol):
-            raise ValueError(f"invalid ticker symbol {raw!r}")
-        if symbol not in out:
-            out.append(symbol)
-    return out
-
-
-def printable(text: str) -> str:
-    """``text`` with every character outside printable ASCII escaped: vendor junk may be binary, and
-    a NUL cannot go into a log line or the event log."""
-    return "".join(c if " " <= c <= "~" else ascii(c)[1:-1] for c in text)
-
-
-def _is_ticker(value: object) -> bool:
-    return isinstance(value, str) and TICKER_PATTERN.fullmatch(value) is not None
-
-
-def drop_invalid_tickers(bars: pd.DataFrame) -> tuple[pd.DataFrame, DroppedSymbols]:
-    """Drop rows whose ``ticker`` cannot be a symbol (``TICKER_PATTERN``): vendors have served
-    lowercase, padded and binary tickers in whole-market bars (polygon-io/issues#138)."""
-    if bars.empty or "ticker" not in bars.columns:
-        return bars, DroppedSymbols()
-    valid = bars["ticker"].map(_is_ticker).astype(bool)
-    if valid.all():
-        return bars, DroppedSymbols()
-    invalid = bars.loc[~valid, "ticker"]
-    distinct = list(dict.fromkeys(invalid.map(lambda v: v if isinstance(v, str) else repr(v))))
-    examples = tuple(ascii(v[:20]) for v in distinct[:DROPPED_EXAMPLES])
-    return bars[valid], DroppedSymbols(int((~valid).sum()), len(distinct), examples)
 
 
 def prepare_bars(session: dt.date, bars: pd.DataFrame, lookback_days: int) -> tuple[pd.DataFrame, int]:

@@ -22,7 +22,10 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import dagster as dg
-from dagster._core.definitions.executor_definition import multi_or_in_process_executor
+
+# Dagster 1.13 has no public names for these: the executor interface's types (RetryMode,
+# StepDependencyConfig, the plan and its context), the run config resolution the executor must repeat,
+# which resources a step initialises, and the run-retry daemon's tag.
 from dagster._core.execution.resources_init import (
     get_required_resource_keys_for_step,
     get_transitive_required_resource_keys,
@@ -35,7 +38,6 @@ from dagster._core.system_config.objects import ResolvedRunConfig
 from trading_data.settings import ConfigurationError
 
 if TYPE_CHECKING:
-    from dagster._core.events import DagsterEvent
     from dagster._core.execution.context.system import PlanOrchestrationContext
     from dagster._core.execution.plan.plan import ExecutionPlan
 
@@ -89,7 +91,7 @@ class ConfigurationCheckingExecutor(dg.Executor):
 
     def execute(
         self, plan_context: PlanOrchestrationContext, execution_plan: ExecutionPlan
-    ) -> Iterator[DagsterEvent]:
+    ) -> Iterator[dg.DagsterEvent]:
         try:
             check_run_configuration(
                 plan_context.job.get_definition(), plan_context.run_config, execution_plan
@@ -103,11 +105,11 @@ class ConfigurationCheckingExecutor(dg.Executor):
 
 @dg.executor(
     name="trading_data_executor",
-    config_schema=multi_or_in_process_executor.config_schema.as_field(),
-    requirements=multi_or_in_process_executor.get_requirements,
+    config_schema=dg.multi_or_in_process_executor.config_schema.as_field(),
+    requirements=dg.multi_or_in_process_executor.get_requirements,
 )
 def trading_data_executor(init_context: dg.InitExecutorContext) -> dg.Executor:
     """Dagster's multi_or_in_process_executor behind a check of the run's configuration."""
-    create = multi_or_in_process_executor.executor_creation_fn
+    create = dg.multi_or_in_process_executor.executor_creation_fn
     assert create is not None  # a decorated executor always has one
     return ConfigurationCheckingExecutor(create(init_context))

@@ -14,10 +14,10 @@ from trading_data.domain.selection import (
     SelectionParams,
     SelectionResult,
     fallback_selection,
-    printable,
     select_tickers,
 )
 from trading_data.domain.sizing import SizingParams, size_positions
+from trading_data.domain.tickers import printable
 from trading_data.orchestration.steps import (
     KINDS,
     asset_metadata,

@@ -38,43 +38,34 @@ clock. ``--json`` prints one object::
 import asyncio
 import datetime as dt
 import json
-import os
 import sys
 from collections.abc import Mapping
 from typing import Any
 
 import psycopg
 
-from trading_data.calendar import NEW_YORK, Session, is_session, market_status, previous_sessions, session
+from trading_data.calendar import NEW_YORK, market_status
 from trading_data.clock import ClockError, utc_now
 from trading_data.db.migrate import SCHEMA_ENV, storage_mode, validate_schema_name
 from trading_data.db.url import market_database_url, mask_password
-from trading_data.monitoring.materializations import freshness_report
+from trading_data.health.instance import (
+    check_daemon,
+    check_freshness,
+    check_reconciliation,
+    dagster_instance,
+)
+from trading_data.health.result import FAIL, OK, WARN, check_result, error_text
 from trading_data.redact import redact
 from trading_data.settings import SettingsError, configuration_problems
 from trading_data.settings.platform import SCHEMA, STORAGE_MODE
 from trading_data.sources.breaker import BreakerState, breaker_states
 
-OK, WARN, FAIL = "OK", "WARN", "FAIL"
 VENDORS = ("polygon", "unusual_whales")
 VENDOR_TIMEOUT_SECONDS = 15.0
-RECONCILIATION_ASSET = "daily_report"
-RECONCILIATION_CHECK = "daily_report_reconciled"
 # Extended hours: pre-market from 04:00 New York, after-hours for 4 hours after the close (to 20:00,
 # or 17:00 after a 13:00 early close).
 # The vendor's clock and ours may differ by seconds: at a transition either neighbour state agrees.
 MARKET_STATUS_TOLERANCE = dt.timedelta(minutes=1)
-
-
-def _check(status: str, required: bool, detail: str, **data: Any) -> dict[str, Any]:
-    return {"status": status, "required": required, "detail": detail, **data}
-
-
-def _error(exc: BaseException, url: str | None = None) -> str:
-    text = " ".join(f"{type(exc).__name__}: {exc}".split())
-    if url:
-        text = text.replace(url, mask_password(url))
-    return text[:300]
 
 
 def check_settings(schema: str) -> dict[str, Any]:
@@ -87,9 +78,9 @@ def check_settings(schema: str) -> dict[str, Any]:
         if str(exc) not in problems:  # TRADING_DATA_SCHEMA's own problem is already listed
             problems.append(str(exc))
     if problems:
-        return _check(FAIL, True, "; ".join(problems))
+        return check_result(FAIL, True, "; ".join(problems))
     mode = STORAGE_MODE.get()
-    return _check(OK, True, f"settings valid (schema {schema}, storage mode {mode})", storage_mode=mode)
+    return check_result(OK, True, f"settings valid (schema {schema}, storage mode {mode})", storage_mode=mode)
 
 
 def _valid_schema(schema: str) -> bool:
@@ -108,10 +99,10 @@ def check_database(url: str, schema: str) -> tuple[dict[str, Any], dict[str, Any
             conn.execute("SELECT 1")
         info = storage_mode(url, schema)
     except Exception as exc:  # noqa: BLE001 - reported, not raised
-        return _check(
+        return check_result(
             FAIL,
             True,
-            f"cannot reach {masked}: {_error(exc, url)}; start it with "
+            f"cannot reach {masked}: {error_text(exc, url)}; start it with "
             "`trading-data db start` or set TRADING_DATA_DATABASE_URL",
             url=masked,
             reachable=False,
@@ -119,7 +110,7 @@ def check_database(url: str, schema: str) -> tuple[dict[str, Any], dict[str, Any
     pending = list(info["pending"])  # type: ignore[call-overload]
     applied = list(info["applied"])  # type: ignore[call-overload]
     if pending:
-        db = _check(
+        db = check_result(
             FAIL,
             True,
             f"{masked} schema {schema}: migrations pending: {', '.join(pending)} "
@@ -130,7 +121,7 @@ def check_database(url: str, schema: str) -> tuple[dict[str, Any], dict[str, Any
             pending=pending,
         )
     else:
-        db = _check(
+        db = check_result(
             OK,
             True,
             f"{masked} schema {schema}: {len(applied)} migrations applied",
@@ -140,7 +131,7 @@ def check_database(url: str, schema: str) -> tuple[dict[str, Any], dict[str, Any
             pending=[],
         )
     mode = str(info["mode"])
-    storage = _check(
+    storage = check_result(
         OK,
         False,
         "TimescaleDB hypertables"
@@ -165,7 +156,7 @@ async def _probe_vendor(vendor: str) -> dict[str, Any]:
             mode = resource.vendor_settings().mode
             async with resource.client() as client:
                 body = await client.market_status_now()
-        return _check(
+        return check_result(
             OK,
             True,
             f"{mode}: /v1/marketstatus/now says market {body.get('market')}",
@@ -177,7 +168,7 @@ async def _probe_vendor(vendor: str) -> dict[str, Any]:
         mode = uw.vendor_settings().mode
         async with uw.client() as uw_client:
             body = await uw_client.http.get_json(FLOW_ALERTS_PATH, {"limit": 1})
-    return _check(
+    return check_result(
         OK, True, f"{mode}: {FLOW_ALERTS_PATH} answered ({len(body.get('data', []))} alert)", mode=mode
     )
 
@@ -186,7 +177,7 @@ def check_vendor(vendor: str, timeout: float = VENDOR_TIMEOUT_SECONDS) -> dict[s
     try:
         return asyncio.run(asyncio.wait_for(_probe_vendor(vendor), timeout))
     except Exception as exc:  # noqa: BLE001 - reported, not raised
-        return _check(FAIL, True, redact(_error(exc)))
+        return check_result(FAIL, True, redact(error_text(exc)))
 
 
 def calendar_market_status(moment: dt.datetime) -> str:
@@ -200,7 +191,7 @@ def check_market(polygon: Mapping[str, Any], now: dt.datetime) -> dict[str, Any]
     expected = calendar_market_status(now)
     vendor = polygon.get("market")
     if polygon.get("status") != OK or vendor is None:
-        return _check(
+        return check_result(
             WARN,
             False,
             f"unknown: polygon did not answer; the NYSE calendar says {expected!r} at {at}",
@@ -209,14 +200,14 @@ def check_market(polygon: Mapping[str, Any], now: dt.datetime) -> dict[str, Any]
         )
     near = {calendar_market_status(now + k * MARKET_STATUS_TOLERANCE) for k in (-1, 0, 1)}
     if vendor in near:
-        return _check(
+        return check_result(
             OK,
             False,
             f"{vendor}: polygon and the NYSE calendar agree at {at}",
             vendor=vendor,
             calendar=expected,
         )
-    return _check(
+    return check_result(
         WARN,
         False,
         f"polygon /v1/marketstatus/now says {vendor!r} (server time {polygon.get('server_time')}) but the "
@@ -227,153 +218,22 @@ def check_market(polygon: Mapping[str, Any], now: dt.datetime) -> dict[str, Any]
     )
 
 
-def latest_closed_session(now: dt.datetime) -> Session:
-    """The latest session whose regular close is at or before ``now``."""
-    day = now.astimezone(NEW_YORK).date()
-    if is_session(day) and session(day).has_closed(now):
-        return session(day)
-    return session(previous_sessions(day, 1)[0])
-
-
-def check_reconciliation(instance: Any | None, now: dt.datetime) -> dict[str, Any]:
-    """The latest ``daily_report_reconciled`` evaluation of the latest closed session."""
-    import dagster as dg
-    from dagster._core.event_api import PartitionKeyFilter
-    from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
-
-    closed = latest_closed_session(now)
-    where = f"{RECONCILIATION_ASSET} session {closed.key}"
-    if instance is None:
-        return _check(WARN, False, f"unknown for {where}: no Dagster instance", session=closed.key)
-    key = dg.AssetCheckKey(dg.AssetKey(RECONCILIATION_ASSET), RECONCILIATION_CHECK)
-    try:
-        record = instance.event_log_storage.get_latest_asset_check_execution_by_key(
-            [key], partition_filter=PartitionKeyFilter(key=closed.key)
-        ).get(key)
-    except Exception as exc:  # noqa: BLE001
-        return _check(WARN, False, f"unknown for {where}: {_error(exc)}", session=closed.key)
-    if record is None:
-        return _check(
-            OK,
-            True,
-            f"{RECONCILIATION_CHECK} not evaluated yet for {where}",
-            session=closed.key,
-            state="not evaluated",
-        )
-    if record.status == AssetCheckExecutionRecordStatus.PLANNED:
-        return _check(
-            OK,
-            True,
-            f"{RECONCILIATION_CHECK} for {where} is being evaluated (run {record.run_id})",
-            session=closed.key,
-            state="planned",
-            run_id=record.run_id,
-        )
-    evaluation = record.event.asset_check_evaluation if record.event else None
-    description = (evaluation.description if evaluation else None) or "no description"
-    # Dagster's own timestamp of the evaluation (system clock), shown so a stale verdict is visible.
-    evaluated_at = dt.datetime.fromtimestamp(record.create_timestamp, dt.UTC)
-    data = {"session": closed.key, "run_id": record.run_id, "evaluated_at": evaluated_at.isoformat()}
-    when = f"evaluated {evaluated_at.astimezone(NEW_YORK):%Y-%m-%d %H:%M} ET"
-    if record.status == AssetCheckExecutionRecordStatus.SUCCEEDED:
-        return _check(OK, True, f"{where} reconciled ({when}): {description}", state="passed", **data)
-    warn_only = evaluation is not None and evaluation.severity == dg.AssetCheckSeverity.WARN
-    return _check(
-        WARN if warn_only else FAIL,
-        not warn_only,
-        f"{where} failed {RECONCILIATION_CHECK} ({when}): {description}",
-        state="failed",
-        **data,
-    )
-
-
 def check_breakers(
     url: str, schema: str, reachable: bool, why_not: str = "database unreachable"
 ) -> dict[str, dict[str, Any]]:
     if not reachable:
-        return {f"breaker:{v}": _check(WARN, False, f"unknown: {why_not}") for v in VENDORS}
+        return {f"breaker:{v}": check_result(WARN, False, f"unknown: {why_not}") for v in VENDORS}
     try:
         rows = {s.vendor: s for s in breaker_states(url, schema)}
     except Exception as exc:  # noqa: BLE001
-        return {f"breaker:{v}": _check(WARN, False, f"unknown: {_error(exc, url)}") for v in VENDORS}
+        return {
+            f"breaker:{v}": check_result(WARN, False, f"unknown: {error_text(exc, url)}") for v in VENDORS
+        }
     out = {}
     for vendor in sorted(set(VENDORS) | set(rows)):
         state = rows.get(vendor, BreakerState(vendor=vendor))
-        out[f"breaker:{vendor}"] = _check(
+        out[f"breaker:{vendor}"] = check_result(
             OK if state.is_closed else WARN, False, state.describe(), **state.as_dict()
-        )
-    return out
-
-
-def dagster_instance() -> Any | None:
-    """The instance named by DAGSTER_HOME, or None when it is unset."""
-    if not os.environ.get("DAGSTER_HOME"):
-        return None
-    import dagster as dg
-
-    return dg.DagsterInstance.get()
-
-
-HEARTBEAT_MAX_AGE_SECONDS = 120
-
-
-def check_daemon(instance: Any | None, error: str | None = None) -> dict[str, Any]:
-    if error:
-        return _check(FAIL, True, f"cannot open the Dagster instance: {error}", state="unknown")
-    if instance is None:
-        return _check(
-            WARN,
-            False,
-            "unknown: DAGSTER_HOME is not set (trading-data dev uses <project>/.dagster_home)",
-            state="unknown",
-        )
-    try:
-        statuses = instance.get_daemon_statuses()
-    except Exception as exc:  # noqa: BLE001
-        return _check(FAIL, True, f"cannot read daemon heartbeats: {_error(exc)}", state="unknown")
-    if not statuses:
-        return _check(WARN, False, "the instance requires no daemons (ephemeral instance?)", state="unknown")
-    daemons = {}
-    for daemon_type, status in statuses.items():
-        beat = status.last_heartbeat
-        daemons[daemon_type] = {
-            "healthy": status.healthy,
-            "last_heartbeat": (
-                dt.datetime.fromtimestamp(beat.timestamp, dt.UTC).isoformat() if beat else None
-            ),
-        }
-    # Dagster calls a heartbeat healthy for 30 minutes; a probe wants to know the daemon runs now.
-    # Heartbeats carry Dagster's (system) clock, which TRADING_DATA_NOW does not pin: compare with it.
-    cutoff = dt.datetime.now(dt.UTC).timestamp() - HEARTBEAT_MAX_AGE_SECONDS
-    unhealthy = sorted(
-        t
-        for t, s in statuses.items()
-        if s.required and (not s.healthy or s.last_heartbeat is None or s.last_heartbeat.timestamp < cutoff)
-    )
-    if unhealthy:
-        return _check(
-            FAIL,
-            True,
-            f"no recent heartbeat from: {', '.join(unhealthy)} (is `dagster-daemon run` "
-            "or `trading-data dev` running?)",
-            state="down",
-            daemons=daemons,
-        )
-    return _check(OK, True, f"{len(statuses)} daemons heartbeating", state="running", daemons=daemons)
-
-
-def check_freshness(instance: Any | None, now: dt.datetime) -> dict[str, dict[str, Any]]:
-    out = {}
-    for asset, verdict in freshness_report(instance, now).items():
-        if verdict is None:
-            out[f"freshness:{asset}"] = _check(WARN, False, "unknown: no Dagster instance", state="unknown")
-            continue
-        # Stale or empty during the session warns; after the close nothing more arrives today: FAIL.
-        out[f"freshness:{asset}"] = _check(
-            {"ok": OK, "warn": WARN, "fail": FAIL}[verdict.severity],
-            verdict.failed_after_close,
-            verdict.reason,
-            **{k: v for k, v in verdict.metadata().items() if k != "reason"},
         )
     return out
 
@@ -402,16 +262,16 @@ def collect_health(
         url = url or market_database_url()
     except Exception as exc:  # noqa: BLE001 - e.g. the embedded server's port cannot be resolved
         url = None
-        url_error = _error(exc)
+        url_error = error_text(exc)
     checks: dict[str, dict[str, Any]] = {"settings": check_settings(schema)}
     why_not = "database unreachable"
     if url is None:
-        checks["database"] = _check(FAIL, True, f"no database URL: {url_error}")
+        checks["database"] = check_result(FAIL, True, f"no database URL: {url_error}")
         reachable = False
     elif checks["settings"]["status"] == FAIL and not _valid_schema(schema):
         # The settings check names the problem; the database is not asked about a schema it cannot have.
         why_not = f"{SCHEMA_ENV} is invalid (see settings)"
-        checks["database"] = _check(WARN, False, f"not checked: {why_not}")
+        checks["database"] = check_result(WARN, False, f"not checked: {why_not}")
         reachable = False
     else:
         checks["database"], storage = check_database(url, schema)
@@ -429,7 +289,7 @@ def collect_health(
         try:
             instance = dagster_instance()
         except Exception as exc:  # noqa: BLE001
-            instance_error = _error(exc)
+            instance_error = error_text(exc)
     checks["daemon"] = check_daemon(instance, instance_error)
     checks.update(check_freshness(instance if instance_error is None else None, now))
     checks["reconciliation"] = check_reconciliation(instance if instance_error is None else None, now)
