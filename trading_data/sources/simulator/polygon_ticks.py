@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
+import orjson
 
+from trading_data.sources.simulator import json_rows
 from trading_data.sources.simulator.market import NS_PER_MINUTE, QuoteBlock, SimulatedMarket, TradeBlock
 from trading_data.sources.simulator.protocol import (
     BadRequest,
@@ -139,7 +140,7 @@ def ticks(market: SimulatedMarket, call: Call, kind: str) -> Reply:
             last_pos = (start_ns, int(sel[-1]))
         if more:
             break
-    results: list[dict[str, Any]] = []
+    results = b""
     if chunks:
         cols = {name: np.concatenate([c[name] for c in chunks]) for name in chunks[0]}
         profile = market.profile(ticker)
@@ -153,68 +154,73 @@ def ticks(market: SimulatedMarket, call: Call, kind: str) -> Reply:
     return polygon_ok({}, results, next_url=link)
 
 
-def _quote_rows(cols: dict[str, np.ndarray], tape: int) -> list[dict[str, Any]]:
-    return [
-        {
-            "ask_exchange": ask_exchange,
-            "ask_price": ask,
-            "ask_size": ask_size,
-            "bid_exchange": bid_exchange,
-            "bid_price": bid,
-            "bid_size": bid_size,
-            "participant_timestamp": participant,
-            "sequence_number": sequence,
-            "sip_timestamp": sip,
-            "tape": tape,
-        }
-        for ask_exchange, ask, ask_size, bid_exchange, bid, bid_size, participant, sequence, sip in zip(
-            cols["ask_exchange"].tolist(),
-            cols["ask"].tolist(),
-            cols["ask_size"].tolist(),
-            cols["bid_exchange"].tolist(),
-            cols["bid"].tolist(),
-            cols["bid_size"].tolist(),
-            cols["participant_ns"].tolist(),
-            cols["sequence"].tolist(),
-            cols["sip_ns"].tolist(),
-            strict=True,
-        )
-    ]
+def _quote_rows(cols: dict[str, np.ndarray], tape: int) -> bytes:
+    """The page's ``results`` array, keys in Polygon's order."""
+    return json_rows.array_of_objects(
+        len(cols["sip_ns"]),
+        [
+            json_rows.literal(b'{"ask_exchange":'),
+            json_rows.ints(cols["ask_exchange"]),
+            json_rows.literal(b',"ask_price":'),
+            json_rows.floats(cols["ask"]),
+            json_rows.literal(b',"ask_size":'),
+            json_rows.ints(cols["ask_size"]),
+            json_rows.literal(b',"bid_exchange":'),
+            json_rows.ints(cols["bid_exchange"]),
+            json_rows.literal(b',"bid_price":'),
+            json_rows.floats(cols["bid"]),
+            json_rows.literal(b',"bid_size":'),
+            json_rows.ints(cols["bid_size"]),
+            json_rows.literal(b',"participant_timestamp":'),
+            json_rows.ints(cols["participant_ns"]),
+            json_rows.literal(b',"sequence_number":'),
+            json_rows.ints(cols["sequence"]),
+            json_rows.literal(b',"sip_timestamp":'),
+            json_rows.ints(cols["sip_ns"]),
+            json_rows.literal(b',"tape":%d}' % tape),
+        ],
+    )
 
 
-def _trade_rows(cols: dict[str, np.ndarray], tape: int) -> list[dict[str, Any]]:
+def _trade_rows(cols: dict[str, np.ndarray], tape: int) -> bytes:
+    """The page's ``results`` array: ``conditions`` first when there are any, ``trf_*`` last on TRF trades."""
     size = cols["size"]
-    sizes = size.astype(np.int64).tolist() if np.all(size == np.round(size)) else size.tolist()
-    rows: list[dict[str, Any]] = []
-    append = rows.append
-    for sip, part, seq, price, qty, exch, cond, tid in zip(
-        cols["sip_ns"].tolist(),
-        cols["participant_ns"].tolist(),
-        cols["sequence"].tolist(),
-        cols["price"].tolist(),
-        sizes,
-        cols["exchange"].tolist(),
-        cols["condition_code"].tolist(),
-        cols["trade_id"].tolist(),
-        strict=True,
-    ):
-        row = {
-            "exchange": exch,
-            "id": str(tid),
-            "participant_timestamp": part,
-            "price": price,
-            "sequence_number": seq,
-            "sip_timestamp": sip,
-            "size": qty,
-            "tape": tape,
-        }
-        if cond:  # Polygon sends conditions first
-            row = {"conditions": CONDITIONS[cond], **row}
-        if exch == TRF_EXCHANGE:
-            row["trf_id"] = 201 + tid % 3
-            row["trf_timestamp"] = part - 20_000
-        append(row)
-    return rows
+    sizes = (
+        json_rows.ints(size.astype(np.int64)) if np.all(size == np.round(size)) else json_rows.floats(size)
+    )
+    exchange, trade_id, participant = cols["exchange"], cols["trade_id"], cols["participant_ns"]
+    condition_texts = [
+        b'"conditions":%s,' % orjson.dumps(CONDITIONS[code]) if code in CONDITIONS else b""
+        for code in range(max(CONDITIONS) + 1)
+    ]
+    trf = exchange == TRF_EXCHANGE
+    return json_rows.array_of_objects(
+        len(cols["sip_ns"]),
+        [
+            json_rows.literal(b"{"),
+            json_rows.texts(condition_texts, cols["condition_code"]),
+            json_rows.literal(b'"exchange":'),
+            json_rows.ints(exchange),
+            json_rows.literal(b',"id":"'),
+            json_rows.ints(trade_id),
+            json_rows.literal(b'","participant_timestamp":'),
+            json_rows.ints(participant),
+            json_rows.literal(b',"price":'),
+            json_rows.floats(cols["price"]),
+            json_rows.literal(b',"sequence_number":'),
+            json_rows.ints(cols["sequence"]),
+            json_rows.literal(b',"sip_timestamp":'),
+            json_rows.ints(cols["sip_ns"]),
+            json_rows.literal(b',"size":'),
+            sizes,
+            json_rows.literal(b',"tape":%d' % tape),
+            json_rows.only_where(json_rows.literal(b',"trf_id":'), trf),
+            json_rows.only_where(json_rows.ints(201 + trade_id % 3), trf),
+            json_rows.only_where(json_rows.literal(b',"trf_timestamp":'), trf),
+            json_rows.only_where(json_rows.ints(participant - 20_000), trf),
+            json_rows.literal(b"}"),
+        ],
+    )
 
 
 def quotes(market: SimulatedMarket, call: Call) -> Reply:

@@ -98,17 +98,22 @@ def next_url(path: str, state: dict[str, Any]) -> str:
     return f"{host}{path}?cursor={encode_cursor(state)}"
 
 
-def polygon_ok(payload: dict[str, Any], results: list[Any] | None, **extra: Any) -> Reply:
-    """A Polygon success envelope; no ``results`` key when empty."""
+def polygon_ok(payload: dict[str, Any], results: list[Any] | bytes | None, **extra: Any) -> Reply:
+    """A Polygon success envelope; no ``results`` key when empty. ``results`` may be the JSON array already
+    rendered (bytes, non-empty), spliced in where ``dumps`` would have written it."""
     body: dict[str, Any] = dict(payload)
-    if results:
-        body["results"] = results
+    if results:  # a rendered array's place is held by None until it is spliced in
+        body["results"] = None if isinstance(results, bytes) else results
     body["status"] = "OK"
     body["request_id"] = request_id()
     for key, value in extra.items():
         if value is not None:
             body[key] = value
-    return Reply(200, dumps(body))
+    encoded = dumps(body)
+    if isinstance(results, bytes) and results:
+        head, _, tail = encoded.partition(b'"results":null')
+        encoded = b"".join((head, b'"results":', results, tail))
+    return Reply(200, encoded)
 
 
 def polygon_error(status: int, message: str, key: str = "error", label: str = "ERROR") -> Reply:
