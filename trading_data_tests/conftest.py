@@ -34,8 +34,11 @@ CLOCK_SENSITIVE = (
     "monitoring/test_sensors.py",
     "monitoring/test_freshness.py",
     "monitoring/test_health.py",
+    "simulator/test_market_status.py",
     "processes/test_topology.py",
     "test_incremental.py",
+    "test_catch_up.py",
+    "test_recompute.py",
     "sources/test_http.py::test_429_retry_after_http_date_honoured",
 )
 TESTS_ROOT = os.path.dirname(os.path.abspath(__file__))

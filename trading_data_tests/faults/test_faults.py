@@ -33,6 +33,7 @@ import psycopg
 import pytest
 
 from trading_data.calendar import NEW_YORK
+from trading_data.clock import utc_now
 from trading_data.db import server as pg_server
 from trading_data.sources.simulator.faults import Fault
 from trading_data.sources.simulator.market import SimulatedMarket
@@ -55,13 +56,13 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 class Clock:
-    """The simulator's now: a fixed instant while ``at`` is set, else the real time."""
+    """The simulator's now: a fixed instant while ``at`` is set, else the platform's clock (``utc_now``)."""
 
     def __init__(self) -> None:
         self.at: dt.datetime | None = None
 
     def __call__(self) -> dt.datetime:
-        return self.at or dt.datetime.now(dt.UTC)
+        return self.at or utc_now()
 
 
 @dataclass
