@@ -17,7 +17,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, ClassVar, Self
 
 import httpx
 import orjson
@@ -287,3 +287,57 @@ def _param(value: str | int | float | bool) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+class VendorClient:
+    """What every vendor client shares: one :class:`VendorHTTP` built from the vendor's defaults, its
+    stats, and ``async with`` closing it. Subclasses set the class attributes and add the endpoints."""
+
+    vendor: ClassVar[str]
+    env_var: ClassVar[str]
+    default_base_url: ClassVar[str]
+    default_rate_limit: ClassVar[RateLimit]
+    http_options: ClassVar[Mapping[str, Any]] = {}
+    """Vendor-specific VendorHTTP options (body check, usage headers, ...)."""
+
+    def __init__(self, http: VendorHTTP):
+        self.http = http
+
+    @classmethod
+    def create(
+        cls,
+        api_key: str | None,
+        *,
+        base_url: str | None = None,
+        rate_limit: RateLimit | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: float | httpx.Timeout = 30.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+        **http_options: Any,
+    ) -> Self:
+        return cls(
+            VendorHTTP(
+                vendor=cls.vendor,
+                base_url=base_url or cls.default_base_url,
+                api_key=api_key,
+                env_var=cls.env_var,
+                rate_limit=rate_limit or cls.default_rate_limit,
+                retry=retry,
+                timeout=timeout,
+                transport=transport,
+                **{**cls.http_options, **http_options},
+            )
+        )
+
+    @property
+    def stats(self) -> ClientStats:
+        return self.http.stats
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()

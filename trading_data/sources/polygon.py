@@ -11,18 +11,15 @@ import datetime as dt
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-import httpx
 import pandas as pd
 
 from trading_data import calendar, schemas
 from trading_data.settings.platform import POLYGON_API_KEY, POLYGON_BASE_URL, POLYGON_RATE_LIMIT_PER_MINUTE
 from trading_data.sources import paging, polygon_parsing
-from trading_data.sources.client import VendorHTTP
+from trading_data.sources.client import VendorClient
 from trading_data.sources.errors import MalformedResponse
 from trading_data.sources.paging import RowKey
 from trading_data.sources.rate_limit import RateLimit
-from trading_data.sources.retry import RetryPolicy
-from trading_data.sources.stats import ClientStats
 
 VENDOR = "polygon"
 ENV_VAR = POLYGON_API_KEY.env_var
@@ -96,51 +93,14 @@ def session_window_ns(session: dt.date | str) -> tuple[int, int]:
     return _ns(start), _ns(end)
 
 
-class PolygonClient:
+class PolygonClient(VendorClient):
     """Async Polygon client. ``async with PolygonClient.create(key) as polygon: ...``"""
 
-    def __init__(self, http: VendorHTTP):
-        self.http = http
-
-    @classmethod
-    def create(
-        cls,
-        api_key: str | None,
-        *,
-        base_url: str = DEFAULT_BASE_URL,
-        rate_limit: RateLimit = FREE_PLAN,
-        retry: RetryPolicy | None = None,
-        timeout: float | httpx.Timeout = 30.0,
-        transport: httpx.AsyncBaseTransport | None = None,
-        **http_options: Any,
-    ) -> PolygonClient:
-        return cls(
-            VendorHTTP(
-                vendor=VENDOR,
-                base_url=base_url,
-                api_key=api_key,
-                env_var=ENV_VAR,
-                rate_limit=rate_limit,
-                retry=retry,
-                timeout=timeout,
-                transport=transport,
-                body_check=check_body,
-                **http_options,
-            )
-        )
-
-    @property
-    def stats(self) -> ClientStats:
-        return self.http.stats
-
-    async def aclose(self) -> None:
-        await self.http.aclose()
-
-    async def __aenter__(self) -> PolygonClient:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
+    vendor = VENDOR
+    env_var = ENV_VAR
+    default_base_url = DEFAULT_BASE_URL
+    default_rate_limit = FREE_PLAN
+    http_options = {"body_check": check_body}
 
     # -- aggregates --------------------------------------------------------------------------------
 

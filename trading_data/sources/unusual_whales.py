@@ -7,7 +7,6 @@ import math
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import pandas as pd
 
 from trading_data.domain.option_symbols import normalize_option_symbol
@@ -17,11 +16,9 @@ from trading_data.settings.platform import (
     UNUSUAL_WHALES_RATE_LIMIT_PER_MINUTE,
 )
 from trading_data.sources import unusual_whales_parsing
-from trading_data.sources.client import VendorHTTP
+from trading_data.sources.client import VendorClient
 from trading_data.sources.errors import MalformedResponse, PageLimitExceeded, PagingLoopError
 from trading_data.sources.rate_limit import RateLimit
-from trading_data.sources.retry import RetryPolicy
-from trading_data.sources.stats import ClientStats
 
 VENDOR = "unusual_whales"
 ENV_VAR = UNUSUAL_WHALES_API_TOKEN.env_var
@@ -59,53 +56,18 @@ def _ceil_ms(ts: pd.Timestamp) -> int:
     return math.ceil(ts.value / 1_000_000)
 
 
-class UnusualWhalesClient:
+class UnusualWhalesClient(VendorClient):
     """Async Unusual Whales client. ``async with UnusualWhalesClient.create(token) as uw: ...``"""
 
-    def __init__(self, http: VendorHTTP):
-        self.http = http
-
-    @classmethod
-    def create(
-        cls,
-        api_token: str | None,
-        *,
-        base_url: str = DEFAULT_BASE_URL,
-        rate_limit: RateLimit = BASIC_PLAN,
-        retry: RetryPolicy | None = None,
-        timeout: float | httpx.Timeout = 30.0,
-        transport: httpx.AsyncBaseTransport | None = None,
-        **http_options: Any,
-    ) -> UnusualWhalesClient:
-        return cls(
-            VendorHTTP(
-                vendor=VENDOR,
-                base_url=base_url,
-                api_key=api_token,
-                env_var=ENV_VAR,
-                rate_limit=rate_limit,
-                retry=retry,
-                timeout=timeout,
-                transport=transport,
-                body_check=check_body,
-                usage_header_prefix="x-uw-",
-                unparsed_error_statuses=(401, 429),
-                **http_options,
-            )
-        )
-
-    @property
-    def stats(self) -> ClientStats:
-        return self.http.stats
-
-    async def aclose(self) -> None:
-        await self.http.aclose()
-
-    async def __aenter__(self) -> UnusualWhalesClient:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
+    vendor = VENDOR
+    env_var = ENV_VAR
+    default_base_url = DEFAULT_BASE_URL
+    default_rate_limit = BASIC_PLAN
+    http_options = {
+        "body_check": check_body,
+        "usage_header_prefix": "x-uw-",
+        "unparsed_error_statuses": (401, 429),
+    }
 
     async def iter_flow_alerts(
         self,
