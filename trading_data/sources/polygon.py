@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from trading_data import calendar, schemas
+from trading_data.clock import utc_now
 from trading_data.settings.platform import POLYGON_API_KEY, POLYGON_BASE_URL, POLYGON_RATE_LIMIT_PER_MINUTE
 from trading_data.sources import paging, polygon_parsing
 from trading_data.sources.client import VendorClient
@@ -165,12 +166,12 @@ class PolygonClient(VendorClient):
         kind: str,
         ticker: str,
         *,
-        gte_ns: dt.datetime | int | None,
-        lt_ns: dt.datetime | int | None,
-        session: dt.date | str | None,
-        limit: int,
-        max_pages: int,
-        validate: bool,
+        gte_ns: dt.datetime | int | None = None,
+        lt_ns: dt.datetime | int | None = None,
+        session: dt.date | str | None = None,
+        limit: int = MAX_TICK_LIMIT,
+        max_pages: int = 10_000,
+        validate: bool = False,
     ) -> AsyncIterator[pd.DataFrame]:
         build, key, _ = _TICK_FEEDS[kind]
         params = self._tick_params(gte_ns, lt_ns, session, limit)
@@ -191,17 +192,7 @@ class PolygonClient(VendorClient):
             return build([], ticker, validate=True)
         return model.validate(pd.concat(frames, ignore_index=True))
 
-    def iter_trades(
-        self,
-        ticker: str,
-        *,
-        gte_ns: dt.datetime | int | None = None,
-        lt_ns: dt.datetime | int | None = None,
-        session: dt.date | str | None = None,
-        limit: int = MAX_TICK_LIMIT,
-        max_pages: int = 10_000,
-        validate: bool = False,
-    ) -> AsyncIterator[pd.DataFrame]:
+    def iter_trades(self, ticker: str, **window: Any) -> AsyncIterator[pd.DataFrame]:
         """One ``schemas.Trades`` frame per page, oldest first, for [gte_ns, lt_ns) or a session's day.
 
         The pages have the model's columns and dtypes but are not validated unless ``validate``: the
@@ -209,44 +200,16 @@ class PolygonClient(VendorClient):
         second pandera pass per page (~16 ms) would keep fewer requests in flight. :meth:`trades`
         validates.
         """
-        return self._iter_tick_frames(
-            "trades",
-            ticker,
-            gte_ns=gte_ns,
-            lt_ns=lt_ns,
-            session=session,
-            limit=limit,
-            max_pages=max_pages,
-            validate=validate,
-        )
+        return self._iter_tick_frames("trades", ticker, **window)
 
     async def trades(self, ticker: str, **window: Any) -> pd.DataFrame:
         """All trades in the window as one validated frame (see :meth:`iter_trades`)."""
         return await self._all_ticks("trades", ticker, window)
 
-    def iter_quotes(
-        self,
-        ticker: str,
-        *,
-        gte_ns: dt.datetime | int | None = None,
-        lt_ns: dt.datetime | int | None = None,
-        session: dt.date | str | None = None,
-        limit: int = MAX_TICK_LIMIT,
-        max_pages: int = 10_000,
-        validate: bool = False,
-    ) -> AsyncIterator[pd.DataFrame]:
+    def iter_quotes(self, ticker: str, **window: Any) -> AsyncIterator[pd.DataFrame]:
         """One ``schemas.Quotes`` frame per page, oldest first, for [gte_ns, lt_ns) or a session's day
         (validation as in :meth:`iter_trades`)."""
-        return self._iter_tick_frames(
-            "quotes",
-            ticker,
-            gte_ns=gte_ns,
-            lt_ns=lt_ns,
-            session=session,
-            limit=limit,
-            max_pages=max_pages,
-            validate=validate,
-        )
+        return self._iter_tick_frames("quotes", ticker, **window)
 
     # -- options -----------------------------------------------------------------------------------
 
@@ -259,7 +222,7 @@ class PolygonClient(VendorClient):
         max_pages: int = 200,
     ) -> pd.DataFrame:
         """The option chain (greeks, IV, OI) → ``schemas.OptionsFlow`` rows of type ``chain_snapshot``."""
-        polled = polled_at or dt.datetime.now(dt.UTC)
+        polled = polled_at or utc_now()
         rows = await paging.paginate(
             self.http,
             f"/v3/snapshot/options/{underlying}",
