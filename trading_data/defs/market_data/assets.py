@@ -241,40 +241,37 @@ def prices(
     )
 
 
-@feed_asset(
+def tick_feed_asset(table: str, description: str) -> dg.AssetsDefinition:
+    """A Polygon v3 tick feed (``quotes``, ``trades``): ``PolygonClient.iter_<table>`` page by page."""
+
+    @feed_asset(table, description)
+    def _feed(
+        context: dg.AssetExecutionContext,
+        selected_tickers: pd.DataFrame,
+        polygon: PolygonResource,
+        settings: PipelineSettingsResource,
+        database: MarketDatabase,
+    ) -> TickerFeed:
+        def pages(
+            client: Any, ticker: str, start: dt.datetime, end: dt.datetime
+        ) -> AsyncIterator[pd.DataFrame]:
+            return getattr(client, f"iter_{table}")(ticker, gte_ns=start, lt_ns=end)
+
+        return _tick_feed(context, table, selected_tickers, polygon, settings, database, pages)
+
+    return _feed
+
+
+quotes = tick_feed_asset(
     "quotes",
     "NBBO quotes for the active tickers (Polygon v3 quotes), streamed page by page and "
     "upserted incrementally from each ticker's watermark.",
 )
-def quotes(
-    context: dg.AssetExecutionContext,
-    selected_tickers: pd.DataFrame,
-    polygon: PolygonResource,
-    settings: PipelineSettingsResource,
-    database: MarketDatabase,
-) -> TickerFeed:
-    def pages(client: Any, ticker: str, start: dt.datetime, end: dt.datetime) -> AsyncIterator[pd.DataFrame]:
-        return client.iter_quotes(ticker, gte_ns=start, lt_ns=end)
-
-    return _tick_feed(context, "quotes", selected_tickers, polygon, settings, database, pages)
-
-
-@feed_asset(
+trades = tick_feed_asset(
     "trades",
     "Individual trades for the active tickers (Polygon v3 trades), streamed page by page and "
     "upserted incrementally from each ticker's watermark.",
 )
-def trades(
-    context: dg.AssetExecutionContext,
-    selected_tickers: pd.DataFrame,
-    polygon: PolygonResource,
-    settings: PipelineSettingsResource,
-    database: MarketDatabase,
-) -> TickerFeed:
-    def pages(client: Any, ticker: str, start: dt.datetime, end: dt.datetime) -> AsyncIterator[pd.DataFrame]:
-        return client.iter_trades(ticker, gte_ns=start, lt_ns=end)
-
-    return _tick_feed(context, "trades", selected_tickers, polygon, settings, database, pages)
 
 
 @feed_asset(
