@@ -1,6 +1,12 @@
 """The NYSE trading calendar (``exchange_calendars`` XNYS) and the one partitions definition.
 
 Partition keys are session dates (``YYYY-MM-DD``); each partition's window is one New York day.
+
+Sessions, opens and closes from CALENDAR_START to CALENDAR_END come from a table of XNYS's full-day
+holidays and early closes (``trading_data_tests/test_calendar_table.py`` checks it against
+``exchange_calendars`` day by day): importing exchange_calendars and building the calendar costs ~0.8 s,
+which every process paid at import (the partitions' exclusions) and every run step paid again. The
+calendar itself is built only for what the table does not hold: holiday names and dates outside it.
 """
 
 from __future__ import annotations
@@ -8,10 +14,13 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-import exchange_calendars as xcals
 import pandas as pd
+
+if TYPE_CHECKING:
+    import exchange_calendars as xcals
 
 NEW_YORK = ZoneInfo("America/New_York")
 UTC = dt.UTC
@@ -19,12 +28,55 @@ PARTITIONS_START = "2024-01-02"
 # exchange_calendars' default horizon is about a year ahead; ask for an explicit far end.
 CALENDAR_START = "2020-01-01"
 CALENDAR_END = "2030-12-31"
+REGULAR_OPEN = dt.time(9, 30)
 REGULAR_CLOSE = dt.time(16, 0)
+
+
+
+def _dates(text: str) -> frozenset[dt.date]:
+    return frozenset(dt.date.fromisoformat(day) for day in text.split())
+
+
+# XNYS from CALENDAR_START to CALENDAR_END, as exchange_calendars 4.x states it (regenerate as
+# trading_data_tests/test_calendar_table.py says when the calendar package or CALENDAR_END changes).
+_FULL_DAY_HOLIDAYS = _dates(
+    """
+    2020-01-01 2020-01-20 2020-02-17 2020-04-10 2020-05-25 2020-07-03 2020-09-07 2020-11-26 2020-12-25
+    2021-01-01 2021-01-18 2021-02-15 2021-04-02 2021-05-31 2021-07-05 2021-09-06 2021-11-25 2021-12-24
+    2022-01-17 2022-02-21 2022-04-15 2022-05-30 2022-06-20 2022-07-04 2022-09-05 2022-11-24 2022-12-26
+    2023-01-02 2023-01-16 2023-02-20 2023-04-07 2023-05-29 2023-06-19 2023-07-04 2023-09-04 2023-11-23
+    2023-12-25 2024-01-01 2024-01-15 2024-02-19 2024-03-29 2024-05-27 2024-06-19 2024-07-04 2024-09-02
+    2024-11-28 2024-12-25 2025-01-01 2025-01-09 2025-01-20 2025-02-17 2025-04-18 2025-05-26 2025-06-19
+    2025-07-04 2025-09-01 2025-11-27 2025-12-25 2026-01-01 2026-01-19 2026-02-16 2026-04-03 2026-05-25
+    2026-06-19 2026-07-03 2026-09-07 2026-11-26 2026-12-25 2027-01-01 2027-01-18 2027-02-15 2027-03-26
+    2027-05-31 2027-06-18 2027-07-05 2027-09-06 2027-11-25 2027-12-24 2028-01-17 2028-02-21 2028-04-14
+    2028-05-29 2028-06-19 2028-07-04 2028-09-04 2028-11-23 2028-12-25 2029-01-01 2029-01-15 2029-02-19
+    2029-03-30 2029-05-28 2029-06-19 2029-07-04 2029-09-03 2029-11-22 2029-12-25 2030-01-01 2030-01-21
+    2030-02-18 2030-04-19 2030-05-27 2030-06-19 2030-07-04 2030-09-02 2030-11-28 2030-12-25
+    """
+)
+# Every early close of the range is at 13:00; no session opens later than 09:30.
+_EARLY_CLOSES = _dates(
+    """
+    2020-11-27 2020-12-24 2021-11-26 2022-11-25 2023-07-03 2023-11-24 2024-07-03 2024-11-29 2024-12-24
+    2025-07-03 2025-11-28 2025-12-24 2026-11-27 2026-12-24 2027-11-26 2028-07-03 2028-11-24 2029-07-03
+    2029-11-23 2029-12-24 2030-07-03 2030-11-29 2030-12-24
+    """
+)
+EARLY_CLOSE = dt.time(13, 0)
+_TABLE_START = dt.date.fromisoformat(CALENDAR_START)
+_TABLE_END = dt.date.fromisoformat(CALENDAR_END)
 
 
 @lru_cache(maxsize=1)
 def nyse() -> xcals.ExchangeCalendar:
+    import exchange_calendars as xcals  # ~0.5 s to import: only where the table does not answer
+
     return xcals.get_calendar("XNYS", start=CALENDAR_START, end=CALENDAR_END)
+
+
+def _in_table(day: dt.date) -> bool:
+    return _TABLE_START <= day <= _TABLE_END
 
 
 @dataclass(frozen=True)
@@ -67,6 +119,8 @@ def session_window(day: dt.date | str) -> tuple[dt.datetime, dt.datetime]:
 
 
 def is_session(day: dt.date) -> bool:
+    if _in_table(day):
+        return day.weekday() < 5 and day not in _FULL_DAY_HOLIDAYS
     return bool(nyse().is_session(pd.Timestamp(day)))
 
 
@@ -75,6 +129,13 @@ def session(day: dt.date | str) -> Session:
     day = dt.date.fromisoformat(day) if isinstance(day, str) else day
     if not is_session(day):
         raise ValueError(f"{day.isoformat()} is not an NYSE session ({closed_reason(day)})")
+    if _in_table(day):
+        close = EARLY_CLOSE if day in _EARLY_CLOSES else REGULAR_CLOSE
+        return Session(
+            date=day,
+            open=dt.datetime.combine(day, REGULAR_OPEN, tzinfo=NEW_YORK),
+            close=dt.datetime.combine(day, close, tzinfo=NEW_YORK),
+        )
     ts = pd.Timestamp(day)
     cal = nyse()
     return Session(
@@ -107,11 +168,23 @@ def holiday_name(day: dt.date) -> str | None:
 
 def sessions_between(start: dt.date | str, end: dt.date | str) -> list[dt.date]:
     """Sessions from ``start`` to ``end`` inclusive."""
+    first, last = (dt.date.fromisoformat(d) if isinstance(d, str) else d for d in (start, end))
+    if _in_table(first) and _in_table(last):
+        days = (first + dt.timedelta(days=n) for n in range((last - first).days + 1))
+        return [day for day in days if is_session(day)]
     return [ts.date() for ts in nyse().sessions_in_range(pd.Timestamp(start), pd.Timestamp(end))]
 
 
 def previous_sessions(day: dt.date, count: int) -> list[dt.date]:
     """The ``count`` sessions strictly before ``day``, oldest first."""
+    found: list[dt.date] = []
+    back = day - dt.timedelta(days=1)
+    while len(found) < count and _in_table(back):
+        if is_session(back):
+            found.append(back)
+        back -= dt.timedelta(days=1)
+    if len(found) == count:
+        return found[::-1]
     start = nyse().date_to_session(pd.Timestamp(day), direction="previous")
     if start.date() == day:
         start = nyse().previous_session(start)
@@ -127,6 +200,9 @@ def session_at(moment: dt.datetime) -> Session | None:
 
 def non_session_weekdays(start: str = PARTITIONS_START, end: str = CALENDAR_END) -> list[dt.date]:
     """Weekdays that are not sessions (full-day holidays), for partition exclusions."""
+    first, last = dt.date.fromisoformat(start), dt.date.fromisoformat(end)
+    if _in_table(first) and _in_table(last):
+        return sorted(day for day in _FULL_DAY_HOLIDAYS if first <= day <= last and day.weekday() < 5)
     days = pd.bdate_range(start, end)
     sessions = set(nyse().sessions_in_range(start, end))
     return [d.date() for d in days if d not in sessions]

@@ -33,9 +33,6 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.dates import DateFormatter
-from matplotlib.figure import Figure
 
 from trading_data.calendar import NEW_YORK, Session
 from trading_data.domain.reconciliation import (
@@ -330,6 +327,12 @@ def render_chart(
 ) -> bytes:
     """A PNG: per ticker (the first ``max_tickers``), close with sma_20, Bollinger bands and vwap
     over the session's hours. Rendered with the Agg canvas; no display, no pyplot state."""
+    # matplotlib costs ~0.3 s to import: only the report's step pays it, not every process that loads
+    # the definitions.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.dates import DateFormatter
+    from matplotlib.figure import Figure
+
     shown = list(dict.fromkeys(tickers))[:max_tickers]
     open_utc = pd.Timestamp(session.open).tz_convert("UTC")
     close_utc = pd.Timestamp(session.close).tz_convert("UTC")

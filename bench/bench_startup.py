@@ -1,0 +1,62 @@
+"""Start-up of a process that loads the code location: ``import trading_data.definitions`` against
+``import dagster, pandas`` (the floor every Dagster + pandas process pays), each in a fresh interpreter.
+
+Median of 5 runs per side, alternating, wall time and CPU (user + system of the child) side by side.
+Target (issue 11, target 2): the definitions ≤ 1.25× the floor.
+
+    .venv/bin/python bench/bench_startup.py [--runs 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+CASES = {
+    "import dagster, pandas": "import dagster, pandas",
+    "import trading_data.definitions": "import trading_data.definitions",
+}
+TARGET = 1.25
+
+
+def run_once(code: str) -> tuple[float, float]:
+    """Wall and CPU seconds of one fresh interpreter running ``code``."""
+    before = os.times()
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], check=True)
+    wall = time.perf_counter() - start
+    after = os.times()
+    cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
+    return wall, cpu
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    for code in CASES.values():  # warm the page cache and the .pyc files once, untimed
+        run_once(code)
+    results: dict[str, list[tuple[float, float]]] = {name: [] for name in CASES}
+    for _ in range(args.runs):
+        for name, code in CASES.items():
+            results[name].append(run_once(code))
+    medians = {
+        name: (statistics.median(w for w, _ in runs), statistics.median(c for _, c in runs))
+        for name, runs in results.items()
+    }
+    floor_wall, floor_cpu = medians["import dagster, pandas"]
+    print(f"start-up, median of {args.runs} fresh interpreters (alternating)")
+    print(f"{'':34} {'wall s':>8} {'CPU s':>8} {'× floor (wall)':>15} {'× floor (CPU)':>14}")
+    for name, (wall, cpu) in medians.items():
+        print(f"{name:34} {wall:8.2f} {cpu:8.2f} {wall / floor_wall:15.2f} {cpu / floor_cpu:14.2f}")
+    ratio = medians["import trading_data.definitions"][0] / floor_wall
+    verdict = "meets" if ratio <= TARGET else "misses"
+    print(f"target: definitions ≤ {TARGET}× the floor (wall): {ratio:.2f}×, {verdict} it")
+
+
+if __name__ == "__main__":
+    main()
