@@ -21,6 +21,7 @@ import pyarrow as pa
 # Dagster exports no public name for the DbIOManager family (see trading_data.db.table_slices).
 from dagster._core.storage.db_io_manager import DbTypeHandler, TableSlice
 
+from trading_data.db.copy_writer import CopyThread
 from trading_data.db.migrate import validate_schema_name
 from trading_data.db.table_slices import (
     StorageError,
@@ -54,6 +55,9 @@ class FrameChunks:
         self.discard_tickers: set[str] = set()
         self.replace_tickers: list[str] = []
         self.replace_filter: str = ""
+        # The pandera model every chunk was already validated (and coerced) with, if any: the IO
+        # manager does not validate such chunks a second time.
+        self.validated_model: type | None = None
 
     def __iter__(self) -> Iterator[pd.DataFrame]:
         return iter(self._chunks)
@@ -102,26 +106,35 @@ def _apply_stream_outcome(
     staging: str | None,
     where: str,
     params: tuple[Any, ...],
+    window_was_empty: bool = False,
 ) -> None:
-    """Before the merge: drop the staged rows of tickers that failed part-way, and delete the stored rows
+    """Before the merge: drop the streamed rows of tickers that failed part-way, and delete the stored rows
     of the tickers whose window the stream replaces (a closed session fetched whole), in the write's
-    transaction, so the window holds the old rows or the new ones, never a mix."""
+    transaction, so the window holds the old rows or the new ones, never a mix.
+
+    Into a window that was empty (locked since), rows were COPYed straight into the table too: the
+    window's rows of a discarded ticker are all this stream's, and there are no stored rows to replace.
+    """
     if not (obj.discard_tickers or obj.replace_tickers):
         return
     if "ticker" not in spec.columns:
         raise StorageError(f"{spec.name}: per-ticker discard/replace needs a ticker column")
+    clause = f"{where} AND" if where else "WHERE"
     if obj.discard_tickers:
-        if staging is None:
+        if staging is None and not window_was_empty:
             raise StorageError(f"{spec.name}: discarding tickers needs the upsert write mode")
-        cur.execute(
-            f"DELETE FROM {staging} WHERE ticker = ANY(string_to_array($1, ','))",
-            (",".join(sorted(obj.discard_tickers)),),
-        )
+        discard = ",".join(sorted(obj.discard_tickers))
+        if staging is not None:
+            cur.execute(f"DELETE FROM {staging} WHERE ticker = ANY(string_to_array($1, ','))", (discard,))
+        if window_was_empty:
+            n = len(params) + 1
+            cur.execute(
+                f"DELETE FROM {target} {clause} ticker = ANY(string_to_array(${n}, ','))", (*params, discard)
+            )
     replace = [t for t in obj.replace_tickers if t not in obj.discard_tickers]
-    if replace:
+    if replace and not window_was_empty:
         n = len(params) + 1
         extra = f" AND ({obj.replace_filter})" if obj.replace_filter else ""
-        clause = f"{where} AND" if where else "WHERE"
         cur.execute(
             f"DELETE FROM {target} {clause} ticker = ANY(string_to_array(${n}, ','))" + extra,
             (*params, ",".join(replace)),
@@ -135,6 +148,30 @@ def _chunks(obj: pd.DataFrame | FrameChunks) -> Iterator[pd.DataFrame]:
         yield from obj
 
 
+def _stream(loader: _Loader, obj: pd.DataFrame | FrameChunks, table_slice: TableSlice) -> tuple[int, int]:
+    """Check, validate (unless the stream did with the same model) and queue every chunk for COPY."""
+    spec = loader.spec
+    schema = arrow_schema(spec)
+    stream = isinstance(obj, FrameChunks)
+    validated = stream and obj.validated_model is spec.model
+    rows = chunks = 0
+    for chunk in _chunks(obj):
+        if chunk.empty:
+            continue
+        _check_columns(spec, chunk)
+        if not validated:
+            chunk = validate(spec.model, chunk, spec.name)
+        _check_window(spec, chunk, table_slice)
+        if loader.mode in ("upsert", "append"):
+            # ON CONFLICT cannot update a row twice in one statement: keep the last copy.
+            chunk = chunk.drop_duplicates(list(spec.primary_key), keep="last")
+        table = pa.Table.from_pandas(chunk[spec.columns], schema=schema, preserve_index=False, safe=False)
+        loader.load(table, chunk, stream)
+        rows += len(chunk)
+        chunks += 1
+    return rows, chunks
+
+
 def column_schema(spec: TableSpec) -> dg.TableSchema:
     """The model as a Dagster TableSchema, for the UI's Columns panel."""
     return dg.TableSchema(
@@ -145,6 +182,61 @@ def column_schema(spec: TableSpec) -> dg.TableSchema:
     )
 
 
+class _Loader:
+    """Where each chunk goes: straight into the table, or into the staging table to merge.
+
+    Into a window that was empty (locked until COMMIT), a stream's chunk is COPYed straight into the
+    table when no earlier chunk can share its keys: one ticker, and times after every earlier row of
+    that ticker (pages arrive oldest first). Any other chunk is staged and merged ``ON CONFLICT`` at
+    the end, so a later copy of a key still wins, as when every chunk is staged.
+    """
+
+    def __init__(self, cur: Any, spec: TableSpec, schema: str, mode: str, staging: str, target: str):
+        self.cur = cur
+        self.spec = spec
+        self.schema = schema
+        self.mode = mode
+        self.staging = staging
+        self.target = target
+        self.staged = mode == "upsert"
+        self._latest: dict[str, Any] = {}
+        self._ordered = {"ticker", spec.time_column} <= set(spec.primary_key)
+        self.writer = CopyThread(depth=2)
+
+    def _straight_in(self, chunk: pd.DataFrame, stream: bool) -> bool:
+        if self.mode == "replace" or (self.mode == "append" and not stream):
+            return True
+        if self.mode != "append" or not self._ordered:
+            return False
+        tickers = chunk["ticker"].to_numpy()
+        first = tickers[0]
+        times = chunk[self.spec.time_column]
+        earliest, latest = times.min(), times.max()
+        previous = self._latest.get(first)
+        single = bool((tickers == first).all())
+        if single:
+            self._latest[first] = latest if previous is None else max(previous, latest)
+        else:
+            for ticker, last in times.groupby(tickers, sort=False).max().items():
+                before = self._latest.get(ticker)
+                self._latest[ticker] = last if before is None else max(before, last)
+        return single and (previous is None or previous < earliest)
+
+    def load(self, table: pa.Table, chunk: pd.DataFrame, stream: bool) -> None:
+        if self._straight_in(chunk, stream):
+            cur, name, schema = self.cur, self.spec.name, self.schema
+            self.writer.submit(lambda: cur.adbc_ingest(name, table, mode="append", db_schema_name=schema))
+            return
+        if not self.staged:
+            self.staged = True
+            self.writer.submit(
+                lambda: self.cur.execute(
+                    f"CREATE TEMP TABLE {self.staging} (LIKE {self.target}) ON COMMIT DROP"
+                )
+            )
+        self.writer.submit(lambda: self.cur.adbc_ingest(self.staging, table, mode="append", temporary=True))
+
+
 class PandasPostgresTypeHandler(DbTypeHandler[pd.DataFrame]):
     """Writes DataFrames (or iterators of DataFrames) and reads partition windows as DataFrames."""
 
@@ -153,47 +245,27 @@ class PandasPostgresTypeHandler(DbTypeHandler[pd.DataFrame]):
     ) -> Mapping[str, Any]:
         spec = table_spec(table_slice.table)
         mode = write_mode(context)
-        schema = arrow_schema(spec)
         target = qualified_name(table_slice)
-        staging = f"staging_{spec.name}"
         started = time.perf_counter()
-        rows = 0
-        chunks = 0
         where, params = window_clause(spec, table_slice)
         with connection.cursor() as cur:
-            if (
-                mode == "upsert"
-                and _lock_window_and_check_empty(cur, target, where, params)
-                and isinstance(obj, pd.DataFrame)
-            ):
-                # Nothing to merge with: after drop_duplicates the frame's keys are unique, so COPY
-                # straight into the table (the cost of replace) instead of staging + ON CONFLICT.
+            if mode == "upsert" and _lock_window_and_check_empty(cur, target, where, params):
+                # Nothing to merge with: COPY straight into the table (the cost of replace) instead of
+                # staging + ON CONFLICT, chunk by chunk as _Loader decides.
                 mode = "append"
             if mode == "upsert":
-                cur.execute(f"CREATE TEMP TABLE {staging} (LIKE {target}) ON COMMIT DROP")
-            for chunk in _chunks(obj):
-                if chunk.empty:
-                    continue
-                _check_columns(spec, chunk)
-                chunk = validate(spec.model, chunk, spec.name)
-                _check_window(spec, chunk, table_slice)
-                if mode in ("upsert", "append"):
-                    # ON CONFLICT cannot update a row twice in one statement: keep the last copy.
-                    chunk = chunk.drop_duplicates(list(spec.primary_key), keep="last")
-                table = pa.Table.from_pandas(
-                    chunk[spec.columns], schema=schema, preserve_index=False, safe=False
-                )
-                if mode == "upsert":
-                    cur.adbc_ingest(staging, table, mode="append", temporary=True)
-                else:
-                    cur.adbc_ingest(spec.name, table, mode="append", db_schema_name=table_slice.schema)
-                rows += len(chunk)
-                chunks += 1
+                cur.execute(f"CREATE TEMP TABLE staging_{spec.name} (LIKE {target}) ON COMMIT DROP")
+            loader = _Loader(cur, spec, table_slice.schema, mode, f"staging_{spec.name}", target)
+            try:
+                rows, chunks = _stream(loader, obj, table_slice)
+            except BaseException:
+                loader.writer.abandon()
+                raise
+            loader.writer.close()
+            staging = loader.staging if loader.staged else None
             if isinstance(obj, FrameChunks):
-                _apply_stream_outcome(
-                    cur, obj, spec, target, staging if mode == "upsert" else None, where, params
-                )
-            if mode == "upsert":
+                _apply_stream_outcome(cur, obj, spec, target, staging, where, params, mode == "append")
+            if staging is not None:
                 key = ", ".join(spec.primary_key)
                 updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in spec.columns if c not in spec.primary_key)
                 cur.execute(
@@ -211,7 +283,7 @@ class PandasPostgresTypeHandler(DbTypeHandler[pd.DataFrame]):
             "rows_written": dg.MetadataValue.int(rows),
             "chunks": dg.MetadataValue.int(chunks),
             "write_mode": dg.MetadataValue.text(write_mode(context)),
-            "upsert_fast_path": dg.MetadataValue.bool(mode == "append"),
+            "upsert_fast_path": dg.MetadataValue.bool(mode == "append" and staging is None),
             "write_seconds": dg.MetadataValue.float(round(seconds, 4)),
             "dagster/column_schema": column_schema(spec),
             "table": dg.MetadataValue.text(target),

@@ -19,7 +19,7 @@ import dagster as dg
 import pandas as pd
 
 from trading_data.db.pandas_type_handler import FrameChunks
-from trading_data.orchestration.steps import step_failure
+from trading_data.orchestration.steps import ChunkValidator, step_failure
 from trading_data.sources.breaker import DEFAULT_TRIPS_ON, CircuitBreaker
 from trading_data.sources.errors import VendorError
 from trading_data.validation import ValidationFailed
@@ -76,6 +76,9 @@ class TickerFeed(FrameChunks):
         self._breakers = list(breakers)
         self._strict = strict
         self._replace_window = replace_window
+        if isinstance(chunk_filter, ChunkValidator):
+            # Every page yielded is the validator's output: the IO manager need not validate it again.
+            self.validated_model = chunk_filter.spec.model
 
     def _iterate(self) -> Iterator[pd.DataFrame]:
         # An open breaker fails the run at once with the time of the next probe.
