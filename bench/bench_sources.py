@@ -31,12 +31,14 @@ import argparse
 import datetime as dt
 import math
 import multiprocessing
+import os
 import statistics
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -79,6 +81,8 @@ class RunResult:
     client_max_in_window: int
     rate_wait: float
     failures: dict[str, str]
+    client_cpu: float  # CPU seconds of this process (client and, with --server thread, the simulator)
+    simulator_cpu: float | None  # CPU seconds of the simulator's child process (None with --server thread)
 
     @property
     def ratio(self) -> float:
@@ -117,6 +121,16 @@ class Simulator:
         if self._conn is not None:
             self._conn.send("stop")
             self._process.join(timeout=15)
+
+    def cpu_seconds(self) -> float | None:
+        """CPU seconds (user + system) the simulator's child process has used so far (Linux /proc)."""
+        if self._process is None:
+            return None
+        try:
+            fields = Path(f"/proc/{self._process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def reset_stats(self) -> None:
         if self._sim is not None:
@@ -190,7 +204,10 @@ def run_once(sim: Simulator, tickers: list[str], concurrency: int, limit: int) -
     reset_rate_limiters()  # a fresh, empty client window per run (the limiter is process-wide)
     time.sleep(RATE.per_seconds + 0.1)  # and let the server's 1 s window empty
     sim.reset_stats()
+    simulator_cpu, client_cpu = sim.cpu_seconds(), time.process_time()
     client, failures, rows, wall = fetch_window(sim.base_url, tickers, concurrency, limit)
+    client_cpu = time.process_time() - client_cpu
+    simulator_after = sim.cpu_seconds()
     stats = client.stats
     server = sim.stats()
     return RunResult(
@@ -210,6 +227,10 @@ def run_once(sim: Simulator, tickers: list[str], concurrency: int, limit: int) -
         client_max_in_window=client.http.limiter.max_in_window(),
         rate_wait=stats.rate_limit_wait_seconds,
         failures=failures,
+        client_cpu=client_cpu,
+        simulator_cpu=None
+        if simulator_cpu is None or simulator_after is None
+        else simulator_after - simulator_cpu,
     )
 
 
@@ -220,7 +241,9 @@ def describe(i: int, r: RunResult) -> str:
         f"(vs naive {r.wall / r.naive_minimum:.2f}x); latency p50 {r.p50_ms:.1f} ms p95 {r.p95_ms:.1f} ms; "
         f"limiter wait {r.rate_wait:.2f} s summed; client max/1s window {r.client_max_in_window}; "
         f"server: {r.server_total} requests, max {r.server_max_per_second}/s, rate_limited "
-        f"{r.server_rate_limited}; client 429s {r.client_429}, retries {r.retries}"
+        f"{r.server_rate_limited}; client 429s {r.client_429}, retries {r.retries}; CPU: client "
+        f"{r.client_cpu:.2f} s, simulator "
+        + (f"{r.simulator_cpu:.2f} s" if r.simulator_cpu is not None else "(in the client's process)")
         + (f"; FAILED {r.failures}" if r.failures else "")
     )
 

@@ -14,8 +14,14 @@ from collections.abc import Sequence
 import numpy as np
 import orjson
 
-_DIGIT = np.uint8(ord("0"))
-_SMALL_INT_TABLE = 4096  # non-negative ints below this are looked up in a table of their texts
+
+def _texts_matrix(parts: Sequence[bytes]) -> np.ndarray:
+    """Byte strings as the rows of a NUL-padded ``uint8`` matrix."""
+    array = np.array(parts, dtype=bytes)
+    return array.view(np.uint8).reshape(len(array), array.dtype.itemsize)
+
+
+_SMALL_INTS = _texts_matrix([str(i).encode() for i in range(10_000)])  # looked up, not formatted
 
 
 def literal(text: bytes) -> np.ndarray:
@@ -24,35 +30,23 @@ def literal(text: bytes) -> np.ndarray:
 
 
 def texts(table: Sequence[bytes], codes: np.ndarray) -> np.ndarray:
-    """Slot ``table[code]`` on each row (``b""`` for nothing), NUL-padded to the longest text."""
-    width = max((len(t) for t in table), default=0)
-    padded = np.zeros((len(table), max(width, 1)), dtype=np.uint8)
-    for i, text in enumerate(table):
-        padded[i, : len(text)] = np.frombuffer(text, dtype=np.uint8)
-    return padded[codes]
+    """Slot ``table[code]`` on each row (``b""`` for nothing)."""
+    return _texts_matrix(table)[codes]
 
 
 def ints(values: np.ndarray) -> np.ndarray:
     """Decimal text of integers, as ``orjson`` writes them."""
     values = np.asarray(values, dtype=np.int64)
-    if len(values) == 0:
-        return np.zeros((0, 1), dtype=np.uint8)
-    low, high = int(values.min()), int(values.max())
-    if low < 0:
+    if len(values) == 0 or values.min() < 0:
         return _orjson_texts(values)
-    if high < _SMALL_INT_TABLE:
-        return texts([str(i).encode() for i in range(high + 1)], values)
+    low, high = int(values.min()), int(values.max())
+    if high < len(_SMALL_INTS):
+        return _SMALL_INTS[:, : len(str(high))][values]
     width = len(str(high))
-    digits = np.empty((len(values), width), dtype=np.uint8)
-    rest = values.copy()
-    for column in range(width - 1, -1, -1):
-        rest, digit = np.divmod(rest, 10)
-        digits[:, column] = digit
-    # Leading zeros become NUL (squeezed out), except the last digit of a zero.
-    leading = np.cumsum(digits[:, :-1] != 0, axis=1) == 0
-    digits += _DIGIT
-    digits[:, :-1][leading] = 0
-    return digits
+    if len(str(low)) == width:  # all as wide (timestamps, sequence numbers): orjson's text, one row each
+        text = orjson.dumps(values, option=orjson.OPT_SERIALIZE_NUMPY)
+        return np.frombuffer(text, dtype=np.uint8)[1:].reshape(len(values), width + 1)[:, :width]
+    return _orjson_texts(values)
 
 
 def floats(values: np.ndarray) -> np.ndarray:
@@ -63,9 +57,7 @@ def floats(values: np.ndarray) -> np.ndarray:
 def _orjson_texts(values: np.ndarray) -> np.ndarray:
     if len(values) == 0:
         return np.zeros((0, 1), dtype=np.uint8)
-    parts = orjson.dumps(values, option=orjson.OPT_SERIALIZE_NUMPY)[1:-1].split(b",")
-    array = np.array(parts, dtype=bytes)
-    return array.view(np.uint8).reshape(len(array), array.dtype.itemsize)
+    return _texts_matrix(orjson.dumps(values, option=orjson.OPT_SERIALIZE_NUMPY)[1:-1].split(b","))
 
 
 def only_where(slot: np.ndarray, present: np.ndarray) -> np.ndarray:

@@ -24,6 +24,7 @@ import numpy as np
 from trading_data import calendar
 from trading_data.clock import utc_now
 from trading_data.sources.simulator import flow, intraday
+from trading_data.sources.simulator.block_cache import BlockCache
 from trading_data.sources.simulator.intraday import DayPlan, QuoteBlock, TradeBlock, build_day_plan
 from trading_data.sources.simulator.options import OptionChain, build_chain, expiries, option_symbol
 from trading_data.sources.simulator.pricing import RISK_FREE_RATE, black_scholes
@@ -149,6 +150,7 @@ class SimulatedMarket:
         self.day_plan = lru_cache(maxsize=1024)(self._day_plan)
         self._chain_cache = lru_cache(maxsize=256)(self._option_chain)
         self._alerts_cache = lru_cache(maxsize=8192)(self._session_alerts)
+        self._blocks = BlockCache()
 
     def _new_walk(self, profiles: list[Any], *key: str) -> DailyWalk:
         return DailyWalk(
@@ -299,12 +301,20 @@ class SimulatedMarket:
 
     # ----- quotes and trades ------------------------------------------------------------------
     def quote_block(self, ticker: str, day: dt.date, minute: int) -> QuoteBlock:
-        """All quotes of one minute (not clock-truncated)."""
-        return intraday.quote_block(self.seed, self.day_plan(ticker, day), minute)
+        """All quotes of one minute (not clock-truncated; cached, read-only arrays)."""
+        return self._blocks.get(
+            ("quotes", ticker, day, minute),
+            lambda: intraday.quote_block(self.seed, self.day_plan(ticker, day), minute),
+        )
 
     def trade_block(self, ticker: str, day: dt.date, minute: int) -> TradeBlock:
-        """All trades of one minute, priced inside the prevailing quote of the same minute block."""
-        return intraday.trade_block(self.seed, self.day_plan(ticker, day), minute)
+        """All trades of one minute, priced inside the prevailing quote of the same minute block (cached)."""
+        return self._blocks.get(
+            ("trades", ticker, day, minute),
+            lambda: intraday.trade_block(
+                self.seed, self.day_plan(ticker, day), minute, self.quote_block(ticker, day, minute)
+            ),
+        )
 
     def minute_blocks(
         self, ticker: str, lo_ns: int, hi_ns: int, descending: bool = False
