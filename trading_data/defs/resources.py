@@ -30,5 +30,6 @@ def build_resources() -> dict[str, object]:
 @dg.definitions
 def resources() -> dg.Definitions:
     # Dagster's default executor behind a configuration check: a bad setting fails the run before any
-    # step, once (trading_data/orchestration/executor.py).
+    # step, once; its step processes fork from a forkserver that has the definitions imported
+    # (trading_data/orchestration/executor.py).
     return dg.Definitions(resources=build_resources(), executor=trading_data_executor)

@@ -14,6 +14,13 @@ before any step process starts. The run is tagged ``dagster/max_retries=0`` firs
 daemon leaves it alone (it retries run-level exceptions; ``retry_on_asset_or_op_failure`` only covers
 step failures). ``execute_in_process`` / ``dg.materialize`` use Dagster's in-process executor instead;
 there the resources' ``setup_for_execution`` still refuses a bad setting.
+
+Step processes start from a forkserver that has imported the definitions once (``FORKSERVER_START``),
+unless the run config names a ``start_method`` itself: with Dagster's default (``spawn``) every step
+process imported ``trading_data.definitions`` again, ~40 % of a session run's CPU (issue 11). A forkserver
+is started by the run's process at its first step, with that process's environment: a run worker or a
+``dagster asset materialize`` starts one per run; a long-lived process that executes several
+multiprocess runs (a test session) keeps the environment of its first one.
 """
 
 from __future__ import annotations
@@ -40,6 +47,19 @@ from trading_data.settings import ConfigurationError
 if TYPE_CHECKING:
     from dagster._core.execution.context.system import PlanOrchestrationContext
     from dagster._core.execution.plan.plan import ExecutionPlan
+
+# The multiprocess executor's start method when the run config sets none: steps fork from a server that
+# has the code location imported already.
+FORKSERVER_START: dict[str, Any] = {"forkserver": {"preload_modules": ["trading_data.definitions"]}}
+
+
+def with_default_start_method(executor_config: Mapping[str, Any]) -> dict[str, Any]:
+    """The executor config with ``FORKSERVER_START`` as the multiprocess start method if none is set."""
+    config = dict(executor_config)
+    multiprocess = config.get("multiprocess")
+    if isinstance(multiprocess, Mapping) and not multiprocess.get("start_method"):
+        config["multiprocess"] = {**multiprocess, "start_method": FORKSERVER_START}
+    return config
 
 
 def required_resource_keys(job_def: dg.JobDefinition, execution_plan: ExecutionPlan) -> set[str]:
@@ -109,7 +129,9 @@ class ConfigurationCheckingExecutor(dg.Executor):
     requirements=dg.multi_or_in_process_executor.get_requirements,
 )
 def trading_data_executor(init_context: dg.InitExecutorContext) -> dg.Executor:
-    """Dagster's multi_or_in_process_executor behind a check of the run's configuration."""
+    """Dagster's multi_or_in_process_executor behind a check of the run's configuration, its steps
+    forked from a forkserver with the definitions preloaded unless the run config chooses otherwise."""
     create = dg.multi_or_in_process_executor.executor_creation_fn
     assert create is not None  # a decorated executor always has one
-    return ConfigurationCheckingExecutor(create(init_context))
+    context = init_context._replace(executor_config=with_default_start_method(init_context.executor_config))
+    return ConfigurationCheckingExecutor(create(context))

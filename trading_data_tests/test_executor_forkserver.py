@@ -1,0 +1,67 @@
+"""The platform's executor forks step processes from a forkserver that has the definitions imported
+(issue 11: with ``spawn`` every step imported them again), unless the run config chooses a start method.
+
+Runs go through the multiprocess executor on a real temporary instance: ``execute_job(reconstructable(...))``.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import dagster as dg
+import pytest
+
+from trading_data.orchestration.executor import (
+    FORKSERVER_START,
+    trading_data_executor,
+    with_default_start_method,
+)
+
+
+@dg.asset
+def modules_seen_by_the_step() -> dg.MaterializeResult:
+    # Read before anything here imports the definitions: only a preloading forkserver has them.
+    return dg.MaterializeResult(metadata={"definitions_preloaded": "trading_data.definitions" in sys.modules})
+
+
+def probe_job() -> dg.JobDefinition:
+    defs = dg.Definitions(
+        assets=[modules_seen_by_the_step],
+        jobs=[dg.define_asset_job("probe_job", selection=[modules_seen_by_the_step.key])],
+        executor=trading_data_executor,
+    )
+    return defs.resolve_job_def("probe_job")
+
+
+@pytest.fixture
+def instance() -> Iterator[dg.DagsterInstance]:
+    with dg.instance_for_test() as instance:
+        yield instance
+
+
+def _preloaded(instance: dg.DagsterInstance, run_config: dict[str, Any]) -> bool:
+    result = dg.execute_job(dg.reconstructable(probe_job), instance=instance, run_config=run_config)
+    assert result.success
+    event = instance.get_latest_materialization_event(modules_seen_by_the_step.key)
+    assert event is not None and event.asset_materialization is not None
+    return bool(event.asset_materialization.metadata["definitions_preloaded"].value)
+
+
+def test_steps_fork_from_a_server_with_the_definitions_imported(instance: dg.DagsterInstance) -> None:
+    assert _preloaded(instance, {}) is True
+
+
+def test_a_start_method_in_the_run_config_wins(instance: dg.DagsterInstance) -> None:
+    config = {"execution": {"config": {"multiprocess": {"start_method": {"spawn": {}}}}}}
+    assert _preloaded(instance, config) is False
+
+
+def test_the_default_start_method_fills_only_what_is_unset() -> None:
+    assert with_default_start_method({"multiprocess": {"max_concurrent": 2}}) == {
+        "multiprocess": {"max_concurrent": 2, "start_method": FORKSERVER_START}
+    }
+    spawn = {"multiprocess": {"start_method": {"spawn": {}}}}
+    assert with_default_start_method(spawn) == spawn
+    assert with_default_start_method({"in_process": {}}) == {"in_process": {}}
