@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install dev test test-fast test-times test-ui test-destructive lint bench-io bench-sources bench-quotes-session clean db-start db-stop
+.PHONY: install dev test test-fast test-times test-ui test-destructive lint bench-io bench-ingest bench-sources bench-quotes-session clean db-start db-stop
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -63,6 +63,10 @@ lint: $(STAMP)
 bench-io: $(STAMP)
 	$(BIN)/trading-data db start
 	$(BIN)/python bench/bench_io.py
+
+bench-ingest: $(STAMP)
+	$(BIN)/trading-data db start
+	$(BIN)/python bench/bench_ingest.py
 
 bench-sources: $(STAMP)
 	$(BIN)/python bench/bench_sources.py
