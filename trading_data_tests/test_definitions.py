@@ -33,7 +33,6 @@ EXPECTED_CRONS = {
     "options_schedule": "15 9,11,13,15 * * 1-5",
     "indicators_schedule": "30 9,13 * * 1-5",
     "full_pipeline_schedule": "30 16 * * 1-5",
-    "freshness_checks_schedule": "*/5 9-17 * * 1-5",
 }
 
 
@@ -74,6 +73,7 @@ def test_sensors_snapshot() -> None:
     assert sensors == {
         "run_failure_alert_sensor": dg.DefaultSensorStatus.RUNNING,
         "volatility_burst_sensor": dg.DefaultSensorStatus.RUNNING,
+        "freshness_sensor": dg.DefaultSensorStatus.RUNNING,
     }
 
 

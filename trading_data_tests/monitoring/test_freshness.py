@@ -11,8 +11,8 @@ from trading_data.calendar import NEW_YORK
 from trading_data.defs.monitoring.freshness import (
     FRESHNESS_CHECKS,
     FRESHNESS_JOB,
-    FRESHNESS_SCHEDULE,
     build_freshness_checks,
+    freshness_sensor,
 )
 from trading_data.monitoring.freshness import (
     FAMILIES,
@@ -157,7 +157,7 @@ def test_exports_load_in_definitions() -> None:
         assets=[dg.AssetSpec(f.asset) for f in FAMILIES.values()],
         asset_checks=FRESHNESS_CHECKS,
         jobs=[FRESHNESS_JOB],
-        schedules=[FRESHNESS_SCHEDULE],
+        sensors=[freshness_sensor],
     )
     defs.resolve_all_job_defs()
     assert defs.resolve_job_def("freshness_checks_job").name == "freshness_checks_job"

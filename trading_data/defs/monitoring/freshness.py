@@ -1,6 +1,12 @@
-"""The calendar-aware freshness checks, their job and their schedule (the rules:
-:mod:`trading_data.monitoring.freshness`; Dagster's ``build_last_update_freshness_checks`` knows cron and a
-lag, not the NYSE calendar)."""
+"""The calendar-aware freshness checks, their job and the sensor that evaluates them every 5 minutes (the
+rules: :mod:`trading_data.monitoring.freshness`; Dagster's ``build_last_update_freshness_checks`` knows cron
+and a lag, not the NYSE calendar).
+
+The sensor evaluates all eight checks in the code server, which has the definitions loaded already, and
+reports them as ``AssetCheckEvaluation``s: a few instance queries, where the 5-minute schedule it replaces
+launched a run (a run worker importing the definitions, then a process per check: ~60 s of CPU on this
+2-core machine every 5 minutes; issue 11). The checks stay declared: they run inside asset runs, judge
+backfilled sessions there, and ``freshness_checks_job`` evaluates them on demand."""
 
 import datetime as dt
 import warnings
@@ -8,16 +14,17 @@ from collections.abc import Callable
 
 import dagster as dg
 
-from trading_data.calendar import session_at
+from trading_data.calendar import NEW_YORK, session_at
 from trading_data.clock import utc_now
 from trading_data.monitoring.freshness import (
     FAMILIES,
+    FreshnessVerdict,
     evaluate_freshness,
     evaluate_past_session,
     family,
     freshness_expectation,
 )
-from trading_data.monitoring.materializations import latest_materialization
+from trading_data.monitoring.materializations import freshness_report, latest_materialization
 from trading_data.scheduling import market_hours_only_from_env
 
 warnings.filterwarnings("ignore", message="Specifying a partitions_def on an AssetCheckSpec")
@@ -28,6 +35,11 @@ Clock = Callable[[], dt.datetime]
 def _run_session(context: dg.AssetCheckExecutionContext) -> str | None:
     """The session partition of the run evaluating the check, if it is a partitioned run."""
     return context.run.tags.get("dagster/partition")
+
+
+def _severity(verdict: FreshnessVerdict, severity: dg.AssetCheckSeverity) -> dg.AssetCheckSeverity:
+    # Not fresh after the close: nothing more arrives today.
+    return dg.AssetCheckSeverity.ERROR if verdict.failed_after_close else severity
 
 
 def build_freshness_check(
@@ -73,7 +85,7 @@ def build_freshness_check(
             verdict = evaluate_freshness(fam.name, now, last, market_hours_only=mho)
         return dg.AssetCheckResult(
             passed=verdict.passed,
-            severity=dg.AssetCheckSeverity.ERROR if verdict.failed_after_close else severity,
+            severity=_severity(verdict, severity),
             description=verdict.reason,
             metadata=verdict.metadata(),
         )
@@ -94,13 +106,51 @@ FRESHNESS_JOB = dg.define_asset_job(
     tags={"feed": "freshness"},
 )
 
-# Every 5 minutes on weekdays 09:00-17:55 New York (covers the 16:30 report's grace); the checks
-# themselves pass silently on holidays and after early closes.
-FRESHNESS_SCHEDULE = dg.ScheduleDefinition(
-    name="freshness_checks_schedule",
-    cron_schedule="*/5 9-17 * * 1-5",
-    job=FRESHNESS_JOB,
-    execution_timezone="America/New_York",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Runs the calendar-aware freshness checks every 5 minutes on weekdays.",
+FRESHNESS_INTERVAL_SECONDS = 300
+
+
+def in_freshness_hours(now: dt.datetime) -> bool:
+    """Weekdays 09:00-17:59 New York (covers the 16:30 report's grace), the hours the replaced
+    ``*/5 9-17 * * 1-5`` schedule ran; the verdicts themselves pass on holidays and after early closes."""
+    ny = now.astimezone(NEW_YORK)
+    return ny.weekday() < 5 and 9 <= ny.hour <= 17
+
+
+def freshness_evaluations(
+    instance: dg.DagsterInstance,
+    now: dt.datetime,
+    severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.WARN,
+) -> list[dg.AssetCheckEvaluation]:
+    """Every family's ``<asset>_calendar_fresh`` verdict at ``now`` (today's session), as evaluations."""
+    evaluations = []
+    for asset, verdict in freshness_report(instance, now).items():
+        assert verdict is not None  # an instance was given
+        evaluations.append(
+            dg.AssetCheckEvaluation(
+                asset_key=dg.AssetKey(asset),
+                check_name=f"{asset}_calendar_fresh",
+                passed=verdict.passed,
+                severity=_severity(verdict, severity),
+                description=verdict.reason,
+                metadata=verdict.metadata(),
+            )
+        )
+    return evaluations
+
+
+@dg.sensor(
+    name="freshness_sensor",
+    minimum_interval_seconds=FRESHNESS_INTERVAL_SECONDS,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description=(
+        "Every 5 minutes on weekdays 09:00-17:59 New York: evaluates the calendar-aware freshness checks "
+        "of every asset in the code server (no run) and records their results."
+    ),
 )
+def freshness_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
+    now = utc_now()
+    if not in_freshness_hours(now):
+        return dg.SkipReason(
+            f"outside the freshness hours (weekdays 09:00-17:59 New York) at {now.isoformat()}"
+        )
+    return dg.SensorResult(asset_events=freshness_evaluations(context.instance, now))
