@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install dev test test-fast test-times test-ui test-destructive lint bench-io bench-ingest bench-sources bench-quotes-session clean db-start db-stop
+.PHONY: install dev test test-fast test-times test-ui test-destructive lint bench-io bench-ingest bench-sources bench-quotes-session bench-startup bench-session-run bench-freshness clean db-start db-stop
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -74,6 +74,17 @@ bench-sources: $(STAMP)
 bench-quotes-session: $(STAMP)
 	$(BIN)/trading-data db start
 	$(BIN)/python bench/bench_quotes_session.py
+
+bench-startup: $(STAMP)
+	$(BIN)/python bench/bench_startup.py
+
+bench-session-run: $(STAMP)
+	$(BIN)/trading-data db start
+	$(BIN)/python bench/bench_session_run.py
+
+bench-freshness: $(STAMP)
+	$(BIN)/trading-data db start
+	$(BIN)/python bench/bench_freshness.py
 
 db-start: $(STAMP)
 	$(BIN)/trading-data db start

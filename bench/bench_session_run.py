@@ -1,0 +1,167 @@
+"""A whole session run through the CLI: CPU of the run against the sum of its steps' own compute.
+
+    .venv/bin/python bench/bench_session_run.py [--only forkserver|spawn]
+
+Runs ``dagster asset materialize -m trading_data.definitions --select '*' --partition 2026-11-25`` with
+10 small simulator tickers (``TRADING_DATA_SYMBOLS``, the in-process simulator), a DAGSTER_HOME and
+two databases of its own (``trading_data_bench_session`` for the data, ``..._dagster`` for the
+instance; dropped and re-created first), twice: with Dagster's ``spawn`` start method (the baseline:
+every step process imports the definitions) and with the platform's default (a forkserver with the
+definitions preloaded). CPU is user + system of the whole process tree: this process is a child
+subreaper, so the forkserver and its step processes are reaped here and counted. Steps' own compute is
+the sum of the run's STEP_SUCCESS durations from the event log. Target (issue 11, target 2): CPU of
+the run ≤ 1.3× the steps' own compute.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SESSION = "2026-11-25"
+SYMBOLS = "PVO,FJQ,ANV,YOQL,BVTU,KXT,IJ,AIZQ,OMP,MXNV"  # the simulator's 10 thinnest tickers
+MARKET_DB = "trading_data_bench_session"
+DAGSTER_DB = "trading_data_bench_session_dagster"
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+TARGET = 1.3
+START_METHODS = {
+    "spawn": {"execution": {"config": {"multiprocess": {"start_method": {"spawn": {}}}}}},
+    "forkserver": {},  # the platform's default (trading_data/orchestration/executor.py)
+}
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def fresh_databases() -> tuple[str, str]:
+    import psycopg
+
+    from trading_data.db.migrate import migrate
+    from trading_data.db.url import market_database_url, with_database
+
+    server = market_database_url()
+    with psycopg.connect(with_database(server, "postgres"), autocommit=True) as conn:
+        for name in (MARKET_DB, DAGSTER_DB):
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            conn.execute(f"CREATE DATABASE {name}")
+    market = with_database(server, MARKET_DB)
+    migrate(market)
+    return market, with_database(server, DAGSTER_DB)
+
+
+def environment(home: Path, market: str, dagster: str) -> dict[str, str]:
+    from trading_data.db.url import sqlalchemy_psycopg2_url
+
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("TRADING_DATA_", "DAGSTER_", "POLYGON", "UNUSUAL_WHALES"))
+        or k in ("TRADING_DATA_PG_PORT", "TRADING_DATA_PGDATA")
+    }
+    env.update(
+        {
+            "DAGSTER_HOME": str(home),
+            "TRADING_DATA_DATABASE_URL": market,
+            "TRADING_DATA_DAGSTER_DATABASE_URL": dagster,
+            "TRADING_DATA_DAGSTER_PG_URL": sqlalchemy_psycopg2_url(dagster),
+            "TRADING_DATA_SYMBOLS": SYMBOLS,
+            "TRADING_DATA_NOW": "2026-11-27T12:00:00-05:00",  # the session is closed: fetched whole
+        }
+    )
+    return env
+
+
+def reap_all() -> None:
+    """Wait for every descendant left to this subreaper (the forkserver outlives the CLI)."""
+    while True:
+        try:
+            os.wait()
+        except ChildProcessError:
+            return
+
+
+def run_session(name: str, run_config: dict, env: dict[str, str]) -> tuple[float, float]:
+    command = [
+        str(BIN / "dagster"),
+        "asset",
+        "materialize",
+        "-m",
+        "trading_data.definitions",
+        "--select",
+        "*",
+        "--partition",
+        SESSION,
+        *(["--config-json", json.dumps(run_config)] if run_config else []),
+    ]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    done = subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    reap_all()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        sys.exit(f"{name} run failed:\n{(done.stdout + done.stderr)[-4000:]}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
+
+
+def steps_compute(env: dict[str, str]) -> tuple[float, int]:
+    """Sum of the latest run's STEP_SUCCESS durations (seconds) and its number of steps."""
+    import dagster as dg
+
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        with dg.DagsterInstance.get() as instance:
+            run = instance.get_runs(limit=1)[0]
+            records = instance.get_records_for_run(
+                run.run_id, of_type=dg.DagsterEventType.STEP_SUCCESS
+            ).records
+            durations = [r.event_log_entry.dagster_event.event_specific_data.duration_ms for r in records]
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    return sum(durations) / 1000, len(durations)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=sorted(START_METHODS))
+    args = parser.parse_args()
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        sys.exit("prctl(PR_SET_CHILD_SUBREAPER) failed: the run's CPU could not be counted whole")
+    rows = []
+    for name, run_config in START_METHODS.items():
+        if args.only and name != args.only:
+            continue
+        market, dagster = fresh_databases()
+        home = Path(tempfile.mkdtemp(prefix="bench_session_home_"))
+        try:
+            shutil.copyfile(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
+            env = environment(home, market, dagster)
+            wall, cpu = run_session(name, run_config, env)
+            compute, steps = steps_compute(env)
+        finally:
+            shutil.rmtree(home, ignore_errors=True)
+        rows.append((name, wall, cpu, compute, steps))
+        print(f"{name}: {wall:.1f} s wall, {cpu:.1f} s CPU, steps' compute {compute:.1f} s ({steps} steps)")
+    print(f"\nsession run {SESSION}, 10 tickers ({SYMBOLS}), dagster asset materialize --select '*'")
+    print(f"{'start method':14} {'wall s':>8} {'CPU s':>8} {'steps s':>8} {'steps':>6} {'CPU / steps':>12}")
+    for name, wall, cpu, compute, steps in rows:
+        print(f"{name:14} {wall:8.1f} {cpu:8.1f} {compute:8.1f} {steps:6d} {cpu / compute:12.2f}")
+    for name, _, cpu, compute, _ in rows:
+        verdict = "meets" if cpu / compute <= TARGET else "misses"
+        print(f"target CPU ≤ {TARGET}× steps' compute: {name} {cpu / compute:.2f}×, {verdict} it")
+
+
+if __name__ == "__main__":
+    main()
