@@ -274,5 +274,5 @@ def test_sensor_skips_calm_markets_and_closed_days(clean_market: str) -> None:
 
 def test_exports() -> None:
     names = {s.name for s in SENSORS}
-    assert names == {"run_failure_alert_sensor", "volatility_burst_sensor"}
+    assert names == {"run_failure_alert_sensor", "volatility_burst_sensor", "freshness_sensor"}
     assert all(s.default_status == dg.DefaultSensorStatus.RUNNING for s in SENSORS)
