@@ -32,7 +32,6 @@ REGULAR_OPEN = dt.time(9, 30)
 REGULAR_CLOSE = dt.time(16, 0)
 
 
-
 def _dates(text: str) -> frozenset[dt.date]:
     return frozenset(dt.date.fromisoformat(day) for day in text.split())
 
