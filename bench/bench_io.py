@@ -25,6 +25,8 @@ import pandas as pd
 import psycopg
 import pyarrow as pa
 import sqlalchemy
+
+# No public name for the DbIOManager family in Dagster 1.13 (see trading_data.db.table_slices).
 from dagster._core.storage.db_io_manager import TablePartitionDimension, TableSlice
 
 from trading_data.calendar import session, session_window
