@@ -106,16 +106,10 @@ async def iter_pages(
 
 
 async def paginate(
-    source: PageSource,
-    path: str,
-    params: QueryParams | None = None,
-    *,
-    results_key: str = "results",
-    key: RowKey | None = None,
-    max_pages: int = 1000,
+    source: PageSource, path: str, params: QueryParams | None = None, **options: Any
 ) -> list[dict[str, Any]]:
-    """All rows of every page (see :func:`iter_pages`)."""
+    """All rows of every page (``options`` as for :func:`iter_pages`)."""
     rows: list[dict[str, Any]] = []
-    async for page in iter_pages(source, path, params, results_key=results_key, key=key, max_pages=max_pages):
+    async for page in iter_pages(source, path, params, **options):
         rows.extend(page)
     return rows

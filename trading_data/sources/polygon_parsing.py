@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -14,6 +15,23 @@ from trading_data import schemas
 from trading_data.domain.option_symbols import parse_option_symbol
 from trading_data.sources import columns, models
 from trading_data.sources.columns import Row
+
+
+def _ohlcv(rows: Sequence[Row], *, required: bool) -> dict[str, Any]:
+    """The bar columns of an aggregate (``o h l c`` required in a ticker's bars, not in grouped daily)."""
+
+    def price(name: str) -> Any:
+        return columns.column(rows, name) if required else columns.optional(rows, name)
+
+    return {
+        "open": columns.float_column(price("o")),
+        "high": columns.float_column(price("h")),
+        "low": columns.float_column(price("l")),
+        "close": columns.float_column(price("c")),
+        "volume": columns.float_column(columns.optional(rows, "v", 0)),
+        "vwap": columns.float_column(columns.optional(rows, "vw")),
+        "transactions": columns.nullable_int_column(columns.optional(rows, "n")),
+    }
 
 
 def bars_frame(rows: Sequence[Row], ticker: str, timespan: str, *, validate: bool = True) -> pd.DataFrame:
@@ -24,13 +42,7 @@ def bars_frame(rows: Sequence[Row], ticker: str, timespan: str, *, validate: boo
             "ts": columns.ms_to_utc(columns.int_column(columns.column(rows, "t"))),
             "ticker": [ticker] * n,
             "timespan": [timespan] * n,
-            "open": columns.float_column(columns.column(rows, "o")),
-            "high": columns.float_column(columns.column(rows, "h")),
-            "low": columns.float_column(columns.column(rows, "l")),
-            "close": columns.float_column(columns.column(rows, "c")),
-            "volume": columns.float_column(columns.optional(rows, "v", 0)),
-            "vwap": columns.float_column(columns.optional(rows, "vw")),
-            "transactions": columns.nullable_int_column(columns.optional(rows, "n")),
+            **_ohlcv(rows, required=True),
         }
     )
     return columns.finish(df, schemas.Prices, validate)
@@ -42,13 +54,7 @@ def grouped_daily_frame(rows: Sequence[Row], *, validate: bool = True) -> pd.Dat
         {
             "ticker": [str(v) for v in columns.column(rows, "T")],
             "ts": columns.ms_to_utc(columns.int_column(columns.column(rows, "t"))),
-            "open": columns.float_column(columns.optional(rows, "o")),
-            "high": columns.float_column(columns.optional(rows, "h")),
-            "low": columns.float_column(columns.optional(rows, "l")),
-            "close": columns.float_column(columns.optional(rows, "c")),
-            "volume": columns.float_column(columns.optional(rows, "v", 0)),
-            "vwap": columns.float_column(columns.optional(rows, "vw")),
-            "transactions": columns.nullable_int_column(columns.optional(rows, "n")),
+            **_ohlcv(rows, required=False),
         }
     )
     return columns.finish(df, models.GroupedDaily, validate)
