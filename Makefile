@@ -51,7 +51,9 @@ test-fast: $(STAMP)
 	$(BIN)/pytest -q -m "not slow and not browser"
 
 # dg reads [tool.dg.project] in pyproject.toml; VIRTUAL_ENV tells it the project's .venv is the one in use.
-DG := VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/dg
+# Lint needs no database: dg checks the definitions against a throwaway instance, not the project's
+# dagster.yaml (whose storage is the PostgreSQL server `make test` starts after lint).
+DG := VIRTUAL_ENV=$(CURDIR)/$(VENV) DAGSTER_HOME=$$(mktemp -d) $(BIN)/dg
 
 lint: $(STAMP)
 	$(BIN)/ruff check trading_data trading_data_tests bench
