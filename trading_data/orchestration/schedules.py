@@ -58,6 +58,10 @@ AssetJob = dg.JobDefinition | Any
 ScheduleTarget = dg.AssetSelection | AssetJob
 
 
+MAX_RUNTIME_TAG = "dagster/max_runtime"  # read by the daemon's run monitoring
+COLLECTION_MAX_RUNTIME_SECONDS = 3600
+
+
 def check_weekday_cron(cron: str) -> str:
     """A valid 5-field cron that never restricts day-of-month and day-of-week together (cron ORs them)."""
     if not is_valid_cron_string(cron):
@@ -119,6 +123,11 @@ def trading_day_schedule(
     run_tags = {TAG_SCHEDULE: name, TAG_KIND: kind, TAG_FEED: feed}
     if priority is not None:
         run_tags[TAG_PRIORITY] = str(priority)
+    if kind == "collection":
+        # A tick's run whose worker died (a database outage) would hold its feed's queue until
+        # run_monitoring.max_runtime_seconds (4 h): fail it after an hour instead; the next tick then
+        # collects everything since each ticker's watermark, so nothing is lost.
+        run_tags[MAX_RUNTIME_TAG] = str(COLLECTION_MAX_RUNTIME_SECONDS)
 
     @dg.schedule(
         cron_schedule=cron,

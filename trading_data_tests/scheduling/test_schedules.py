@@ -424,3 +424,12 @@ def test_factory_accepts_an_existing_job() -> None:
     assert request.partition_key == "2026-12-02"
     assert request.tags["feed"] == "quotes"
     assert "dagster/priority" not in request.tags
+
+
+def test_collection_runs_are_failed_within_an_hour_if_their_worker_died() -> None:
+    """A feed run left STARTED by a dead worker (issue 9.7) must not hold its feed's queue for the instance's
+    4-hour max_runtime: collection ticks carry dagster/max_runtime, fixed ticks and backfills do not."""
+    [collection] = run_requests("quotes_schedule", dt.datetime(2026, 12, 2, 10, tzinfo=NY))
+    assert collection.tags["dagster/max_runtime"] == "3600"
+    [fixed] = run_requests("full_pipeline_schedule", dt.datetime(2026, 12, 2, 16, 30, tzinfo=NY))
+    assert "dagster/max_runtime" not in fixed.tags
