@@ -448,11 +448,107 @@ def _coerce_only(frame: pd.DataFrame) -> pd.DataFrame:
 # -------------------------------------------------------------------------------------------- main
 
 
+def measure_writes(
+    bench: Bench, report: Report, frame: pd.DataFrame, small: pd.DataFrame, csv_path: Path, repeat: int
+) -> None:
+    """The writers against psql \\copy, then rewrites of a full partition (informational)."""
+    n = len(frame)
+    print(
+        "writes: every repetition starts from an empty table (TRUNCATE, untimed) with the same two "
+        f"indexes; the writers take turns (round robin, best of {repeat}) so they share the machine's load"
+    )
+    best = round_robin(
+        repeat,
+        {
+            "copy": timed(lambda: bench.psql_copy(csv_path)),
+            "write_plain": timed(lambda: bench.write_adbc(frame)),
+            "write_validated_replace": lambda: bench.materialize_write(frame, "replace"),
+            "write_validated_upsert": lambda: bench.materialize_write(frame, "upsert"),
+        },
+        before=bench.truncate,
+        after=lambda: bench.count() == n,
+    )
+    report.add(
+        "copy",
+        "psql \\copy FROM csv (baseline)",
+        n,
+        best["copy"][0],
+        "psql process start + client-side CSV COPY (text); the CSV is written beforehand",
+    )
+    report.add(
+        "write_plain",
+        "ours, no validation: DELETE window + Arrow + ADBC COPY",
+        n,
+        best["write_plain"][0],
+        "connect; DELETE of the session window (empty); pa.Table.from_pandas(arrow_schema); "
+        "adbc_ingest (binary COPY); COMMIT = the handler's replace path minus pandera/_check_window",
+    )
+    for mode in ("replace", "upsert"):
+        seconds, t = best[f"write_validated_{mode}"]
+        what = (
+            "DELETE window + COPY into quotes"
+            if mode == "replace"
+            else "per-window lock, the window is empty so drop_duplicates + COPY straight into quotes "
+            "(a non-empty window stages and merges ON CONFLICT: see the rewrite rows)"
+        )
+        report.add(
+            f"write_validated_{mode}",
+            f"ours, IO manager (pandera on), write_mode={mode}",
+            n,
+            seconds,
+            f"STEP_OUTPUT->HANDLED_OUTPUT of dg.materialize: connect, schema check, pandera, window "
+            f"check, {what}, count, COMMIT; handler alone {t['handler']:.3f} s; whole "
+            f"dg.materialize {t['wall']:.3f} s = {n / t['wall']:,.0f} rows/s",
+        )
+
+    best = round_robin(
+        repeat,
+        {"to_sql": timed(lambda: bench.to_sql(small))},
+        before=bench.truncate,
+        after=lambda: bench.count() == len(small),
+    )
+    report.add(
+        "to_sql",
+        "pandas.to_sql psycopg2 method=multi chunksize=10000",
+        len(small),
+        best["to_sql"][0],
+        f"measured on {len(small):,} rows only (it is that slow); rows/s compares",
+    )
+
+    print("\nrewrites of a full partition (the same rows already stored; informational, no target)")
+    bench.truncate()
+    bench.write_adbc(frame)
+    best = round_robin(
+        repeat,
+        {mode: lambda mode=mode: bench.materialize_write(frame, mode) for mode in ("replace", "upsert")},
+        after=lambda: bench.count() == n,
+    )
+    for mode in ("replace", "upsert"):
+        seconds, t = best[mode]
+        what = (
+            f"DELETE of {n:,} rows, then COPY"
+            if mode == "replace"
+            else "staging, then every row conflicts -> UPDATE"
+        )
+        report.add(
+            f"rewrite_{mode}",
+            f"ours, IO manager over a full partition, write_mode={mode}",
+            n,
+            seconds,
+            f"{what}; whole dg.materialize {t['wall']:.3f} s",
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--to-sql-rows", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--reads-only",
+        action="store_true",
+        help="measure the reads only (the rows are loaded once, untimed): skips writes, rewrites and to_sql",
+    )
     parser.add_argument(
         "--url",
         default=None,
@@ -487,97 +583,15 @@ def main() -> None:
     small = frame.iloc[: args.to_sql_rows]
     tmp = Path(tempfile.mkdtemp(prefix="bench_io_"))
     csv_path = tmp / "quotes.csv"
-    frame.to_csv(csv_path, index=False)
-    print(f"wrote {csv_path} ({csv_path.stat().st_size / 1e6:.0f} MB) for psql (not timed)\n")
+    if not args.reads_only:
+        frame.to_csv(csv_path, index=False)
+        print(f"wrote {csv_path} ({csv_path.stat().st_size / 1e6:.0f} MB) for psql (not timed)\n")
     n = len(frame)
     report = Report(repeat)
 
     try:
-        print(
-            "writes: every repetition starts from an empty table (TRUNCATE, untimed) with the same two "
-            f"indexes; the writers take turns (round robin, best of {repeat}) so they share the machine's load"
-        )
-        best = round_robin(
-            repeat,
-            {
-                "copy": timed(lambda: bench.psql_copy(csv_path)),
-                "write_plain": timed(lambda: bench.write_adbc(frame)),
-                "write_validated_replace": lambda: bench.materialize_write(frame, "replace"),
-                "write_validated_upsert": lambda: bench.materialize_write(frame, "upsert"),
-            },
-            before=bench.truncate,
-            after=lambda: bench.count() == n,
-        )
-        report.add(
-            "copy",
-            "psql \\copy FROM csv (baseline)",
-            n,
-            best["copy"][0],
-            "psql process start + client-side CSV COPY (text); the CSV is written beforehand",
-        )
-        report.add(
-            "write_plain",
-            "ours, no validation: DELETE window + Arrow + ADBC COPY",
-            n,
-            best["write_plain"][0],
-            "connect; DELETE of the session window (empty); pa.Table.from_pandas(arrow_schema); "
-            "adbc_ingest (binary COPY); COMMIT = the handler's replace path minus pandera/_check_window",
-        )
-        for mode in ("replace", "upsert"):
-            seconds, t = best[f"write_validated_{mode}"]
-            what = (
-                "DELETE window + COPY into quotes"
-                if mode == "replace"
-                else "per-window lock, the window is empty so drop_duplicates + COPY straight into quotes "
-                "(a non-empty window stages and merges ON CONFLICT: see the rewrite rows)"
-            )
-            report.add(
-                f"write_validated_{mode}",
-                f"ours, IO manager (pandera on), write_mode={mode}",
-                n,
-                seconds,
-                f"STEP_OUTPUT->HANDLED_OUTPUT of dg.materialize: connect, schema check, pandera, window "
-                f"check, {what}, count, COMMIT; handler alone {t['handler']:.3f} s; whole "
-                f"dg.materialize {t['wall']:.3f} s = {n / t['wall']:,.0f} rows/s",
-            )
-
-        best = round_robin(
-            repeat,
-            {"to_sql": timed(lambda: bench.to_sql(small))},
-            before=bench.truncate,
-            after=lambda: bench.count() == len(small),
-        )
-        report.add(
-            "to_sql",
-            "pandas.to_sql psycopg2 method=multi chunksize=10000",
-            len(small),
-            best["to_sql"][0],
-            f"measured on {len(small):,} rows only (it is that slow); rows/s compares",
-        )
-
-        print("\nrewrites of a full partition (the same rows already stored; informational, no target)")
-        bench.truncate()
-        bench.write_adbc(frame)
-        best = round_robin(
-            repeat,
-            {mode: lambda mode=mode: bench.materialize_write(frame, mode) for mode in ("replace", "upsert")},
-            after=lambda: bench.count() == n,
-        )
-        for mode in ("replace", "upsert"):
-            seconds, t = best[mode]
-            what = (
-                f"DELETE of {n:,} rows, then COPY"
-                if mode == "replace"
-                else "staging, then every row conflicts -> UPDATE"
-            )
-            report.add(
-                f"rewrite_{mode}",
-                f"ours, IO manager over a full partition, write_mode={mode}",
-                n,
-                seconds,
-                f"{what}; whole dg.materialize {t['wall']:.3f} s",
-            )
-
+        if not args.reads_only:
+            measure_writes(bench, report, frame, small, csv_path, repeat)
         print(
             f"\nreads of the session window ({n:,} rows stored, VACUUM ANALYZE beforehand; the same "
             "SELECT .. WHERE ts >= start AND ts < end ORDER BY ts; round robin)"
@@ -632,12 +646,13 @@ def main() -> None:
             "a downstream asset loads the quotes partition; includes Dagster run overhead",
         )
 
-        print(
-            f"\nwhere the with-validation time goes (client side, the same {n:,}-row frame, best of "
-            f"{repeat}, one step at a time; CPU time is the less load-sensitive figure)"
-        )
-        for label, wall, cpu in breakdown(frame, repeat):
-            print(f"  {label:<58} {wall:8.3f} s wall  {cpu:8.3f} s CPU")
+        if not args.reads_only:
+            print(
+                f"\nwhere the with-validation time goes (client side, the same {n:,}-row frame, best of "
+                f"{repeat}, one step at a time; CPU time is the less load-sensitive figure)"
+            )
+            for label, wall, cpu in breakdown(frame, repeat):
+                print(f"  {label:<58} {wall:8.3f} s wall  {cpu:8.3f} s CPU")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         bench.engine.dispose()
