@@ -4,7 +4,7 @@
 The loader builds the defs folder of the project's component tree, not the tree's root:
 ``dg.load_from_defs_folder`` (the root) also snapshots the JSON schema of every component type the installed
 dg plugins register (``plugin_component_types_json``, a UI catalogue; this project defines no component
-types), ~0.2 s of every process that imports the definitions, every step subprocess included, and it has no
+types), ~0.07 s of CPU in every process that imports the definitions, step subprocesses included, and has no
 option to skip it (issue 11). The tree is attached, so Dagster sees the same components as before.
 """
 
