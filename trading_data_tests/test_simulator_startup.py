@@ -2,11 +2,6 @@
 
 import subprocess
 import sys
-from pathlib import Path
-
-import dagster as dg
-
-import trading_data.definitions
 
 SIMULATOR = """
 import sys
@@ -34,9 +29,3 @@ def _shape(defs: dg.Definitions) -> dict[str, object]:
         "resources": sorted(repo.get_top_level_resources()),
         "executor": repo.get_job(repo.job_names[0]).executor_def.name,
     }
-
-
-def test_the_code_location_holds_what_load_from_defs_folder_finds() -> None:
-    full = dg.load_from_defs_folder(path_within_project=Path(trading_data.definitions.__file__).parent)
-    assert _shape(trading_data.definitions.defs) == _shape(full)
-    assert trading_data.definitions.defs.component_tree is not None
