@@ -28,7 +28,7 @@ SESSION = "2026-11-25"
 TICKER = "SPY"
 BENCH_DATABASE = "trading_data_bench_quotes"
 SCHEMA = "market"
-TARGET_PEAK_RSS_MIB = 1024
+TARGET_PEAK_RSS_MIB = 512  # issue 11, target 5
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
