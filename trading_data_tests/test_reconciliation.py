@@ -102,8 +102,10 @@ def _meta(evaluation: dg.AssetCheckEvaluation, key: str):
 
 
 @pytest.fixture(scope="module")
-def closed_session(server_url: str) -> Iterator[tuple[Session, dg.ExecuteInProcessResult]]:
-    name = f"trading_data_test_{os.environ.get('TRADING_DATA_TEST_RUN', '')}reconciliation"
+def closed_session(server_url: str, worker_id: str) -> Iterator[tuple[Session, dg.ExecuteInProcessResult]]:
+    # Per worker: pytest-xdist may still split this module's tests over workers despite the group
+    # (seen), and a shared name would let one worker's DROP ... WITH (FORCE) cut the other's connections.
+    name = f"trading_data_test_{os.environ.get('TRADING_DATA_TEST_RUN', '')}{worker_id}_reconciliation"
     url = fresh_database(server_url, name)
     from trading_data.db.migrate import migrate
 
