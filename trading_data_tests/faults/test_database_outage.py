@@ -46,10 +46,10 @@ from trading_data_tests.processes.helpers import (
     LOCATION,
     Process,
     drop_database,
-    free_port,
     fresh_database,
     isolated_environment,
     pin_instigators,
+    start_code_server,
     start_process,
     wait_until,
 )
@@ -117,30 +117,7 @@ def deployment(
     env = isolated_environment(
         home, database_url, dagster_url, {"TRADING_DATA_SIMULATOR_URL": server.base_url}
     )
-    port = free_port()
-    code_server = start_process(
-        "code-server",
-        [
-            str(BIN / "dagster"),
-            "code-server",
-            "start",
-            "-m",
-            "trading_data.definitions",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "--location-name",
-            LOCATION,
-        ],
-        env,
-        logs,
-    )
-    workspace = home / "workspace.yaml"
-    workspace.write_text(
-        f"load_from:\n  - grpc_server:\n      host: 127.0.0.1\n      port: {port}\n"
-        f"      location_name: {LOCATION}\n"
-    )
+    code_server, workspace = start_code_server(env, home, logs)
     started = [code_server]
     try:
         with pytest.MonkeyPatch.context() as mp:

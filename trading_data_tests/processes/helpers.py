@@ -311,3 +311,33 @@ def pin_instigators(instance: Any, workspace: Path, running: Collection[str] = (
                         still_running.add(instigator.name)
     assert still_running == wanted, f"running after pinning: {sorted(still_running)}, wanted {sorted(wanted)}"
     return stopped
+
+
+def start_code_server(env: Mapping[str, str], home: Path, log_dir: Path) -> tuple[Process, Path]:
+    """A gRPC code server of the project's definitions on a free port, and a workspace.yaml (in ``home``)
+    that points at it."""
+    port = free_port()
+    code_server = start_process(
+        "code-server",
+        [
+            str(BIN / "dagster"),
+            "code-server",
+            "start",
+            "-m",
+            "trading_data.definitions",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "--location-name",
+            LOCATION,
+        ],
+        env,
+        log_dir,
+    )
+    workspace = home / "workspace.yaml"
+    workspace.write_text(
+        f"load_from:\n  - grpc_server:\n      host: 127.0.0.1\n      port: {port}\n"
+        f"      location_name: {LOCATION}\n"
+    )
+    return code_server, workspace

@@ -40,9 +40,9 @@ from trading_data_tests.processes.helpers import (
     REPOSITORY,
     SCHEDULE_NAMES,
     Process,
-    free_port,
     graphql,
     pin_instigators,
+    start_code_server,
     start_process,
     start_webserver,
     wait_for_location,
@@ -110,30 +110,7 @@ class Platform:
 @pytest.fixture(scope="module")
 def platform(isolated_instance: IsolatedInstance) -> Iterator[Platform]:
     env, home = isolated_instance.env, isolated_instance.home
-    port = free_port()
-    code_server = start_process(
-        "code-server",
-        [
-            str(BIN / "dagster"),
-            "code-server",
-            "start",
-            "-m",
-            "trading_data.definitions",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "--location-name",
-            LOCATION,
-        ],
-        env,
-        isolated_instance.logs,
-    )
-    workspace = home / "workspace.yaml"
-    workspace.write_text(
-        f"load_from:\n  - grpc_server:\n      host: 127.0.0.1\n      port: {port}\n"
-        f"      location_name: {LOCATION}\n"
-    )
+    code_server, workspace = start_code_server(env, home, isolated_instance.logs)
     started: list[Process] = [code_server]
     try:
         webserver, base = start_webserver(env, workspace, isolated_instance.logs)
