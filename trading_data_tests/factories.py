@@ -205,23 +205,9 @@ def materialize_session(
     the simulator (or anything speaking its HTTP) at ``sim_url``; failures are returned, not raised."""
     import dagster as dg
 
-    from trading_data.db.io_manager import PostgresPandasIOManager
-    from trading_data.db.resources import MarketDatabase
     from trading_data.definitions import ASSETS
-    from trading_data.settings import PipelineSettingsResource
-    from trading_data.sources.resources import PolygonResource, UnusualWhalesResource
 
-    resources = {
-        "io_manager": PostgresPandasIOManager(database_url=url),
-        "database": MarketDatabase(database_url=url),
-        "settings": PipelineSettingsResource(symbols=tickers, strict_validation=strict),
-        "polygon": PolygonResource(
-            source="simulated", simulator_url=sim_url, retry_attempts=2, retry_initial_wait_seconds=0.01
-        ),
-        "unusual_whales": UnusualWhalesResource(
-            source="simulated", simulator_url=sim_url, retry_initial_wait_seconds=0.01
-        ),
-    }
+    resources = simulator_resources(url, sim_url, tickers=tickers, strict=strict, retry_attempts=2)
     return dg.materialize(
         ASSETS,
         partition_key=session_key,
@@ -230,3 +216,26 @@ def materialize_session(
         instance=instance,
         raise_on_error=False,
     )
+
+
+def simulator_resources(
+    url: str, sim_url: str, *, tickers: list[str] | None = None, strict: bool = False, **polygon: Any
+) -> dict[str, Any]:
+    """The platform's resources against a real database and the simulator (or anything speaking its HTTP)
+    at ``sim_url``, with fast client retries; ``polygon`` adds PolygonResource options."""
+    from trading_data.db.io_manager import PostgresPandasIOManager
+    from trading_data.db.resources import MarketDatabase
+    from trading_data.settings import PipelineSettingsResource
+    from trading_data.sources.resources import PolygonResource, UnusualWhalesResource
+
+    return {
+        "io_manager": PostgresPandasIOManager(database_url=url),
+        "database": MarketDatabase(database_url=url),
+        "settings": PipelineSettingsResource(symbols=tickers, strict_validation=strict),
+        "polygon": PolygonResource(
+            source="simulated", simulator_url=sim_url, retry_initial_wait_seconds=0.01, **polygon
+        ),
+        "unusual_whales": UnusualWhalesResource(
+            source="simulated", simulator_url=sim_url, retry_initial_wait_seconds=0.01
+        ),
+    }

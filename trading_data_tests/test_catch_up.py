@@ -13,15 +13,11 @@ import dagster as dg
 import psycopg
 import pytest
 
-from trading_data.db.io_manager import PostgresPandasIOManager
-from trading_data.db.resources import MarketDatabase
 from trading_data.definitions import ASSETS
 from trading_data.orchestration.schedules import JOBS, SCHEDULES
 from trading_data.scheduling import SPECS_BY_NAME, TAG_CATCH_UP, TAG_SELECTION, plan_catch_up
-from trading_data.settings import PipelineSettingsResource
-from trading_data.sources.resources import PolygonResource, UnusualWhalesResource
 from trading_data.sources.simulator.server import SimulatorServer
-from trading_data_tests.factories import materialize_session, small_tickers
+from trading_data_tests.factories import materialize_session, simulator_resources, small_tickers
 
 NY = dt.timezone(dt.timedelta(hours=-5))  # EST in December
 SESSION = "2026-12-01"
@@ -68,17 +64,7 @@ def _definitions(url: str, sim_url: str, tickers: list[str]) -> dg.Definitions:
         assets=ASSETS,
         jobs=JOBS,
         schedules=SCHEDULES,
-        resources={
-            "io_manager": PostgresPandasIOManager(database_url=url),
-            "database": MarketDatabase(database_url=url),
-            "settings": PipelineSettingsResource(symbols=tickers),
-            "polygon": PolygonResource(
-                source="simulated", simulator_url=sim_url, retry_initial_wait_seconds=0.01
-            ),
-            "unusual_whales": UnusualWhalesResource(
-                source="simulated", simulator_url=sim_url, retry_initial_wait_seconds=0.01
-            ),
-        },
+        resources=simulator_resources(url, sim_url, tickers=tickers),
     )
 
 

@@ -6,13 +6,10 @@ import dagster as dg
 import psycopg
 import pytest
 
-from trading_data.db.io_manager import PostgresPandasIOManager
-from trading_data.db.resources import MarketDatabase
 from trading_data.definitions import ASSETS
-from trading_data.settings import PipelineSettingsResource
-from trading_data.sources.resources import PolygonResource, UnusualWhalesResource
 from trading_data.sources.simulator.market import SimulatedMarket
 from trading_data.sources.simulator.server import SimulatorServer
+from trading_data_tests.factories import simulator_resources
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("end_to_end")]
 
@@ -49,17 +46,7 @@ def _tickers() -> list[str]:
 
 
 def _run(url: str, sim_url: str, tickers: list[str], selection: list[str]) -> dg.ExecuteInProcessResult:
-    resources = {
-        "io_manager": PostgresPandasIOManager(database_url=url),
-        "database": MarketDatabase(database_url=url),
-        "settings": PipelineSettingsResource(symbols=tickers),
-        "polygon": PolygonResource(
-            source="simulated", simulator_url=sim_url, retry_initial_wait_seconds=0.01
-        ),
-        "unusual_whales": UnusualWhalesResource(
-            source="simulated", simulator_url=sim_url, retry_initial_wait_seconds=0.01
-        ),
-    }
+    resources = simulator_resources(url, sim_url, tickers=tickers)
     return dg.materialize(ASSETS, partition_key=SESSION, resources=resources, selection=selection)
 
 
