@@ -14,24 +14,22 @@ the code server evaluates it: median of 5 after one untimed warm-up. Target (iss
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
-import resource
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from cpu import become_subreaper, isolated_environment, run_tree
 
 NOW = "2026-12-01T14:26:00-05:00"  # mid-session: every family has a due tick
 DAGSTER_DB = "trading_data_bench_freshness_dagster"
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 TARGET_CPU_SECONDS = 2.0
-PR_SET_CHILD_SUBREAPER = 36
 SPAWN = {"execution": {"config": {"multiprocess": {"start_method": {"spawn": {}}}}}}
 
 
@@ -50,13 +48,7 @@ def fresh_dagster_database() -> str:
 def environment(home: Path, dagster_url: str) -> dict[str, str]:
     from trading_data.db.url import sqlalchemy_psycopg2_url
 
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("TRADING_DATA_", "DAGSTER_", "POLYGON", "UNUSUAL_WHALES"))
-        or k in ("TRADING_DATA_PG_PORT", "TRADING_DATA_PGDATA")
-    }
-    env.update(
+    return isolated_environment(
         {
             "DAGSTER_HOME": str(home),
             "TRADING_DATA_DAGSTER_DATABASE_URL": dagster_url,
@@ -64,15 +56,6 @@ def environment(home: Path, dagster_url: str) -> dict[str, str]:
             "TRADING_DATA_NOW": NOW,
         }
     )
-    return env
-
-
-def reap_all() -> None:
-    while True:
-        try:
-            os.wait()
-        except ChildProcessError:
-            return
 
 
 def job_cpu(env: dict[str, str], run_config: dict, home: Path) -> tuple[float, float]:
@@ -83,15 +66,10 @@ def job_cpu(env: dict[str, str], run_config: dict, home: Path) -> tuple[float, f
         config_file = home / "run_config.yaml"
         config_file.write_text(json.dumps(run_config))  # JSON is YAML
         command += ["-c", str(config_file)]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.perf_counter()
-    done = subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True)
-    wall = time.perf_counter() - started
-    reap_all()
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wall, cpu, done = run_tree(command, cwd=PROJECT_ROOT, env=env)
     if done.returncode != 0:
         sys.exit(f"freshness_checks_job failed:\n{(done.stdout + done.stderr)[-4000:]}")
-    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
 
 
 def sensor_cpu(env: dict[str, str], runs: int = 5) -> tuple[float, int]:
@@ -118,9 +96,7 @@ def sensor_cpu(env: dict[str, str], runs: int = 5) -> tuple[float, int]:
 
 
 def main() -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
-        sys.exit("prctl(PR_SET_CHILD_SUBREAPER) failed: the job's CPU could not be counted whole")
+    become_subreaper()
     dagster_url = fresh_dagster_database()
     home = Path(tempfile.mkdtemp(prefix="bench_freshness_home_"))
     try:

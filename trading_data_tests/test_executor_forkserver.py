@@ -6,6 +6,7 @@ Runs go through the multiprocess executor on a real temporary instance: ``execut
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -15,6 +16,7 @@ import pytest
 
 from trading_data.orchestration.executor import (
     FORKSERVER_START,
+    STEP_PRELOAD_MODULES,
     trading_data_executor,
     with_default_start_method,
 )
@@ -65,3 +67,11 @@ def test_the_default_start_method_fills_only_what_is_unset() -> None:
     spawn = {"multiprocess": {"start_method": {"spawn": {}}}}
     assert with_default_start_method(spawn) == spawn
     assert with_default_start_method({"in_process": {}}) == {"in_process": {}}
+
+
+def test_every_preloaded_module_imports() -> None:
+    # The forkserver skips a preload module that fails to import without a word (multiprocessing's
+    # forkserver.main), so a renamed module would silently bring the per-step imports back.
+    code = "import importlib, sys; [importlib.import_module(m) for m in sys.argv[1:]]"
+    done = subprocess.run([sys.executable, "-c", code, *STEP_PRELOAD_MODULES], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -48,9 +48,28 @@ if TYPE_CHECKING:
     from dagster._core.execution.context.system import PlanOrchestrationContext
     from dagster._core.execution.plan.plan import ExecutionPlan
 
+# What the forkserver imports once, so that no step process imports it again: the code location, and what
+# every step imports after it (measured with sys.modules in the step processes of a session run, issue 11):
+# the instance's storage (dagster-postgres, SQLAlchemy, alembic, psycopg2: ~0.6 s of CPU per step
+# process, 350 modules), the compute log manager, pandera's pandas backend (loaded at the first
+# validation) and the HTTP clients' transport (h11, anyio's asyncio backend).
+STEP_PRELOAD_MODULES = [
+    "trading_data.definitions",
+    "trading_data.db.dagster_storage",
+    "psycopg2.extras",
+    "dagster._core.instance.factory",
+    "dagster._core.storage.local_compute_log_manager",
+    "dagster._core.storage.defs_state.blob_storage_state_storage",
+    "dagster._core.definitions.freshness_evaluator",
+    "upath.implementations.local",
+    "pandera.backends.pandas.register",
+    "pandera.accessors.pandas_accessor",
+    "h11",
+    "anyio._backends._asyncio",
+]
 # The multiprocess executor's start method when the run config sets none: steps fork from a server that
-# has the code location imported already.
-FORKSERVER_START: dict[str, Any] = {"forkserver": {"preload_modules": ["trading_data.definitions"]}}
+# has imported STEP_PRELOAD_MODULES.
+FORKSERVER_START: dict[str, Any] = {"forkserver": {"preload_modules": STEP_PRELOAD_MODULES}}
 
 
 def with_default_start_method(executor_config: Mapping[str, Any]) -> dict[str, Any]:
