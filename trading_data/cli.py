@@ -9,7 +9,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from trading_data.db import server
+from trading_data.db import aggregates, server
 from trading_data.db.migrate import migrate, storage_mode
 from trading_data.db.url import dagster_database_url, market_database_url, with_database
 from trading_data.redact import redact
@@ -141,6 +141,7 @@ def cmd_db(args: argparse.Namespace) -> int:
         }
         try:
             info.update(storage_mode(market_database_url(), _schema()))
+            info.update(aggregates.status(market_database_url(), _schema()))  # retention, compression
             info["reachable"] = True
         except Exception as exc:  # noqa: BLE001 - reported, not raised: status must always answer
             info["reachable"] = False

@@ -29,6 +29,7 @@ from typing import Literal, cast
 import psycopg
 from psycopg import sql
 
+from trading_data.db import aggregate_sql
 from trading_data.schemas import TABLES, TableSpec
 from trading_data.settings import ConfigurationError, SettingsError
 from trading_data.settings import platform as settings_platform
@@ -285,7 +286,7 @@ def migrate(url: str, schema: str = DEFAULT_SCHEMA, *, mode: StorageMode | None 
             applied.append(f"{migration.version:04d}_{migration.name}")
         if timescale:
             try:
-                for statement in timescale_ddl(schema):
+                for statement in [*timescale_ddl(schema), *aggregate_sql.timescale_ddl(schema)]:
                     conn.execute(statement.encode())
             except psycopg.Error as exc:
                 raise MigrationError(
