@@ -13,8 +13,8 @@ import pytest
 
 from trading_data.calendar import session_window
 from trading_data.db import aggregate_sql, aggregates
-from trading_data.db.queries import read_frame
 from trading_data.db.migrate import migrate, timescale_available
+from trading_data.db.queries import read_frame
 from trading_data.definitions import ASSETS
 from trading_data.sources.simulator.server import SimulatorServer
 from trading_data_tests.factories import simulator_resources, small_tickers
