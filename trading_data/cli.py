@@ -9,6 +9,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from trading_data.backfill import commands as backfill_commands
 from trading_data.db import aggregates, server
 from trading_data.db.migrate import migrate, storage_mode
 from trading_data.db.url import dagster_database_url, market_database_url, with_database
@@ -188,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     health = sub.add_parser("health", help="check database, vendors, daemon and freshness")
     health.add_argument("--json", action="store_true", help="machine-readable output for probes")
+    backfill_commands.add_parser(sub)
     return parser
 
 
@@ -202,7 +204,12 @@ def main(argv: list[str] | None = None) -> int:
         if argv[:1] == ["simulator"]:
             return cmd_simulator(argparse.Namespace(), argv[1:])
         args = build_parser().parse_args(argv)
-        handlers = {"dev": cmd_dev, "db": cmd_db, "health": cmd_health}
+        handlers = {
+            "dev": cmd_dev,
+            "db": cmd_db,
+            "health": cmd_health,
+            "backfill": backfill_commands.cmd_backfill,
+        }
         return handlers[args.command](args)
     except ConfigurationError as err:  # every settings error, the clock's (TRADING_DATA_NOW) included
         print(f"trading-data: {err}", file=sys.stderr)
