@@ -85,6 +85,8 @@ def _measured_rates() -> dict[str, TableRates]:
 
 def cmd_backfill(args: argparse.Namespace) -> int:
     first, last = _date("--from", args.first), _date("--to", args.last)
+    if last < first:
+        raise SettingsError("--to", f"{last} is before --from {first}")
     assets = _assets(args.assets)
     inputs = _inputs(args)
     today = utc_now().astimezone(NEW_YORK).date()

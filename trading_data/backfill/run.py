@@ -32,11 +32,13 @@ def _instance() -> dg.DagsterInstance:
     return dg.DagsterInstance.get()
 
 
-def launch(plan: BackfillPlan, symbols: Sequence[str] = ()) -> str:
+def launch(
+    plan: BackfillPlan, symbols: Sequence[str] = (), instance: dg.DagsterInstance | None = None
+) -> str:
     """Submit the plan's assets and sessions as one backfill; returns its id."""
     from trading_data.definitions import defs
 
-    instance = _instance()
+    instance = instance or _instance()
     backfill_id = make_new_backfill_id()
     config = {"resources": {"settings": {"config": {"symbols": list(symbols)}}}} if symbols else None
     backfill = PartitionBackfill.from_asset_partitions(
