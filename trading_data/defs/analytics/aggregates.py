@@ -17,7 +17,6 @@ from trading_data.partitions import session_partitions
     metadata={
         "partition_expr": "ts",
         "write_mode": "replace",
-        "dagster/table_name": "bars_5m, bars_1h",
     },
     description=(
         "5-minute (`bars_5m`) and hourly (`bars_1h`) OHLCV bars from the session's minute bars in "
