@@ -175,6 +175,12 @@ def cmd_health(args: argparse.Namespace) -> int:
     return health_main(json_output=args.json)
 
 
+def cmd_backfill(args: argparse.Namespace) -> int:
+    # The instance `trading-data dev` runs: its daemon launches the backfill's runs.
+    os.environ.setdefault("DAGSTER_HOME", str(dagster_home()))
+    return backfill_commands.cmd_backfill(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="trading-data", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -204,12 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         if argv[:1] == ["simulator"]:
             return cmd_simulator(argparse.Namespace(), argv[1:])
         args = build_parser().parse_args(argv)
-        handlers = {
-            "dev": cmd_dev,
-            "db": cmd_db,
-            "health": cmd_health,
-            "backfill": backfill_commands.cmd_backfill,
-        }
+        handlers = {"dev": cmd_dev, "db": cmd_db, "health": cmd_health, "backfill": cmd_backfill}
         return handlers[args.command](args)
     except ConfigurationError as err:  # every settings error, the clock's (TRADING_DATA_NOW) included
         print(f"trading-data: {err}", file=sys.stderr)

@@ -3,7 +3,6 @@ runs; the UI's backfill page shows it) and follow it in the terminal with progre
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from collections.abc import Sequence
@@ -25,10 +24,7 @@ DONE = {
 
 
 def _instance() -> dg.DagsterInstance:
-    if not os.environ.get("DAGSTER_HOME"):
-        from trading_data.cli import dagster_home
-
-        os.environ["DAGSTER_HOME"] = str(dagster_home())
+    """The instance of DAGSTER_HOME (``trading-data backfill`` sets it to the one `trading-data dev` runs)."""
     return dg.DagsterInstance.get()
 
 
