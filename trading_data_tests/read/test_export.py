@@ -11,6 +11,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 import pytest
 
 from trading_data import cli, read
@@ -117,3 +118,26 @@ def test_read_command_prints_a_small_table(
     assert lines[2].split()[3] == "minute"
     assert cli.main(["read", "prices", "--session", "2026-11-26"]) == 2
     assert "2026-11-26 is not an NYSE session (holiday: Thanksgiving)" in capsys.readouterr().err
+
+
+def test_an_export_that_fails_midway_keeps_the_previous_file_whole(
+    stored: Stored, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    [before] = export(stored.url, "market", tmp_path, ["quotes"], LAST, LAST, progress=False)
+    content = before.path.read_bytes()
+    writes = 0
+    real_write = pq.ParquetWriter.write_table
+
+    def disk_full_on_the_third_chunk(self, table, *args, **kwargs):
+        nonlocal writes
+        writes += 1
+        if writes == 3:
+            raise OSError(28, "No space left on device")
+        return real_write(self, table, *args, **kwargs)
+
+    monkeypatch.setattr(pq.ParquetWriter, "write_table", disk_full_on_the_third_chunk)
+    with pytest.raises(OSError, match="No space left"):
+        export(stored.url, "market", tmp_path, ["quotes"], LAST, LAST, chunk_rows=500, progress=False)
+    assert writes == 3
+    assert before.path.read_bytes() == content  # the previous export's file, whole
+    assert list(tmp_path.rglob("*.tmp")) == []
