@@ -49,6 +49,7 @@ def test_migrate_is_idempotent_and_versioned(database_url: str) -> None:
         "0001_market_tables",
         "0002_operations",
         "0003_daily_report_reconciliation",
+        "0004_views",
         "0005_bar_aggregates",
     ]
     assert status["pending"] == []
@@ -60,6 +61,7 @@ def test_other_schema_and_bad_schema_names(database_url: str) -> None:
         "0001_market_tables",
         "0002_operations",
         "0003_daily_report_reconciliation",
+        "0004_views",
         "0005_bar_aggregates",
     ]
     with psycopg.connect(database_url) as conn:
@@ -117,6 +119,7 @@ def test_non_reserved_key_words_work_unquoted(database_url: str) -> None:
         "0001_market_tables",
         "0002_operations",
         "0003_daily_report_reconciliation",
+        "0004_views",
         "0005_bar_aggregates",
     ]
     assert validate_schema_name("public") == "public"
