@@ -135,6 +135,31 @@ def test_the_continuous_aggregates_select_is_the_same_resample(
     )
 
 
+def test_one_run_refreshes_a_range_of_sessions(database_url: str, session_prices: pd.DataFrame) -> None:
+    """bar_aggregates has a single-run BackfillPolicy: a run over a partition range refreshes every
+    session of it in one step."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("TRUNCATE market.bars_5m, market.bars_1h")
+    result = dg.materialize(
+        ASSETS,
+        resources=simulator_resources(database_url, "http://127.0.0.1:9"),  # no vendor is called
+        selection=["bar_aggregates"],
+        tags={
+            "dagster/asset_partition_range_start": "2026-11-24",
+            "dagster/asset_partition_range_end": SESSION,
+        },
+    )
+    assert result.success
+    # One step, one materialization per session of the range.
+    materializations = result.asset_materializations_for_node("bar_aggregates")
+    assert sorted(m.partition for m in materializations) == ["2026-11-24", SESSION]
+    assert materializations[0].metadata["bars_5m/rows"].value == len(resampled(session_prices, "5min"))
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM market.bars_1h").fetchone() == (
+            len(resampled(session_prices, "1h")),
+        )
+
+
 def test_retention_ddl_follows_the_settings() -> None:
     assert aggregate_sql.retention_ddl("market", {"quotes": 90, "prices": 0}) == [
         "SELECT remove_retention_policy('market.quotes', if_exists => TRUE)",

@@ -14,6 +14,8 @@ from trading_data.partitions import session_partitions
     group_name="analytics",
     kinds={"postgres", "sql"},
     deps=["prices"],
+    # One run refreshes any range of sessions (one window): a backfill of a year is one step, not 252.
+    backfill_policy=dg.BackfillPolicy.single_run(),
     metadata={
         "partition_expr": "ts",
         "write_mode": "replace",
@@ -27,9 +29,10 @@ from trading_data.partitions import session_partitions
     ),
 )
 def bar_aggregates(context: dg.AssetExecutionContext, database: MarketDatabase) -> dg.MaterializeResult:
-    start, end = session_window(context.partition_key)
+    keys = context.partition_keys
+    start, end = session_window(keys[0])[0], session_window(keys[-1])[1]
     counts = aggregates.refresh(database.url, database.schema_name, start, end)
-    context.log.info(f"bar aggregates of {context.partition_key}: {counts}")
+    context.log.info(f"bar aggregates of {keys[0]}..{keys[-1]}: {counts}")
     return dg.MaterializeResult(
         metadata={f"{name}/rows": dg.MetadataValue.int(n) for name, n in counts.items()}
     )
