@@ -3,8 +3,8 @@ simulator (server-side limit = the plan), sharing one key's window through Postg
 
 Run with ``make bench-rate-limit`` or ``.venv/bin/python bench/bench_rate_limit.py [--plan 10]``.
 
-Each worker pages one ticker's minute bars of one session (30 bars a page) through its own
-``PolygonClient`` with a client plan of ``--plan`` requests a second; the simulator serves over
+Each worker pages 3 tickers' minute bars of one session at once (30 bars a page: 13+ pages a ticker,
+3 requests in flight a worker) through its own ``PolygonClient`` with a client plan of ``--plan`` requests a second; the simulator serves over
 loopback HTTP in this process and refuses (429) any request past ``--plan`` in a sliding second.
 Printed per store: the plan, the measured throughput (permits after the first window's burst per
 second of the run: a sliding window starts empty and lets the first ``plan`` through at once), its
@@ -33,6 +33,7 @@ def main() -> None:
     parser.add_argument("--plan", type=int, default=10, help="requests a second, client and server")
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--page-size", type=int, default=30)
+    parser.add_argument("--tickers", type=int, default=3, help="tickers each worker pages at once")
     args = parser.parse_args()
     padding = settings.RATE_LIMIT_PADDING.get()
     print(f"{args.workers} processes, plan {args.plan}/s (server limit {args.plan}/s), padding {padding:.0%}")
@@ -49,6 +50,7 @@ def main() -> None:
                 workers=args.workers,
                 limit_per_second=args.plan,
                 page_size=args.page_size,
+                tickers_per_worker=args.tickers,
             )
         finally:
             if store == "redis":

@@ -6,7 +6,8 @@ store       the window
 =========== ===================================================================================
 ``process`` a pyrate-limiter ``InMemoryBucket`` in this process: right for one process only
 ``postgres`` a pyrate-limiter ``PostgresBucket``: table ``<schema>.ratelimit___<vendor>_<key hash>``
-            in the market database, every grant decided under a table lock, on the database's clock
+            in the market database, every grant decided and stamped under a table lock, on the
+            database's clock (:mod:`trading_data.db.rate_limit_bucket`)
 ``redis``   a pyrate-limiter ``RedisBucket``: sorted set ``trading_data:rate_limit:<vendor>:<key hash>``,
             every grant decided by one Lua script, on the callers' wall clocks (keep hosts on NTP)
 =========== ===================================================================================
@@ -23,7 +24,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pyrate_limiter import AbstractBucket, InMemoryBucket, PostgresBucket, Rate, RedisBucket
+from pyrate_limiter import AbstractBucket, InMemoryBucket, Rate, RedisBucket
 
 from trading_data.db.migrate import validate_schema_name
 from trading_data.db.url import market_database_url
@@ -123,6 +124,8 @@ def unavailable(store: RateLimitStore, exc: BaseException) -> RateLimitStoreUnav
 def _postgres_bucket(store: RateLimitStore, name: str, rates: list[Rate]) -> AbstractBucket:
     from psycopg_pool import ConnectionPool
 
+    from trading_data.db.rate_limit_bucket import LockStampedPostgresBucket
+
     assert store.url is not None
     refused = _connect_error(store)  # a server that is down fails here at once, with its own error
     if refused is not None:
@@ -145,7 +148,7 @@ def _postgres_bucket(store: RateLimitStore, name: str, rates: list[Rate]) -> Abs
     )
     try:
         pool.open(wait=True, timeout=CONNECT_TIMEOUT_SECONDS)
-        return PostgresBucket(pool, name, rates)
+        return LockStampedPostgresBucket(pool, name, rates)
     except Exception as exc:
         pool.close(timeout=1)
         raise unavailable(store, exc) from exc

@@ -2,8 +2,8 @@
 whose server-side limit equals the plan, all sharing one key's rate-limit window in a shared store.
 
 Used by ``test_rate_limit_load.py`` and ``bench/bench_rate_limit.py``. Each worker is
-``python -m trading_data_tests.sources.rate_limit_load worker ...``: it pages one ticker's minute bars
-(``limit`` bars a page) and prints one JSON line with its requests, the 429s it saw and the
+``python -m trading_data_tests.sources.rate_limit_load worker ...``: it pages its tickers' minute bars
+of one session (``--page-size`` bars a page, the tickers at once) and prints one JSON line with its requests, the 429s it saw and the
 ``time.monotonic()`` of each permit (CLOCK_MONOTONIC: one clock for every process of the host).
 """
 
@@ -19,7 +19,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-TICKERS = ("AAPL", "MSFT", "NVDA", "AMZN", "GOOGL", "META", "TSLA", "JPM")
+TICKERS = ("AAPL", "MSFT", "NVDA", "AMZN", "GOOGL", "META", "TSLA", "JPM", "XOM", "UNH", "V", "WMT")
 SESSION = "2026-11-20"  # a past NYSE session: its bars never change
 START_DELAY_SECONDS = 8.0  # time for the workers to start and import on a loaded machine
 
@@ -63,10 +63,12 @@ def run_load(
     workers: int = 4,
     limit_per_second: int = 10,
     page_size: int = 30,
+    tickers_per_worker: int = 1,
     env: dict[str, str] | None = None,
 ) -> LoadResult:
     """Serve the simulator with a server-side limit of ``limit_per_second``, run ``workers`` worker
-    processes at once with a client plan of the same limit, and gather the figures."""
+    processes at once with a client plan of the same limit, each paging ``tickers_per_worker`` tickers
+    at once, and gather the figures."""
     from trading_data.sources.simulator.server import SimulatorServer
 
     with SimulatorServer() as sim:
@@ -79,17 +81,21 @@ def run_load(
         command += ["--start-at", str(time.monotonic() + START_DELAY_SECONDS)]
         procs = [
             subprocess.Popen(
-                [*command, "--ticker", TICKERS[i % len(TICKERS)]],
+                [*command, "--ticker", ",".join(TICKERS[i::workers][:tickers_per_worker])],
                 stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
                 text=True,
                 env={**os.environ, **(env or {})},
             )
             for i in range(workers)
         ]
-        outputs = [p.communicate(timeout=600)[0] for p in procs]
-        failed = [p.returncode for p in procs if p.returncode]
+        done = [p.communicate(timeout=600) for p in procs]
+        failed = [
+            err.strip().splitlines()[-1:] for p, (_, err) in zip(procs, done, strict=True) if p.returncode
+        ]
         if failed:
-            raise RuntimeError(f"{len(failed)} of {workers} load workers failed (exit {failed})")
+            raise RuntimeError(f"{len(failed)} of {workers} load workers failed: {failed}")
+        outputs = [out for out, _ in done]
         stats = sim.stats.snapshot()
     reports = [json.loads(out.strip().splitlines()[-1]) for out in outputs]
     return LoadResult(
@@ -125,7 +131,13 @@ async def _collect(args: argparse.Namespace) -> dict[str, object]:
         rate_limit=RateLimit(args.limit_per_second, 1.0),
         rate_limit_store=store,
     ) as client:
-        await client.bars(args.ticker, 1, "minute", SESSION, SESSION, limit=args.page_size)
+        # Each ticker pages one request at a time; several tickers keep several requests in flight.
+        await asyncio.gather(
+            *(
+                client.bars(ticker, 1, "minute", SESSION, SESSION, limit=args.page_size)
+                for ticker in args.ticker.split(",")
+            )
+        )
         return {
             "requests": client.stats.requests,
             "rate_limited": client.stats.rate_limited,

@@ -24,6 +24,7 @@ from trading_data.sources.rate_limit_store import (
     REDIS_KEY_PREFIX,
     RateLimitStore,
     RateLimitStoreUnavailable,
+    build_bucket,
     resolve_store,
 )
 from trading_data_tests.sources.rate_limit_load import acquire_in_processes
@@ -158,3 +159,25 @@ def test_the_store_follows_the_settings(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("TRADING_DATA_RATE_LIMIT_STORE", "memcached")
     with pytest.raises(ConfigurationError, match="TRADING_DATA_RATE_LIMIT_STORE"):
         resolve_store(live=True)
+
+
+def test_a_permit_refused_for_contention_waits_and_tries_again(database_url: str) -> None:
+    """Bug: under contention the library's PostgresBucket left the wait to a peek outside the lock,
+    which can come out at exactly -1 ms, the limiter's "can never fit" sentinel: the acquisition
+    failed ("rate limiter 10/1s refused a permit") in one of the bench's workers."""
+    from pyrate_limiter import Rate, RateItem
+
+    bucket = build_bucket(
+        RateLimitStore("postgres", database_url), "polygon", uuid.uuid4().hex[:16], [Rate(2, 1000)]
+    )
+    try:
+        assert bucket.put(RateItem("request", 0)) and bucket.put(RateItem("request", 0))
+        oldest = bucket.peek(1)
+        assert oldest is not None
+        with psycopg.connect(database_url) as holder:  # another process holds the table lock
+            holder.execute(f"LOCK TABLE market.{bucket._full_tbl} IN EXCLUSIVE MODE")  # type: ignore[attr-defined]
+            late = RateItem("request", oldest.timestamp + 1000 + 2)  # where the peek gives -1 ms
+            assert bucket.put(late) is False
+            assert bucket.waiting(late) == 0  # retry after the limiter's buffer
+    finally:
+        bucket.close()
