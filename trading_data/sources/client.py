@@ -213,7 +213,11 @@ class VendorHTTP:
             self.stats.latencies_ms.append((time.perf_counter() - started) * 1000)
         self.stats.bytes_received += len(response.content)
         self._read_usage(response)
-        return self._handle(response, where), response
+        body = self._handle(response, where)
+        # httpx binds a response to its (already read and closed) stream in a reference cycle: without
+        # breaking it, each page's body (~10 MB for 50,000 quotes) waits for the cyclic GC.
+        response.stream = httpx.ByteStream(b"")
+        return body, response
 
     def _read_usage(self, response: httpx.Response) -> None:
         if self._usage_prefix:
