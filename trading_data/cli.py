@@ -12,6 +12,7 @@ from pathlib import Path
 from trading_data.db import server
 from trading_data.db.migrate import migrate, storage_mode
 from trading_data.db.url import dagster_database_url, market_database_url, with_database
+from trading_data.read import commands as read_commands
 from trading_data.redact import redact
 from trading_data.settings import ConfigurationError
 from trading_data.settings.platform import DAGSTER_PG_URL, DATABASE_URL, POOL_LIMITS, SCHEMA
@@ -187,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     health = sub.add_parser("health", help="check database, vendors, daemon and freshness")
     health.add_argument("--json", action="store_true", help="machine-readable output for probes")
+    read_commands.add_parsers(sub)  # export, read, catalog
     return parser
 
 
@@ -202,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_simulator(argparse.Namespace(), argv[1:])
         args = build_parser().parse_args(argv)
         handlers = {"dev": cmd_dev, "db": cmd_db, "health": cmd_health}
+        if args.command in read_commands.COMMANDS:
+            return read_commands.run(args)
         return handlers[args.command](args)
     except ConfigurationError as err:  # every settings error, the clock's (TRADING_DATA_NOW) included
         print(f"trading-data: {err}", file=sys.stderr)

@@ -17,7 +17,7 @@ PACKAGE_ROOT = Path(__file__).resolve().parents[1] / "trading_data"
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("foundation", ("errors", "clock", "calendar", "redact", "domain", "schemas", "validation")),
     ("settings", ("settings", "scheduling")),
-    ("services", ("db", "sources", "partitions", "monitoring")),
+    ("services", ("db", "sources", "partitions", "monitoring", "read")),
     ("orchestration", ("orchestration",)),
     ("definitions", ("defs",)),
     ("entry points", ("definitions", "health", "cli")),
