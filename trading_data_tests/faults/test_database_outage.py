@@ -9,8 +9,9 @@ runs. Only the two jobs under test may run: every schedule and sensor is stored 
 
 What happens (Dagster 1.13, default run launcher), and the levers in dagster.yaml's ``run_monitoring``:
 
-- a run worker that survives the outage fails its run once the server is back, but its step processes
-  die without releasing their pool slots (observed: both slots claimed for good) —
+- a run worker that survives the outage fails its run once the server is back if the outage caught it
+  touching the database (else the run may even succeed), but its step processes die without releasing
+  their pool slots (observed: both slots claimed for good) —
   ``free_slots_after_run_end_seconds`` frees the slots of ended runs;
 - a run worker that dies while the server is down: the default launcher has no worker health check, so
   only the code server's orphan check (its ``grpc-server-cleanup`` thread) notices. That thread used to die
@@ -268,7 +269,14 @@ def test_database_outage_mid_run_leaves_no_run_started_and_frees_the_pool(
         processes=deployment.processes(),
     )
     recovered_seconds = time.monotonic() - started
-    assert all(_status(instance, r) in (DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED) for r in run_ids)
+    # The killed worker's run failed. The surviving worker's run may even succeed: whether it touched the
+    # database while the server was down depends on where the outage caught it (seen both ways).
+    assert _status(instance, run_ids[1]) == DagsterRunStatus.FAILURE
+    assert _status(instance, run_ids[0]) in (
+        DagsterRunStatus.SUCCESS,
+        DagsterRunStatus.FAILURE,
+        DagsterRunStatus.CANCELED,
+    )
 
     record_property(
         "fault_summary",
