@@ -50,6 +50,7 @@ def test_migrate_is_idempotent_and_versioned(database_url: str) -> None:
         "0002_operations",
         "0003_daily_report_reconciliation",
         "0004_views",
+        "0005_bar_aggregates",
     ]
     assert status["pending"] == []
 
@@ -61,6 +62,7 @@ def test_other_schema_and_bad_schema_names(database_url: str) -> None:
         "0002_operations",
         "0003_daily_report_reconciliation",
         "0004_views",
+        "0005_bar_aggregates",
     ]
     with psycopg.connect(database_url) as conn:
         assert conn.execute("SELECT to_regclass('market_alt.quotes')").fetchone() == ("market_alt.quotes",)
@@ -118,6 +120,7 @@ def test_non_reserved_key_words_work_unquoted(database_url: str) -> None:
         "0002_operations",
         "0003_daily_report_reconciliation",
         "0004_views",
+        "0005_bar_aggregates",
     ]
     assert validate_schema_name("public") == "public"
 

@@ -123,6 +123,7 @@ def test_auto_mode_migrates_plain_and_says_what_to_do(
         "0002_operations",
         "0003_daily_report_reconciliation",
         "0004_views",
+        "0005_bar_aggregates",
     ]
     assert tables_in(plain_server, schema) >= set(TABLES) | {"schema_migrations"}
     (warning,) = result.warnings

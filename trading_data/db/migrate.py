@@ -29,6 +29,7 @@ from typing import Literal, cast
 import psycopg
 from psycopg import sql
 
+from trading_data.db import aggregate_sql
 from trading_data.db.documentation import apply_comments
 from trading_data.schemas import TABLES, TableSpec
 from trading_data.settings import ConfigurationError, SettingsError
@@ -288,7 +289,7 @@ def migrate(url: str, schema: str = DEFAULT_SCHEMA, *, mode: StorageMode | None 
         apply_comments(conn, schema)
         if timescale:
             try:
-                for statement in timescale_ddl(schema):
+                for statement in [*timescale_ddl(schema), *aggregate_sql.timescale_ddl(schema)]:
                     conn.execute(statement.encode())
             except psycopg.Error as exc:
                 raise MigrationError(
