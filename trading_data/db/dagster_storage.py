@@ -12,10 +12,16 @@ file shadowed the user's own setting.
         module: trading_data.db.dagster_storage
         class: TradingDataPostgresStorage
         config: {}          # or postgres_url: {env: SOME_VARIABLE} to name the URL explicitly
+
+In a gRPC code server's orphan check this storage waits for the server instead of raising: see
+:data:`ORPHAN_CHECK_THREAD` for why.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from typing import Any
 
 from dagster import Field, StringSource
@@ -27,6 +33,22 @@ from dagster_postgres import DagsterPostgresStorage
 from dagster_postgres.utils import DagsterPostgresException
 
 from trading_data.db.url import dagster_database_url, mask_password, sqlalchemy_psycopg2_url
+
+# The code server's orphan check (dagster/_grpc/server.py, DagsterApiServer._cleanup_thread ->
+# _check_for_orphaned_runs, Dagster 1.13) builds an instance from the run's InstanceRef whenever a run
+# worker has exited, with no exception handling: one storage error during an outage ends that thread for
+# good. The dead worker's run then stays in the server's executions, so the run monitor's later terminate
+# (max_runtime) reaches CancelExecution, which holds the server's execution lock while it sets that run's
+# multiprocessing.Event; a SIGKILLed worker was waiting on the event, and multiprocessing.Condition.notify
+# waits forever for a dead waiter (CPython issue 75158). Every later StartRun blocks on that lock and times
+# out ("Unexpected error in IPC client"). In this thread only, the storage waits for the database to come
+# back instead, so the orphan check survives the outage, fails the orphaned run and forgets it. It waits
+# holding the execution lock, so a cancel sent meanwhile finds the run gone. The cost: while the database
+# is down, that code server's StartRun/CancelExecution calls wait too (they could not succeed anyway), and
+# a graceful shutdown waits for the database (SIGKILL after a grace period still ends it).
+ORPHAN_CHECK_THREAD = "grpc-server-cleanup"
+ORPHAN_CHECK_RETRY_SECONDS = 2.0
+log = logging.getLogger(__name__)
 
 
 class DagsterStorageUnreachable(RuntimeError):
@@ -48,14 +70,20 @@ class TradingDataPostgresStorage(DagsterPostgresStorage):
         cls, inst_data: ConfigurableClassData | None, config_value: dict[str, Any]
     ) -> TradingDataPostgresStorage:
         url = sqlalchemy_psycopg2_url(config_value.get("postgres_url") or dagster_database_url())
-        try:
-            return cls(
-                postgres_url=url,
-                should_autocreate_tables=config_value.get("should_autocreate_tables", True),
-                inst_data=inst_data,
-            )
-        except DagsterPostgresException as exc:  # raised once dagster-postgres' connection retries are spent
-            raise DagsterStorageUnreachable(
-                f"cannot reach Dagster's storage at {mask_password(url)}: start the embedded server with "
-                "`trading-data db start` (or `make dev`), or set TRADING_DATA_DAGSTER_DATABASE_URL"
-            ) from exc
+        autocreate = config_value.get("should_autocreate_tables", True)
+        wait = threading.current_thread().name == ORPHAN_CHECK_THREAD
+        while True:
+            try:
+                return cls(postgres_url=url, should_autocreate_tables=autocreate, inst_data=inst_data)
+            except DagsterPostgresException as exc:  # raised once dagster-postgres' retries are spent
+                if not wait:
+                    raise DagsterStorageUnreachable(
+                        f"cannot reach Dagster's storage at {mask_password(url)}: start the embedded server "
+                        "with `trading-data db start` (or `make dev`), or set TRADING_DATA_DAGSTER_DATABASE_URL"
+                    ) from exc
+                log.warning(
+                    "code server orphan check: Dagster's storage at %s is unreachable; retrying in %.0f s",
+                    mask_password(url),
+                    ORPHAN_CHECK_RETRY_SECONDS,
+                )
+                time.sleep(ORPHAN_CHECK_RETRY_SECONDS)
