@@ -24,6 +24,7 @@ import pytest
 from trading_data.clock import NOW_ENV, ClockError, pinned_now
 from trading_data.db.migrate import migrate
 from trading_data.db.url import market_database_url, with_database
+from trading_data_tests.factories import truncate_market
 
 # Modules whose outcome could depend on the time of day (schedules, sensors, freshness, health, the
 # daemon): they get the ``clock`` marker here, so the list lives in one place. A new module can also mark
@@ -109,13 +110,5 @@ def database_url(server_url: str, worker_id: str) -> Iterator[str]:
 @pytest.fixture
 def clean_market(database_url: str) -> str:
     """A migrated database whose market tables are empty."""
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        tables = [
-            r[0]
-            for r in conn.execute(
-                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'market' "
-                "AND table_type = 'BASE TABLE' AND table_name <> 'schema_migrations'"
-            )
-        ]
-        conn.execute("TRUNCATE " + ", ".join(f"market.{t}" for t in tables))
+    truncate_market(database_url)
     return database_url

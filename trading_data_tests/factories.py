@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import psycopg
 
 from trading_data.calendar import session
 from trading_data.schemas import TABLES
@@ -239,3 +240,16 @@ def simulator_resources(
             source="simulated", simulator_url=sim_url, retry_initial_wait_seconds=0.01
         ),
     }
+
+
+def truncate_market(database_url: str) -> None:
+    """Empty every market table (base tables only: the views of migration 0004 cannot be truncated)."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'market' "
+                "AND table_type = 'BASE TABLE' AND table_name <> 'schema_migrations'"
+            )
+        ]
+        conn.execute("TRUNCATE " + ", ".join(f"market.{t}" for t in tables))

@@ -38,6 +38,7 @@ from trading_data.db import server as pg_server
 from trading_data.sources.simulator.faults import Fault
 from trading_data.sources.simulator.market import SimulatedMarket
 from trading_data.sources.simulator.server import SimulatorServer
+from trading_data_tests.factories import truncate_market
 from trading_data_tests.faults import support
 from trading_data_tests.faults.support import FEEDS, failure_text, materialize, snapshot
 
@@ -127,18 +128,6 @@ def sim() -> Iterator[Sim]:
         yield Sim(server, clock, tickers)
 
 
-def _truncate(url: str) -> None:
-    with psycopg.connect(url, autocommit=True) as conn:
-        tables = [
-            r[0]
-            for r in conn.execute(
-                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'market' "
-                "AND table_name <> 'schema_migrations'"
-            )
-        ]
-        conn.execute("TRUNCATE " + ", ".join(f"market.{t}" for t in tables))
-
-
 def _seed(url: str, sim: Sim) -> None:
     """The session's selected tickers (the feeds read them)."""
     result = materialize(url, sim.url, sim.tickers, ["selected_tickers"])
@@ -148,7 +137,7 @@ def _seed(url: str, sim: Sim) -> None:
 @pytest.fixture(scope="module")
 def reference(database_url: str, sim: Sim) -> Iterator[dict[str, tuple[int, str]]]:
     """A clean run of the feeds, snapshotted and copied to ``faults_reference`` for row diffs."""
-    _truncate(database_url)
+    truncate_market(database_url)
     _seed(database_url, sim)
     result = materialize(database_url, sim.url, sim.tickers)
     assert result.success, failure_text(result)

@@ -121,6 +121,10 @@ class MinuteBars:
         return len(self.t_ms)
 
 
+# The simulated market's first day: it has data from here to the calendar's end (2020 and on).
+SIMULATED_HISTORY_START = "2020-01-01"
+
+
 class SimulatedMarket:
     """The deterministic market: universe, daily and minute bars, quotes, trades, options, flow alerts."""
 
@@ -138,8 +142,10 @@ class SimulatedMarket:
         self.profiles = build_universe(seed, n_tickers)
         self.by_ticker = {p.ticker: p for p in self.profiles}
         # The calendar's session table: building exchange_calendars' XNYS here cost every step ~0.3 s.
+        # Session numbers count from the simulator's own epoch, not the calendar's first session, so the
+        # simulated market stays the same when the calendar reaches further back.
         self._sessions: list[dt.date] = calendar.sessions_between(
-            calendar.CALENDAR_START, calendar.CALENDAR_END
+            SIMULATED_HISTORY_START, calendar.CALENDAR_END
         )
         self._session_index = {d: i for i, d in enumerate(self._sessions)}
         self._walk = self._new_walk(self.profiles)
