@@ -12,6 +12,7 @@ from pathlib import Path
 from trading_data.db import server
 from trading_data.db.migrate import migrate, storage_mode
 from trading_data.db.url import dagster_database_url, market_database_url, with_database
+from trading_data.orchestration.queues import QUEUES
 from trading_data.redact import redact
 from trading_data.settings import ConfigurationError
 from trading_data.settings.platform import DAGSTER_PG_URL, DATABASE_URL, POOL_LIMITS, SCHEMA
@@ -173,6 +174,13 @@ def cmd_health(args: argparse.Namespace) -> int:
     return health_main(json_output=args.json)
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    from trading_data.orchestration.celery_worker import exec_worker, worker_command
+
+    exec_worker(worker_command(args.queues, name=args.name, concurrency=args.concurrency))
+    return 0  # not reached: the worker replaces this process
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="trading-data", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -185,6 +193,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "simulator", help="the offline market simulator (simulator serve --port N)", add_help=False
     )
+    worker = sub.add_parser("worker", help="a Celery worker for one queue (TRADING_DATA_EXECUTOR=celery)")
+    worker.add_argument("queues", nargs="+", choices=QUEUES, metavar="queue", help=" | ".join(QUEUES))
+    worker.add_argument("--name", help="the worker's node name (default: the queue's)")
+    worker.add_argument("--concurrency", type=int, help="steps at once (default: the queue's vendor pool)")
     health = sub.add_parser("health", help="check database, vendors, daemon and freshness")
     health.add_argument("--json", action="store_true", help="machine-readable output for probes")
     return parser
@@ -201,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         if argv[:1] == ["simulator"]:
             return cmd_simulator(argparse.Namespace(), argv[1:])
         args = build_parser().parse_args(argv)
-        handlers = {"dev": cmd_dev, "db": cmd_db, "health": cmd_health}
+        handlers = {"dev": cmd_dev, "db": cmd_db, "health": cmd_health, "worker": cmd_worker}
         return handlers[args.command](args)
     except ConfigurationError as err:  # every settings error, the clock's (TRADING_DATA_NOW) included
         print(f"trading-data: {err}", file=sys.stderr)
