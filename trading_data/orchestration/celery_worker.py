@@ -25,7 +25,8 @@ def worker_command(
     if not queues:
         raise ValueError(f"a worker needs a queue: the queues are {', '.join(QUEUES)}")
     slots = concurrency if concurrency is not None else sum(worker_concurrency(q) for q in queues)
-    queue_args = [arg for queue in queues for arg in ("-q", queue)]
+    # One -q with a comma-separated list: celery worker keeps only the last of several -Q options.
+    queue_args = ["-q", ",".join(queues)]
     # After "--": celery worker's own options (dagster-celery passes them through).
     return ["dagster-celery", "worker", "start", "-A", APP, *queue_args, "-n", name or "-".join(queues),
             "--", f"--concurrency={slots}", "--without-gossip", "--without-mingle"]  # fmt: skip

@@ -44,3 +44,19 @@ def platform_selection_celery_job() -> dg.JobDefinition:
         executor=trading_data_celery_executor,
     )
     return defs.resolve_job_def("selected_tickers_celery_job")
+
+
+def platform_celery_job() -> dg.JobDefinition:
+    """Every asset and SQL check of the platform for one session, resources from the environment, on the
+    Celery executor: what a backfill run executes."""
+    from trading_data.definitions import ASSET_CHECKS, ASSETS
+    from trading_data.defs.resources import build_resources
+
+    defs = dg.Definitions(
+        assets=ASSETS,
+        asset_checks=ASSET_CHECKS,
+        resources=build_resources(),
+        jobs=[dg.define_asset_job("session_celery_job", selection=dg.AssetSelection.all())],
+        executor=trading_data_celery_executor,
+    )
+    return defs.resolve_job_def("session_celery_job")

@@ -70,6 +70,12 @@ def test_worker_concurrency_follows_the_vendor_pools(monkeypatch: pytest.MonkeyP
     assert "--concurrency=9" in worker_command(["polygon"], concurrency=9)
 
 
+def test_a_worker_of_several_queues_names_them_in_one_option() -> None:
+    # celery worker keeps only the last of several -Q options: a host's worker listened on compute alone.
+    argv = worker_command(["polygon", "unusual_whales", "compute"])
+    assert argv[argv.index("-q") + 1] == "polygon,unusual_whales,compute" and argv.count("-q") == 1
+
+
 def test_a_bad_setting_fails_the_celery_run_before_any_step_is_sent() -> None:
     with dg.instance_for_test() as instance:
         result = dg.execute_job(
