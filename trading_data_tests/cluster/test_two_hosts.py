@@ -202,6 +202,9 @@ def test_a_backfill_on_two_hosts_survives_losing_one_mid_step(
                         again = [w for s, w in ran if s == KILLED_STEP]
                         assert again[0] == victim and len(again) == 2 and again[1] != victim, ran
                         assert _successes(instance, run_id)[KILLED_STEP] == 1
+                        # Not a Dagster step retry (a dead worker reports no failure): the broker's redelivery.
+                        failures = instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_FAILURE)
+                        assert not [r for r in failures if r.step_key == KILLED_STEP]
                     else:
                         result = dg.execute_job(
                             dg.reconstructable(platform_celery_job),
