@@ -9,10 +9,12 @@ import shutil
 import sys
 from pathlib import Path
 
-from trading_data.db import server
+from trading_data.backfill import commands as backfill_commands
+from trading_data.db import aggregates, server
 from trading_data.db.migrate import migrate, storage_mode
 from trading_data.db.url import dagster_database_url, market_database_url, with_database
 from trading_data.orchestration.queues import QUEUES
+from trading_data.read import commands as read_commands
 from trading_data.redact import redact
 from trading_data.settings import ConfigurationError
 from trading_data.settings.platform import DAGSTER_PG_URL, DATABASE_URL, POOL_LIMITS, SCHEMA
@@ -142,6 +144,7 @@ def cmd_db(args: argparse.Namespace) -> int:
         }
         try:
             info.update(storage_mode(market_database_url(), _schema()))
+            info.update(aggregates.status(market_database_url(), _schema()))  # retention, compression
             info["reachable"] = True
         except Exception as exc:  # noqa: BLE001 - reported, not raised: status must always answer
             info["reachable"] = False
@@ -181,6 +184,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0  # not reached: the worker replaces this process
 
 
+def cmd_backfill(args: argparse.Namespace) -> int:
+    # The instance `trading-data dev` runs: its daemon launches the backfill's runs.
+    os.environ.setdefault("DAGSTER_HOME", str(dagster_home()))
+    return backfill_commands.cmd_backfill(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="trading-data", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -199,6 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--concurrency", type=int, help="steps at once (default: the queue's vendor pool)")
     health = sub.add_parser("health", help="check database, vendors, daemon and freshness")
     health.add_argument("--json", action="store_true", help="machine-readable output for probes")
+    read_commands.add_parsers(sub)  # export, read, catalog
+    backfill_commands.add_parser(sub)
     return parser
 
 
@@ -213,7 +224,15 @@ def main(argv: list[str] | None = None) -> int:
         if argv[:1] == ["simulator"]:
             return cmd_simulator(argparse.Namespace(), argv[1:])
         args = build_parser().parse_args(argv)
-        handlers = {"dev": cmd_dev, "db": cmd_db, "health": cmd_health, "worker": cmd_worker}
+        handlers = {
+            "dev": cmd_dev,
+            "db": cmd_db,
+            "health": cmd_health,
+            "backfill": cmd_backfill,
+            "worker": cmd_worker,
+        }
+        if args.command in read_commands.COMMANDS:
+            return read_commands.run(args)
         return handlers[args.command](args)
     except ConfigurationError as err:  # every settings error, the clock's (TRADING_DATA_NOW) included
         print(f"trading-data: {err}", file=sys.stderr)

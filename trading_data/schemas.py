@@ -33,52 +33,58 @@ class _Base(pa.DataFrameModel):
 class SelectedTickers(_Base):
     """One row per ticker considered for the session: scores, focus and active flags."""
 
-    session: Series[pandas_engine.Date]
-    ticker: Series[str] = pa.Field(str_matches=TICKER_PATTERN.pattern)
-    avg_volume: Series[float] = pa.Field(ge=0, nullable=True)
-    last_close: Series[float] = pa.Field(gt=0, nullable=True)
-    atr: Series[float] = pa.Field(ge=0, nullable=True)
-    volatility: Series[float] = pa.Field(ge=0, nullable=True)
-    relative_volume: Series[float] = pa.Field(ge=0, nullable=True)
-    momentum: Series[float] = pa.Field(nullable=True)
-    opportunity_score: Series[float] = pa.Field(nullable=True)
-    rank: Series[pd.Int64Dtype] = pa.Field(ge=1, nullable=True)
-    in_focus: Series[bool]
-    is_active: Series[bool]
-    is_fallback: Series[bool]
-    selection_source: Series[str] = pa.Field(isin=["selection", "symbols", "fallback"])
-    selected_at: Series[UTC]  # type: ignore[valid-type]
+    session: Series[pandas_engine.Date] = pa.Field(description="NYSE session (New York date)")
+    ticker: Series[str] = pa.Field(str_matches=TICKER_PATTERN.pattern, description="Stock ticker")
+    avg_volume: Series[float] = pa.Field(ge=0, nullable=True, description="Mean daily volume, shares")
+    last_close: Series[float] = pa.Field(gt=0, nullable=True, description="Close of the last daily bar, USD")
+    atr: Series[float] = pa.Field(ge=0, nullable=True, description="Average true range of daily bars, USD")
+    volatility: Series[float] = pa.Field(ge=0, nullable=True, description="ATR / last close (fraction)")
+    relative_volume: Series[float] = pa.Field(
+        ge=0, nullable=True, description="Last daily volume / avg_volume"
+    )
+    momentum: Series[float] = pa.Field(
+        nullable=True, description="last close / first close - 1, over the lookback"
+    )
+    opportunity_score: Series[float] = pa.Field(nullable=True, description="Selection score, 0 to 1")
+    rank: Series[pd.Int64Dtype] = pa.Field(ge=1, nullable=True, description="Rank by score, 1 = best")
+    in_focus: Series[bool] = pa.Field(description="In the focus universe (scored)")
+    is_active: Series[bool] = pa.Field(description="Collected and traded this session")
+    is_fallback: Series[bool] = pa.Field(description="Chosen from the default tickers")
+    selection_source: Series[str] = pa.Field(
+        isin=["selection", "symbols", "fallback"], description="selection, symbols or fallback"
+    )
+    selected_at: Series[UTC] = pa.Field(description="When the selection ran (UTC)")  # type: ignore[valid-type]
 
 
 class PositionSizes(_Base):
     """Volatility-targeted position per active ticker."""
 
-    session: Series[pandas_engine.Date]
-    ticker: Series[str] = pa.Field(str_matches=TICKER_PATTERN.pattern)
-    price: Series[float] = pa.Field(gt=0)
-    atr: Series[float] = pa.Field(ge=0)
-    stop_distance: Series[float] = pa.Field(ge=0)
-    risk_amount: Series[float] = pa.Field(ge=0)
-    shares: Series[int] = pa.Field(ge=0)
-    notional: Series[float] = pa.Field(ge=0)
-    weight: Series[float] = pa.Field(ge=0, le=1)
-    is_fallback: Series[bool]
-    computed_at: Series[UTC]  # type: ignore[valid-type]
+    session: Series[pandas_engine.Date] = pa.Field(description="NYSE session (New York date)")
+    ticker: Series[str] = pa.Field(str_matches=TICKER_PATTERN.pattern, description="Stock ticker")
+    price: Series[float] = pa.Field(gt=0, description="Reference price, USD")
+    atr: Series[float] = pa.Field(ge=0, description="Average true range, USD")
+    stop_distance: Series[float] = pa.Field(ge=0, description="Stop distance from the price, USD")
+    risk_amount: Series[float] = pa.Field(ge=0, description="Equity risked if the stop is hit, USD")
+    shares: Series[int] = pa.Field(ge=0, description="Position size, shares")
+    notional: Series[float] = pa.Field(ge=0, description="shares x price, USD")
+    weight: Series[float] = pa.Field(ge=0, le=1, description="notional / equity, 0 to 1")
+    is_fallback: Series[bool] = pa.Field(description="Sized for a fallback ticker")
+    computed_at: Series[UTC] = pa.Field(description="When the sizing ran (UTC)")  # type: ignore[valid-type]
 
 
 class Prices(_Base):
     """OHLCV bars; ``timespan`` is ``minute`` or ``day``; ``ts`` is the bar's window start."""
 
-    ts: Series[UTC]  # type: ignore[valid-type]
-    ticker: Series[str] = pa.Field(str_matches=TICKER_PATTERN.pattern)
-    timespan: Series[str] = pa.Field(isin=["minute", "day"])
-    open: Series[float] = pa.Field(gt=0)
-    high: Series[float] = pa.Field(gt=0)
-    low: Series[float] = pa.Field(gt=0)
-    close: Series[float] = pa.Field(gt=0)
-    volume: Series[float] = pa.Field(ge=0)
-    vwap: Series[float] = pa.Field(gt=0, nullable=True)
-    transactions: Series[pd.Int64Dtype] = pa.Field(ge=0, nullable=True)
+    ts: Series[UTC] = pa.Field(description="Bar start (UTC); day bars: New York midnight")  # type: ignore[valid-type]
+    ticker: Series[str] = pa.Field(str_matches=TICKER_PATTERN.pattern, description="Stock ticker")
+    timespan: Series[str] = pa.Field(isin=["minute", "day"], description="Bar length: minute or day")
+    open: Series[float] = pa.Field(gt=0, description="First trade price, USD")
+    high: Series[float] = pa.Field(gt=0, description="Highest trade price, USD")
+    low: Series[float] = pa.Field(gt=0, description="Lowest trade price, USD")
+    close: Series[float] = pa.Field(gt=0, description="Last trade price, USD")
+    volume: Series[float] = pa.Field(ge=0, description="Shares traded")
+    vwap: Series[float] = pa.Field(gt=0, nullable=True, description="Volume-weighted average price, USD")
+    transactions: Series[pd.Int64Dtype] = pa.Field(ge=0, nullable=True, description="Number of trades")
 
     @pa.dataframe_check(error="high must be >= max(open, close, low) and low <= min(open, close)")
     @classmethod
@@ -96,34 +102,34 @@ class Quotes(_Base):
     only negative prices and sizes are impossible.
     """
 
-    ts: Series[UTC]  # type: ignore[valid-type]
-    ticker: Series[str] = pa.Field(str_matches=TICKER_PATTERN.pattern)
-    sequence_number: Series[int] = pa.Field(ge=0)
-    sip_ns: Series[int] = pa.Field(ge=0)
-    participant_ns: Series[pd.Int64Dtype] = pa.Field(nullable=True)
-    bid_price: Series[float] = pa.Field(ge=0)
-    bid_size: Series[float] = pa.Field(ge=0)
-    bid_exchange: Series[pd.Int64Dtype] = pa.Field(nullable=True)
-    ask_price: Series[float] = pa.Field(ge=0)
-    ask_size: Series[float] = pa.Field(ge=0)
-    ask_exchange: Series[pd.Int64Dtype] = pa.Field(nullable=True)
-    tape: Series[pd.Int64Dtype] = pa.Field(nullable=True)
+    ts: Series[UTC] = pa.Field(description="SIP timestamp (UTC, microseconds)")  # type: ignore[valid-type]
+    ticker: Series[str] = pa.Field(str_matches=TICKER_PATTERN.pattern, description="Stock ticker")
+    sequence_number: Series[int] = pa.Field(ge=0, description="SIP sequence number (per ticker, per day)")
+    sip_ns: Series[int] = pa.Field(ge=0, description="SIP timestamp, ns since the Unix epoch")
+    participant_ns: Series[pd.Int64Dtype] = pa.Field(nullable=True, description="Exchange timestamp, ns")
+    bid_price: Series[float] = pa.Field(ge=0, description="Best bid, USD (0: no bid)")
+    bid_size: Series[float] = pa.Field(ge=0, description="Bid size, shares")
+    bid_exchange: Series[pd.Int64Dtype] = pa.Field(nullable=True, description="Bid exchange id (Polygon)")
+    ask_price: Series[float] = pa.Field(ge=0, description="Best ask, USD (0: no ask)")
+    ask_size: Series[float] = pa.Field(ge=0, description="Ask size, shares")
+    ask_exchange: Series[pd.Int64Dtype] = pa.Field(nullable=True, description="Ask exchange id (Polygon)")
+    tape: Series[pd.Int64Dtype] = pa.Field(nullable=True, description="SIP tape: 1 A, 2 B, 3 C")
 
 
 class Trades(_Base):
     """Individual trades. Key: ticker, ts, sequence_number, exchange and the vendor's trade id."""
 
-    ts: Series[UTC]  # type: ignore[valid-type]
-    ticker: Series[str] = pa.Field(str_matches=TICKER_PATTERN.pattern)
-    sequence_number: Series[int] = pa.Field(ge=0)
-    exchange: Series[int] = pa.Field(ge=0)
-    trade_id: Series[str]
-    sip_ns: Series[int] = pa.Field(ge=0)
-    participant_ns: Series[pd.Int64Dtype] = pa.Field(nullable=True)
-    price: Series[float] = pa.Field(gt=0)
-    size: Series[float] = pa.Field(ge=0)
-    conditions: Series[str] = pa.Field(nullable=True)
-    tape: Series[pd.Int64Dtype] = pa.Field(nullable=True)
+    ts: Series[UTC] = pa.Field(description="SIP timestamp (UTC, microseconds)")  # type: ignore[valid-type]
+    ticker: Series[str] = pa.Field(str_matches=TICKER_PATTERN.pattern, description="Stock ticker")
+    sequence_number: Series[int] = pa.Field(ge=0, description="SIP sequence number (per ticker, per day)")
+    exchange: Series[int] = pa.Field(ge=0, description="Exchange id (Polygon)")
+    trade_id: Series[str] = pa.Field(description="The exchange's trade id")
+    sip_ns: Series[int] = pa.Field(ge=0, description="SIP timestamp, ns since the Unix epoch")
+    participant_ns: Series[pd.Int64Dtype] = pa.Field(nullable=True, description="Exchange timestamp, ns")
+    price: Series[float] = pa.Field(gt=0, description="Trade price, USD")
+    size: Series[float] = pa.Field(ge=0, description="Trade size, shares")
+    conditions: Series[str] = pa.Field(nullable=True, description="Condition codes, comma-separated")
+    tape: Series[pd.Int64Dtype] = pa.Field(nullable=True, description="SIP tape: 1 A, 2 B, 3 C")
 
 
 class OptionsFlow(_Base):
@@ -134,73 +140,81 @@ class OptionsFlow(_Base):
     Polygon's ``O:`` prefix.
     """
 
-    ts: Series[UTC]  # type: ignore[valid-type]
-    ticker: Series[str] = pa.Field(str_matches=TICKER_PATTERN.pattern)
-    record_type: Series[str] = pa.Field(isin=["flow_alert", "chain_snapshot"])
-    record_id: Series[str]
-    option_symbol: Series[str] = pa.Field(str_matches=OSI_PATTERN.pattern)
-    expiry: Series[pandas_engine.Date]
-    strike: Series[float] = pa.Field(gt=0)
-    option_type: Series[str] = pa.Field(isin=["call", "put"])
-    price: Series[float] = pa.Field(ge=0, nullable=True)
-    size: Series[pd.Int64Dtype] = pa.Field(ge=0, nullable=True)
-    premium: Series[float] = pa.Field(ge=0, nullable=True)
-    volume: Series[float] = pa.Field(ge=0, nullable=True)
-    open_interest: Series[pd.Int64Dtype] = pa.Field(ge=0, nullable=True)
-    implied_volatility: Series[float] = pa.Field(ge=0, nullable=True)
-    delta: Series[float] = pa.Field(ge=-1, le=1, nullable=True)
-    gamma: Series[float] = pa.Field(nullable=True)
-    theta: Series[float] = pa.Field(nullable=True)
-    vega: Series[float] = pa.Field(nullable=True)
-    underlying_price: Series[float] = pa.Field(gt=0, nullable=True)
-    alert_rule: Series[str] = pa.Field(nullable=True)
+    ts: Series[UTC] = pa.Field(description="Alert time or snapshot poll time (UTC)")  # type: ignore[valid-type]
+    ticker: Series[str] = pa.Field(str_matches=TICKER_PATTERN.pattern, description="Underlying ticker")
+    record_type: Series[str] = pa.Field(
+        isin=["flow_alert", "chain_snapshot"], description="flow_alert or chain_snapshot"
+    )
+    record_id: Series[str] = pa.Field(description="Alert id, or the option symbol of a snapshot")
+    option_symbol: Series[str] = pa.Field(str_matches=OSI_PATTERN.pattern, description="OSI symbol, no O:")
+    expiry: Series[pandas_engine.Date] = pa.Field(description="Expiration date")
+    strike: Series[float] = pa.Field(gt=0, description="Strike price, USD")
+    option_type: Series[str] = pa.Field(isin=["call", "put"], description="call or put")
+    price: Series[float] = pa.Field(ge=0, nullable=True, description="Option price, USD per share")
+    size: Series[pd.Int64Dtype] = pa.Field(ge=0, nullable=True, description="Alert size, contracts")
+    premium: Series[float] = pa.Field(ge=0, nullable=True, description="Premium paid, USD")
+    volume: Series[float] = pa.Field(ge=0, nullable=True, description="Day volume, contracts")
+    open_interest: Series[pd.Int64Dtype] = pa.Field(ge=0, nullable=True, description="Open interest")
+    implied_volatility: Series[float] = pa.Field(ge=0, nullable=True, description="IV, annualized fraction")
+    delta: Series[float] = pa.Field(ge=-1, le=1, nullable=True, description="Delta, -1 to 1")
+    gamma: Series[float] = pa.Field(nullable=True, description="Gamma, per USD")
+    theta: Series[float] = pa.Field(nullable=True, description="Theta, USD per day")
+    vega: Series[float] = pa.Field(nullable=True, description="Vega, USD per vol point")
+    underlying_price: Series[float] = pa.Field(gt=0, nullable=True, description="Underlying price, USD")
+    alert_rule: Series[str] = pa.Field(nullable=True, description="Unusual Whales alert rule")
 
 
 class Indicators(_Base):
     """Technical indicators per ticker and minute bar, computed without look-ahead."""
 
-    ts: Series[UTC]  # type: ignore[valid-type]
-    ticker: Series[str] = pa.Field(str_matches=TICKER_PATTERN.pattern)
-    close: Series[float] = pa.Field(gt=0)
-    sma_20: Series[float] = pa.Field(nullable=True)
-    ema_12: Series[float] = pa.Field(nullable=True)
-    ema_26: Series[float] = pa.Field(nullable=True)
-    rsi_14: Series[float] = pa.Field(ge=0, le=100, nullable=True)
-    macd: Series[float] = pa.Field(nullable=True)
-    macd_signal: Series[float] = pa.Field(nullable=True)
-    macd_hist: Series[float] = pa.Field(nullable=True)
-    bb_upper: Series[float] = pa.Field(nullable=True)
-    bb_middle: Series[float] = pa.Field(nullable=True)
-    bb_lower: Series[float] = pa.Field(nullable=True)
-    atr_14: Series[float] = pa.Field(ge=0, nullable=True)
-    vwap: Series[float] = pa.Field(gt=0, nullable=True)
+    ts: Series[UTC] = pa.Field(description="Minute bar start (UTC)")  # type: ignore[valid-type]
+    ticker: Series[str] = pa.Field(str_matches=TICKER_PATTERN.pattern, description="Stock ticker")
+    close: Series[float] = pa.Field(gt=0, description="Minute close, USD")
+    sma_20: Series[float] = pa.Field(nullable=True, description="20-bar simple moving average, USD")
+    ema_12: Series[float] = pa.Field(nullable=True, description="12-bar exponential moving average, USD")
+    ema_26: Series[float] = pa.Field(nullable=True, description="26-bar exponential moving average, USD")
+    rsi_14: Series[float] = pa.Field(ge=0, le=100, nullable=True, description="14-bar RSI, 0 to 100")
+    macd: Series[float] = pa.Field(nullable=True, description="MACD line (EMA 12 - EMA 26), USD")
+    macd_signal: Series[float] = pa.Field(nullable=True, description="9-bar EMA of MACD, USD")
+    macd_hist: Series[float] = pa.Field(nullable=True, description="MACD - signal, USD")
+    bb_upper: Series[float] = pa.Field(nullable=True, description="Bollinger upper band (20, 2), USD")
+    bb_middle: Series[float] = pa.Field(nullable=True, description="Bollinger middle band, USD")
+    bb_lower: Series[float] = pa.Field(nullable=True, description="Bollinger lower band (20, 2), USD")
+    atr_14: Series[float] = pa.Field(ge=0, nullable=True, description="14-bar average true range, USD")
+    vwap: Series[float] = pa.Field(gt=0, nullable=True, description="Session VWAP so far, USD")
 
 
 class DailyReport(_Base):
     """Per table and ticker: rows, coverage of the session's minutes, gaps, failures, freshness."""
 
-    session: Series[pandas_engine.Date]
-    table_name: Series[str]
-    ticker: Series[str] = pa.Field(str_matches=TICKER_PATTERN.pattern)
-    rows: Series[int] = pa.Field(ge=0)
-    expected_minutes: Series[int] = pa.Field(ge=0)
-    covered_minutes: Series[int] = pa.Field(ge=0)
-    coverage: Series[float] = pa.Field(ge=0, le=1, nullable=True)
-    gaps: Series[int] = pa.Field(ge=0)
-    max_gap_minutes: Series[int] = pa.Field(ge=0)
-    validation_failures: Series[int] = pa.Field(ge=0)
-    last_ts: Series[UTC] = pa.Field(nullable=True)  # type: ignore[valid-type]
-    freshness_minutes: Series[float] = pa.Field(nullable=True)
+    session: Series[pandas_engine.Date] = pa.Field(description="NYSE session (New York date)")
+    table_name: Series[str] = pa.Field(description="Table reported on")
+    ticker: Series[str] = pa.Field(str_matches=TICKER_PATTERN.pattern, description="Stock ticker")
+    rows: Series[int] = pa.Field(ge=0, description="Rows stored for the session")
+    expected_minutes: Series[int] = pa.Field(ge=0, description="Regular-session minutes")
+    covered_minutes: Series[int] = pa.Field(ge=0, description="Regular-session minutes with a row")
+    coverage: Series[float] = pa.Field(ge=0, le=1, nullable=True, description="covered / expected")
+    gaps: Series[int] = pa.Field(ge=0, description="Runs of minutes without a row")
+    max_gap_minutes: Series[int] = pa.Field(ge=0, description="Longest gap, minutes")
+    validation_failures: Series[int] = pa.Field(ge=0, description="Rows rejected by validation")
+    last_ts: Series[UTC] = pa.Field(nullable=True, description="Latest row's time (UTC)")  # type: ignore[valid-type]
+    freshness_minutes: Series[float] = pa.Field(
+        nullable=True, description="Minutes from last_ts to the report"
+    )
     # The closed session's reconciliation (domain/reconciliation.py), each part on its table's row:
     # trades (volumes), prices (traded minutes with a bar), quotes (half hours); null elsewhere.
-    trade_volume: Series[float] = pa.Field(ge=0, nullable=True)
-    day_bar_volume: Series[float] = pa.Field(ge=0, nullable=True)
-    volume_deviation: Series[float] = pa.Field(nullable=True)
-    traded_minutes: Series[pd.Int64Dtype] = pa.Field(ge=0, nullable=True)
-    traded_minutes_with_bar: Series[pd.Int64Dtype] = pa.Field(ge=0, nullable=True)
-    quoted_half_hours: Series[pd.Int64Dtype] = pa.Field(ge=0, nullable=True)
-    expected_half_hours: Series[pd.Int64Dtype] = pa.Field(ge=0, nullable=True)
-    reconciliation: Series[str] = pa.Field(nullable=True)  # "ok", or why the part failed
+    trade_volume: Series[float] = pa.Field(ge=0, nullable=True, description="Sum of trade sizes, shares")
+    day_bar_volume: Series[float] = pa.Field(ge=0, nullable=True, description="Daily bar volume, shares")
+    volume_deviation: Series[float] = pa.Field(nullable=True, description="trade / bar volume - 1")
+    traded_minutes: Series[pd.Int64Dtype] = pa.Field(ge=0, nullable=True, description="Minutes with a trade")
+    traded_minutes_with_bar: Series[pd.Int64Dtype] = pa.Field(
+        ge=0, nullable=True, description="Traded minutes with a minute bar"
+    )
+    quoted_half_hours: Series[pd.Int64Dtype] = pa.Field(ge=0, nullable=True, description="Half hours quoted")
+    expected_half_hours: Series[pd.Int64Dtype] = pa.Field(
+        ge=0, nullable=True, description="Regular half hours"
+    )
+    reconciliation: Series[str] = pa.Field(nullable=True, description='"ok", or why the part failed')
 
 
 @dataclass(frozen=True)
@@ -276,6 +290,11 @@ def sql_columns(spec: TableSpec) -> dict[str, tuple[str, bool]]:
         sql_type, _ = _sql_and_arrow(column.dtype)
         out[name] = (sql_type, bool(column.nullable))
     return out
+
+
+def column_descriptions(spec: TableSpec) -> dict[str, str]:
+    """Column name -> its description (the data dictionary, ``COMMENT ON`` and the Dagster UI's)."""
+    return {name: column.description or "" for name, column in spec.model.to_schema().columns.items()}
 
 
 def arrow_schema(spec: TableSpec) -> pa_arrow.Schema:

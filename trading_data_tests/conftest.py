@@ -114,7 +114,7 @@ def clean_market(database_url: str) -> str:
             r[0]
             for r in conn.execute(
                 "SELECT table_name FROM information_schema.tables WHERE table_schema = 'market' "
-                "AND table_name <> 'schema_migrations'"
+                "AND table_type = 'BASE TABLE' AND table_name <> 'schema_migrations'"
             )
         ]
         conn.execute("TRUNCATE " + ", ".join(f"market.{t}" for t in tables))

@@ -17,10 +17,10 @@ PACKAGE_ROOT = Path(__file__).resolve().parents[1] / "trading_data"
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("foundation", ("errors", "clock", "calendar", "redact", "domain", "schemas", "validation")),
     ("settings", ("settings", "scheduling")),
-    ("services", ("db", "sources", "partitions", "monitoring")),
+    ("services", ("db", "sources", "partitions", "monitoring", "read")),
     ("orchestration", ("orchestration",)),
     ("definitions", ("defs",)),
-    ("entry points", ("definitions", "health", "cli")),
+    ("entry points", ("definitions", "health", "cli", "backfill")),
 )
 LAYER_OF = {part: rank for rank, (_, parts) in enumerate(LAYERS) for part in parts}
 MAX_MODULE_LINES = 400

@@ -36,7 +36,7 @@ def test_sessions_opens_and_closes_match_exchange_calendars(xnys: xcals.Exchange
 
 
 def test_partition_exclusions_match_exchange_calendars(xnys: xcals.ExchangeCalendar) -> None:
-    start = calendar.PARTITIONS_START
+    start = calendar.CALENDAR_START
     days = pd.bdate_range(start, CALENDAR_END)
     sessions = set(xnys.sessions_in_range(start, CALENDAR_END))
     assert calendar.non_session_weekdays() == [d.date() for d in days if d not in sessions]
@@ -58,6 +58,6 @@ def test_session_walks_match_exchange_calendars(xnys: xcals.ExchangeCalendar) ->
 
 
 def test_dates_outside_the_table_still_come_from_exchange_calendars() -> None:
-    # 2020-01-02 is the calendar's first session: 30 sessions before 2020-02-01 reach outside the table.
+    # 2003-01-02 is the calendar's first session (and CALENDAR_START): 30 sessions before 2003-02-01 reach outside the table.
     with pytest.raises(ValueError, match="first calendar session"):
-        calendar.previous_sessions(dt.date(2020, 2, 1), 30)
+        calendar.previous_sessions(dt.date(2003, 2, 1), 30)

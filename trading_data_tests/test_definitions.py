@@ -13,6 +13,8 @@ EXPECTED_DEPS = {
     "trades": {"selected_tickers"},
     "options_flow": {"selected_tickers"},
     "indicators": {"prices"},
+    # issue 13: 5-minute and hourly bars from the minute bars, refreshed after prices.
+    "bar_aggregates": {"prices"},
     "daily_report": {
         "selected_tickers",
         "indicators",

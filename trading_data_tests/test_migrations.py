@@ -45,13 +45,25 @@ def test_migrate_is_idempotent_and_versioned(database_url: str) -> None:
     again = migrate(database_url)
     assert again.applied == []
     status = storage_mode(database_url)
-    assert status["applied"] == ["0001_market_tables", "0002_operations", "0003_daily_report_reconciliation"]
+    assert status["applied"] == [
+        "0001_market_tables",
+        "0002_operations",
+        "0003_daily_report_reconciliation",
+        "0004_views",
+        "0005_bar_aggregates",
+    ]
     assert status["pending"] == []
 
 
 def test_other_schema_and_bad_schema_names(database_url: str) -> None:
     result = migrate(database_url, "market_alt")
-    assert result.applied == ["0001_market_tables", "0002_operations", "0003_daily_report_reconciliation"]
+    assert result.applied == [
+        "0001_market_tables",
+        "0002_operations",
+        "0003_daily_report_reconciliation",
+        "0004_views",
+        "0005_bar_aggregates",
+    ]
     with psycopg.connect(database_url) as conn:
         assert conn.execute("SELECT to_regclass('market_alt.quotes')").fetchone() == ("market_alt.quotes",)
     with pytest.raises(DatabaseSettingError, match="must be a plain lower-case identifier"):
@@ -103,7 +115,13 @@ def test_non_reserved_key_words_work_unquoted(database_url: str) -> None:
         category = conn.execute("SELECT catcode FROM pg_get_keywords() WHERE word = 'between'").fetchone()
     assert category == ("C",)
     result = migrate(database_url, "between")
-    assert result.applied == ["0001_market_tables", "0002_operations", "0003_daily_report_reconciliation"]
+    assert result.applied == [
+        "0001_market_tables",
+        "0002_operations",
+        "0003_daily_report_reconciliation",
+        "0004_views",
+        "0005_bar_aggregates",
+    ]
     assert validate_schema_name("public") == "public"
 
 

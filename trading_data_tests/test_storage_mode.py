@@ -118,7 +118,13 @@ def test_auto_mode_migrates_plain_and_says_what_to_do(
     with caplog.at_level(logging.WARNING, logger="trading_data.db.migrate"):
         result = migrate(url, schema)
     assert result.timescale is False and attempts(plain_server) == 1
-    assert result.applied == ["0001_market_tables", "0002_operations", "0003_daily_report_reconciliation"]
+    assert result.applied == [
+        "0001_market_tables",
+        "0002_operations",
+        "0003_daily_report_reconciliation",
+        "0004_views",
+        "0005_bar_aggregates",
+    ]
     assert tables_in(plain_server, schema) >= set(TABLES) | {"schema_migrations"}
     (warning,) = result.warnings
     assert "shared_preload_libraries" in warning and "TRADING_DATA_STORAGE_MODE=postgres" in warning

@@ -29,6 +29,8 @@ from typing import Literal, cast
 import psycopg
 from psycopg import sql
 
+from trading_data.db import aggregate_sql
+from trading_data.db.documentation import apply_comments
 from trading_data.schemas import TABLES, TableSpec
 from trading_data.settings import ConfigurationError, SettingsError
 from trading_data.settings import platform as settings_platform
@@ -283,9 +285,11 @@ def migrate(url: str, schema: str = DEFAULT_SCHEMA, *, mode: StorageMode | None 
                 (migration.version, migration.name),
             )
             applied.append(f"{migration.version:04d}_{migration.name}")
+        # Descriptions come from the models, so they are (re)applied whenever the schema is migrated.
+        apply_comments(conn, schema)
         if timescale:
             try:
-                for statement in timescale_ddl(schema):
+                for statement in [*timescale_ddl(schema), *aggregate_sql.timescale_ddl(schema)]:
                     conn.execute(statement.encode())
             except psycopg.Error as exc:
                 raise MigrationError(

@@ -21,6 +21,7 @@ import pyarrow as pa
 # Dagster exports no public name for the DbIOManager family (see trading_data.db.table_slices).
 from dagster._core.storage.db_io_manager import DbTypeHandler, TableSlice
 
+from trading_data.db.arrow_frames import frame_from_arrow
 from trading_data.db.copy_writer import CopyThread
 from trading_data.db.migrate import validate_schema_name
 from trading_data.db.table_slices import (
@@ -31,7 +32,7 @@ from trading_data.db.table_slices import (
     window_clause,
     write_mode,
 )
-from trading_data.schemas import TableSpec, arrow_schema, sql_columns
+from trading_data.schemas import TableSpec, arrow_schema, column_descriptions, sql_columns
 from trading_data.validation import validate
 
 
@@ -176,7 +177,12 @@ def column_schema(spec: TableSpec) -> dg.TableSchema:
     """The model as a Dagster TableSchema, for the UI's Columns panel."""
     return dg.TableSchema(
         columns=[
-            dg.TableColumn(name, sql_type.lower(), constraints=dg.TableColumnConstraints(nullable=nullable))
+            dg.TableColumn(
+                name,
+                sql_type.lower(),
+                description=column_descriptions(spec)[name],
+                constraints=dg.TableColumnConstraints(nullable=nullable),
+            )
             for name, (sql_type, nullable) in sql_columns(spec).items()
         ]
     )
@@ -334,23 +340,3 @@ def _literal(value: Any) -> str:
     if isinstance(value, dt.date):
         return f"'{value.isoformat()}'::date"
     raise TypeError(f"window bound {value!r} is neither a date nor a datetime")
-
-
-def frame_from_arrow(spec: TableSpec, table: pa.Table) -> pd.DataFrame:
-    """Arrow columns straight to the model's dtypes: nullable ints without a float detour,
-    timestamps in ns, dates as ``datetime.date`` objects.
-
-    One ``to_pandas`` for every column but the nullable ints (an Arrow int64 maps to ``int64`` or
-    ``Int64`` by the model, not by its type), with ``split_blocks`` so that numeric columns are not
-    consolidated into one copied block; the nullable ints are inserted as extension arrays, in place.
-    """
-    columns = spec.model.to_schema().columns
-    names = table.column_names
-    nullable = [name for name in names if str(columns[name].dtype) == "Int64"]
-    frame = table.drop_columns(nullable).to_pandas(
-        coerce_temporal_nanoseconds=True, date_as_object=True, split_blocks=True
-    )
-    as_int64 = {pa.int64(): pd.Int64Dtype()}.get
-    for name in nullable:
-        frame.insert(names.index(name), name, table.column(name).to_pandas(types_mapper=as_int64).array)
-    return frame

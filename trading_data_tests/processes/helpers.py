@@ -40,6 +40,7 @@ ASSET_DEPENDENCIES: dict[str, set[str]] = {
     "trades": {"selected_tickers"},
     "options_flow": {"selected_tickers"},
     "indicators": {"prices"},
+    "bar_aggregates": {"prices"},
     "daily_report": {
         "selected_tickers",
         "position_sizes",

@@ -34,11 +34,17 @@ from trading_data.sources.breaker import CircuitBreaker
 from trading_data.sources.resources import PolygonResource
 
 
-async def _grouped_daily_window(
-    polygon: PolygonResource, sessions: list[dt.date]
+async def _daily_bars_window(
+    polygon: PolygonResource, sessions: list[dt.date], symbols: tuple[str, ...] = ()
 ) -> tuple[pd.DataFrame, dict]:
+    """The lookback window's daily bars: with ``symbols``, one range request per symbol (only the bars
+    selection uses), else one whole-market grouped request per session."""
     async with polygon.client() as client:
-        frames = await asyncio.gather(*(client.grouped_daily(day) for day in sessions))
+        if symbols:
+            ranges = (client.bars(t, 1, "day", sessions[0], sessions[-1]) for t in symbols)
+            frames = await asyncio.gather(*ranges)
+        else:
+            frames = await asyncio.gather(*(client.grouped_daily(day) for day in sessions))
         stats = client.stats.as_metadata()
     bars = pd.concat([f for f in frames if len(f)], ignore_index=True) if frames else pd.DataFrame()
     return bars, stats
@@ -56,7 +62,8 @@ async def _grouped_daily_window(
         "Dynamic ticker selection from the whole-market daily bars of the previous `lookback_days` "
         "sessions: average volume, volatility (ATR / price) and an opportunity score "
         "(0.4·pct(volatility) + 0.3·pct(relative volume) + 0.3·pct(|momentum|)). Rows are the focus "
-        "universe; `is_active` marks the tickers every feed collects. `symbols` replaces selection; "
+        "universe; `is_active` marks the tickers every feed collects. `symbols` replaces selection (and "
+        "only those tickers' daily bars are fetched, one request each); "
         "on failure the default tickers are used and marked `is_fallback`."
     ),
 )
@@ -81,7 +88,7 @@ def selected_tickers(
     stats: dict = {}
     try:
         with CircuitBreaker(database.url, database.schema_name, vendor="polygon").guard():
-            bars, stats = asyncio.run(_grouped_daily_window(polygon, history))
+            bars, stats = asyncio.run(_daily_bars_window(polygon, history, options.symbols))
     except Exception as exc:  # noqa: BLE001 - the seed's fallback: a day never goes without tickers
         if not is_retryable(exc):
             # A rejected key or a bad setting is not a bad day: the default tickers would hide it.
