@@ -82,7 +82,7 @@ def _reference_run(url: str, sim_url: str) -> None:
             r[0]
             for r in conn.execute(
                 "SELECT table_name FROM information_schema.tables WHERE table_schema = 'market' "
-                "AND table_name <> 'schema_migrations'"
+                "AND table_name <> 'schema_migrations' AND table_type = 'BASE TABLE'"
             )
         ]
         conn.execute("TRUNCATE " + ", ".join(f"market.{t}" for t in tables))
