@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install dev test test-fast test-times test-ui test-destructive test-cluster lint bench-io bench-ingest bench-sources bench-quotes-session bench-startup bench-session-run bench-freshness clean db-start db-stop
+.PHONY: install dev test test-fast test-times test-ui test-destructive test-cluster lint bench-io bench-ingest bench-sources bench-quotes-session bench-startup bench-session-run bench-freshness bench-rate-limit clean db-start db-stop
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -91,6 +91,11 @@ bench-startup: $(STAMP)
 bench-session-run: $(STAMP)
 	$(BIN)/trading-data db start
 	$(BIN)/python bench/bench_session_run.py
+
+bench-rate-limit: $(STAMP)
+	$(BIN)/trading-data db start
+	$(BIN)/trading-data db migrate
+	$(BIN)/python bench/bench_rate_limit.py
 
 bench-freshness: $(STAMP)
 	$(BIN)/trading-data db start

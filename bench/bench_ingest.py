@@ -37,11 +37,10 @@ import orjson
 import pandas as pd
 import psycopg
 import pyarrow as pa
+from spy_session import QUIET, SCHEMA, SESSION, TICKER, fresh_database
 
 from trading_data.calendar import session_window
 from trading_data.db.io_manager import PostgresPandasIOManager
-from trading_data.db.migrate import migrate
-from trading_data.db.url import market_database_url, with_database
 from trading_data.orchestration.feeds import TickerFeed
 from trading_data.orchestration.steps import ChunkValidator
 from trading_data.schemas import TABLES, arrow_schema
@@ -50,13 +49,10 @@ from trading_data.sources.polygon import PolygonClient
 from trading_data.sources.rate_limit import RateLimit
 
 BENCH_DATABASE = "trading_data_bench_ingest"
-SCHEMA = "market"
-SESSION = "2026-11-25"
-TICKERS = ("SPY", "QQQ")
+TICKERS = (TICKER, "QQQ")
 PAGE_ROWS = 50_000
 TARGET = 1.25
 BASE_URL = "https://api.polygon.io"
-QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 SPEC = TABLES["quotes"]
 
 
@@ -155,16 +151,6 @@ def quotes_asset(bodies: dict[str, bytes]) -> dg.AssetsDefinition:
     return quotes
 
 
-def fresh_database() -> str:
-    server_url = market_database_url()
-    url = with_database(server_url, BENCH_DATABASE)
-    with psycopg.connect(with_database(server_url, "postgres"), autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DATABASE} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {BENCH_DATABASE}")
-    migrate(url)
-    return url
-
-
 def arrow_rows(bodies: dict[str, bytes]) -> pa.Table:
     """The same rows as the feed stores them, as one Arrow table of the table's schema (not timed)."""
     frames = []
@@ -261,7 +247,7 @@ def main() -> None:
     args = parser.parse_args()
     print(f"bench-ingest: rendering {args.pages} pages of {PAGE_ROWS:,} quotes ...", flush=True)
     bodies = render_pages(args.pages)
-    url = fresh_database()
+    url = fresh_database(BENCH_DATABASE)
     bench = Bench(url, bodies)
     rows = bench.table.num_rows
     mib = sum(len(b) for b in bodies.values()) / 2**20

@@ -24,12 +24,10 @@ import time
 from multiprocessing.connection import Connection
 from typing import Any
 
-SESSION = "2026-11-25"
-TICKER = "SPY"
+from spy_session import QUIET, SESSION, TICKER, fresh_database
+
 BENCH_DATABASE = "trading_data_bench_quotes"
-SCHEMA = "market"
 TARGET_PEAK_RSS_MIB = 512  # issue 11, target 5
-QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 def peak_rss_mib() -> float:
@@ -48,21 +46,6 @@ def current_rss_mib() -> float:
 
 def rss_line(label: str) -> str:
     return f"{label}: RSS {current_rss_mib():,.0f} MiB, peak RSS {peak_rss_mib():,.0f} MiB"
-
-
-def fresh_database() -> str:
-    import psycopg
-
-    from trading_data.db.migrate import migrate
-    from trading_data.db.url import market_database_url, with_database
-
-    server_url = market_database_url()
-    url = with_database(server_url, BENCH_DATABASE)
-    with psycopg.connect(with_database(server_url, "postgres"), autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DATABASE} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {BENCH_DATABASE}")
-    migrate(url)
-    return url
 
 
 def _serve_in_child(conn: Connection) -> None:
@@ -85,7 +68,7 @@ def child(http: bool) -> int:
     from trading_data.settings import PipelineSettingsResource
     from trading_data.sources.resources import PolygonResource
 
-    url = fresh_database()
+    url = fresh_database(BENCH_DATABASE)
     server: Any = None
     polygon = PolygonResource(source="simulated", retry_initial_wait_seconds=0.05)
     if http:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 import pyarrow as pa_arrow
@@ -21,6 +22,17 @@ from trading_data.domain.option_symbols import OSI_PATTERN
 from trading_data.domain.tickers import TICKER_PATTERN
 
 UTC = pd.DatetimeTZDtype(unit="ns", tz="UTC")
+
+# What pandera reports for the ticker check of the high-volume tables, as for ``str_matches`` elsewhere.
+TICKER_CHECK: dict[str, Any] = {"name": "str_matches", "error": f"str_matches('{TICKER_PATTERN.pattern}')"}
+
+
+def tickers_match(series: pd.Series) -> pd.Series:
+    """``TICKER_PATTERN`` matched once per distinct value, as ``str_matches`` per row: a page of quotes
+    or trades holds one ticker 50,000 times."""
+    codes, uniques = pd.factorize(series)
+    ok = [isinstance(u, str) and TICKER_PATTERN.match(u) is not None for u in uniques]
+    return pd.Series(np.array([*ok, False], dtype=bool)[codes], index=series.index)
 
 
 class _Base(pa.DataFrameModel):
@@ -103,7 +115,7 @@ class Quotes(_Base):
     """
 
     ts: Series[UTC] = pa.Field(description="SIP timestamp (UTC, microseconds)")  # type: ignore[valid-type]
-    ticker: Series[str] = pa.Field(str_matches=TICKER_PATTERN.pattern, description="Stock ticker")
+    ticker: Series[str] = pa.Field(description="Stock ticker")
     sequence_number: Series[int] = pa.Field(ge=0, description="SIP sequence number (per ticker, per day)")
     sip_ns: Series[int] = pa.Field(ge=0, description="SIP timestamp, ns since the Unix epoch")
     participant_ns: Series[pd.Int64Dtype] = pa.Field(nullable=True, description="Exchange timestamp, ns")
@@ -115,12 +127,16 @@ class Quotes(_Base):
     ask_exchange: Series[pd.Int64Dtype] = pa.Field(nullable=True, description="Ask exchange id (Polygon)")
     tape: Series[pd.Int64Dtype] = pa.Field(nullable=True, description="SIP tape: 1 A, 2 B, 3 C")
 
+    @pa.check("ticker", **TICKER_CHECK)
+    def _ticker_symbol(cls, series: pd.Series) -> pd.Series:
+        return tickers_match(series)
+
 
 class Trades(_Base):
     """Individual trades. Key: ticker, ts, sequence_number, exchange and the vendor's trade id."""
 
     ts: Series[UTC] = pa.Field(description="SIP timestamp (UTC, microseconds)")  # type: ignore[valid-type]
-    ticker: Series[str] = pa.Field(str_matches=TICKER_PATTERN.pattern, description="Stock ticker")
+    ticker: Series[str] = pa.Field(description="Stock ticker")
     sequence_number: Series[int] = pa.Field(ge=0, description="SIP sequence number (per ticker, per day)")
     exchange: Series[int] = pa.Field(ge=0, description="Exchange id (Polygon)")
     trade_id: Series[str] = pa.Field(description="The exchange's trade id")
@@ -130,6 +146,10 @@ class Trades(_Base):
     size: Series[float] = pa.Field(ge=0, description="Trade size, shares")
     conditions: Series[str] = pa.Field(nullable=True, description="Condition codes, comma-separated")
     tape: Series[pd.Int64Dtype] = pa.Field(nullable=True, description="SIP tape: 1 A, 2 B, 3 C")
+
+    @pa.check("ticker", **TICKER_CHECK)
+    def _ticker_symbol(cls, series: pd.Series) -> pd.Series:
+        return tickers_match(series)
 
 
 class OptionsFlow(_Base):

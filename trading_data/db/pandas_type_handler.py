@@ -164,8 +164,11 @@ def _stream(loader: _Loader, obj: pd.DataFrame | FrameChunks, table_slice: Table
             chunk = validate(spec.model, chunk, spec.name)
         _check_window(spec, chunk, table_slice)
         if loader.mode in ("upsert", "append"):
-            # ON CONFLICT cannot update a row twice in one statement: keep the last copy.
-            chunk = chunk.drop_duplicates(list(spec.primary_key), keep="last")
+            # ON CONFLICT cannot update a row twice in one statement: keep the last copy (no copy of a
+            # chunk without repeats, the usual case: ~5 ms a 50,000-row chunk).
+            repeated = chunk.duplicated(list(spec.primary_key), keep="last")
+            if repeated.any():
+                chunk = chunk[~repeated]
         table = pa.Table.from_pandas(chunk[spec.columns], schema=schema, preserve_index=False, safe=False)
         loader.load(table, chunk, stream)
         rows += len(chunk)

@@ -102,6 +102,32 @@ SIMULATOR_URL: Setting[str | None] = Setting(
     "An out-of-process simulator (`trading-data simulator serve`) to call in simulated mode.",
     default_text="unset: the simulator runs in-process",
 )
+RATE_LIMIT_STORES = ("auto", "process", "postgres", "redis")
+RATE_LIMIT_STORE = Setting(
+    "TRADING_DATA_RATE_LIMIT_STORE",
+    "auto",
+    Choice(RATE_LIMIT_STORES),
+    "Where each vendor key's rate-limit window lives: `process` (one process only), `postgres` (the "
+    "market database) or `redis` (TRADING_DATA_REDIS_URL), shared by every process and host.",
+    option="rate_limit_store",
+    default_text="auto: redis when TRADING_DATA_REDIS_URL is set, else postgres, for a live vendor; "
+    "process for the simulator",
+)
+RATE_LIMIT_PADDING = Setting(
+    "TRADING_DATA_RATE_LIMIT_PADDING",
+    0.05,
+    number(0, 1),
+    "How much longer the client-side window is than the plan's (0.05: 5%): room for the delay from a "
+    "permit to its arrival at the vendor, at the cost of that share of throughput.",
+)
+REDIS_URL: Setting[str | None] = Setting(
+    "TRADING_DATA_REDIS_URL",
+    None,
+    parse_text,
+    "A Redis server (redis://host:6379/0) holding the shared rate-limit windows.",
+    default_text="unset: the windows live in PostgreSQL",
+    secret=True,
+)
 
 # --- databases -------------------------------------------------------------------------------------------
 
@@ -226,6 +252,9 @@ PLATFORM_SETTINGS: dict[str, tuple[Setting[Any], ...]] = {
         UNUSUAL_WHALES_RATE_LIMIT_PER_MINUTE,
         MAX_CONCURRENCY,
         SIMULATOR_URL,
+        RATE_LIMIT_STORE,
+        RATE_LIMIT_PADDING,
+        REDIS_URL,
     ),
     "Databases": (DATABASE_URL, DAGSTER_DATABASE_URL, DAGSTER_PG_URL, SCHEMA, STORAGE_MODE, PG_PORT, PGDATA),
     "Runs and schedules": (STEP_RETRY_DELAY_SECONDS, POOL_POLYGON, POOL_UNUSUAL_WHALES, FORCE, NOW),

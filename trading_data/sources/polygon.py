@@ -178,7 +178,11 @@ class PolygonClient(VendorClient):
         async for rows in paging.iter_pages(
             self.http, f"/v3/{kind}/{ticker}", params, key=key, max_pages=max_pages
         ):
-            yield build(rows, ticker, validate=validate)
+            frame = build(rows, ticker, validate=validate)
+            # While the frame waits for the consumer, the page's decoded rows (~60 MB for 50,000 quotes)
+            # must not stay referenced here: the next page is fetched and decoded meanwhile.
+            del rows
+            yield frame
 
     async def _all_ticks(self, kind: str, ticker: str, window: dict[str, Any]) -> pd.DataFrame:
         build, _, model = _TICK_FEEDS[kind]

@@ -66,22 +66,22 @@ def trades_frame(rows: Sequence[Row], ticker: str, *, validate: bool = True) -> 
     See :func:`quotes_frame` for ``validate``.
     """
     n = len(rows)
-    sip = columns.int_column(columns.column(rows, "sip_timestamp"))
+    sip = columns.int_field(rows, "sip_timestamp")
     df = pd.DataFrame(
         {
             "ts": columns.ns_to_utc(sip),
-            "ticker": [ticker] * n,
-            "sequence_number": columns.int_column(columns.column(rows, "sequence_number")),
-            "exchange": columns.int_column(columns.column(rows, "exchange")),
+            "ticker": columns.repeated(ticker, n),
+            "sequence_number": columns.int_field(rows, "sequence_number"),
+            "exchange": columns.int_field(rows, "exchange"),
             "trade_id": [str(v) for v in columns.column(rows, "id")],
             "sip_ns": sip,
-            "participant_ns": columns.nullable_int_column(columns.optional(rows, "participant_timestamp")),
-            "price": columns.float_column(columns.column(rows, "price")),
-            "size": columns.float_column(columns.column(rows, "size")),
+            "participant_ns": columns.nullable_int_field(rows, "participant_timestamp"),
+            "price": columns.float_field(rows, "price"),
+            "size": columns.float_field(rows, "size"),
             "conditions": [
                 ",".join([str(c) for c in cs]) if cs else None for cs in columns.optional(rows, "conditions")
             ],
-            "tape": columns.nullable_int_column(columns.optional(rows, "tape")),
+            "tape": columns.nullable_int_field(rows, "tape"),
         }
     )
     return columns.finish(df, schemas.Trades, validate)
@@ -95,21 +95,21 @@ def quotes_frame(rows: Sequence[Row], ticker: str, *, validate: bool = True) -> 
     pages of :meth:`PolygonClient.iter_quotes`, which the IO manager validates chunk by chunk.
     """
     n = len(rows)
-    sip = columns.int_column(columns.column(rows, "sip_timestamp"))
+    sip = columns.int_field(rows, "sip_timestamp")
     df = pd.DataFrame(
         {
             "ts": columns.ns_to_utc(sip),
-            "ticker": [ticker] * n,
-            "sequence_number": columns.int_column(columns.column(rows, "sequence_number")),
+            "ticker": columns.repeated(ticker, n),
+            "sequence_number": columns.int_field(rows, "sequence_number"),
             "sip_ns": sip,
-            "participant_ns": columns.nullable_int_column(columns.optional(rows, "participant_timestamp")),
-            "bid_price": columns.float_column(columns.optional(rows, "bid_price", 0)),
-            "bid_size": columns.float_column(columns.optional(rows, "bid_size", 0)),
-            "bid_exchange": columns.nullable_int_column(columns.optional(rows, "bid_exchange")),
-            "ask_price": columns.float_column(columns.optional(rows, "ask_price", 0)),
-            "ask_size": columns.float_column(columns.optional(rows, "ask_size", 0)),
-            "ask_exchange": columns.nullable_int_column(columns.optional(rows, "ask_exchange")),
-            "tape": columns.nullable_int_column(columns.optional(rows, "tape")),
+            "participant_ns": columns.nullable_int_field(rows, "participant_timestamp"),
+            "bid_price": columns.float_field(rows, "bid_price", 0),
+            "bid_size": columns.float_field(rows, "bid_size", 0),
+            "bid_exchange": columns.nullable_int_field(rows, "bid_exchange"),
+            "ask_price": columns.float_field(rows, "ask_price", 0),
+            "ask_size": columns.float_field(rows, "ask_size", 0),
+            "ask_exchange": columns.nullable_int_field(rows, "ask_exchange"),
+            "tape": columns.nullable_int_field(rows, "tape"),
         }
     )
     return columns.finish(df, schemas.Quotes, validate)

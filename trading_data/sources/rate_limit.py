@@ -1,4 +1,5 @@
-"""Client-side rate limiting: one pyrate-limiter window per vendor account in the process."""
+"""Client-side rate limiting: one pyrate-limiter window per vendor account, kept in this process or
+shared by every process and host through PostgreSQL or Redis (:mod:`trading_data.sources.rate_limit_store`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,17 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
-from pyrate_limiter import InMemoryBucket, Limiter, Rate
+from pyrate_limiter import Limiter, Rate
+
+from trading_data.settings import platform as settings
+from trading_data.sources.rate_limit_store import (
+    PROCESS,
+    RateLimitStore,
+    RateLimitStoreUnavailable,
+    build_bucket,
+    store_errors,
+    unavailable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -34,32 +45,55 @@ class RateLimit:
         return f"{self.requests}/{self.per_seconds:g}s"
 
 
-WINDOW_PADDING = 0.05  # the client-side window is 5% longer than the vendor's (see SharedRateLimiter)
+WINDOW_PADDING = settings.RATE_LIMIT_PADDING.default  # 5% longer than the vendor's (see SharedRateLimiter)
 
 
 class SharedRateLimiter:
     """A pyrate-limiter ``Limiter`` plus a record of when it granted each permit.
 
-    One instance exists per (vendor, key) in the process (:func:`shared_rate_limiter`), so every
-    concurrent request against the same account waits on the same window.
+    One instance exists per (vendor, key, store) in the process (:func:`shared_rate_limiter`), so every
+    concurrent request against the same account waits on the same window; with a shared ``store``
+    every other process and host using it waits on that window too. ``grants`` records this
+    process's permits only.
     """
 
-    def __init__(self, rate: RateLimit, *, record: int = 10_000):
+    def __init__(
+        self,
+        rate: RateLimit,
+        *,
+        store: RateLimitStore = PROCESS,
+        vendor: str = "vendor",
+        fingerprint: str = "",
+        padding: float = WINDOW_PADDING,
+        record: int = 10_000,
+    ):
         self.rate = rate
-        # The limiter's window is WINDOW_PADDING longer than the vendor's. Permits are granted here,
+        self.padding = padding
+        self.store = store
+        self._store_errors = store_errors() if store.kind != "process" else ()
+        # The limiter's window is ``padding`` (WINDOW_PADDING unless TRADING_DATA_RATE_LIMIT_PADDING
+        # says otherwise) longer than the vendor's. Permits are granted here,
         # but the vendor counts arrivals, and the time from grant to arrival varies (event-loop delays,
         # connection set-up, a retry): with an exact window, request N+1 granted right as the window
         # slides can overtake a late request N and land in the same vendor window, which answers 429.
         # 5% (50 ms a second, 3 s a minute) absorbs that jitter and costs at most 5% of throughput
-        # when the limit, not latency, is the bottleneck.
-        window_ms = math.ceil(rate.per_seconds * 1000 * (1 + WINDOW_PADDING))
-        self._limiter = Limiter(InMemoryBucket([Rate(rate.requests, window_ms)]))
+        # when the limit, not latency, is the bottleneck. A shared store adds one more delay (the
+        # decision's round trip to PostgreSQL or Redis), well inside the padding on one network; a
+        # machine so loaded that a process stalls longer than the padding needs more of it.
+        window_ms = math.ceil(rate.per_seconds * 1000 * (1 + padding))
+        self._limiter = Limiter(build_bucket(store, vendor, fingerprint, [Rate(rate.requests, window_ms)]))
         self.grants: deque[float] = deque(maxlen=record)  # time.monotonic() of each granted permit
 
     async def acquire(self) -> float:
         """Wait for a permit; returns the seconds spent waiting."""
         started = time.monotonic()
-        if not await self._limiter.try_acquire_async("request"):
+        try:
+            granted_ok = await self._limiter.try_acquire_async("request")
+        except RateLimitStoreUnavailable:
+            raise
+        except self._store_errors as exc:
+            raise unavailable(self.store, exc) from exc
+        if not granted_ok:
             raise RuntimeError(f"rate limiter {self.rate} refused a permit")
         granted = time.monotonic()
         self.grants.append(granted)
@@ -76,8 +110,12 @@ class SharedRateLimiter:
             best = max(best, hi - lo + 1)
         return best
 
+    def close(self) -> None:
+        """Stop the library's leak thread and close the store's connections."""
+        self._limiter.close()
 
-_LIMITERS: dict[tuple[str, str], SharedRateLimiter] = {}
+
+_LIMITERS: dict[tuple[str, str, RateLimitStore], SharedRateLimiter] = {}
 _LIMITERS_LOCK = threading.Lock()
 
 
@@ -86,19 +124,32 @@ def key_fingerprint(secret: str | None) -> str:
     return hashlib.sha256((secret or "").encode()).hexdigest()[:16]
 
 
-def shared_rate_limiter(vendor: str, secret: str | None, rate: RateLimit) -> SharedRateLimiter:
-    """The process-wide limiter for ``vendor`` + ``secret``; replaced if ``rate`` changed."""
-    registry_key = (vendor, key_fingerprint(secret))
+def shared_rate_limiter(
+    vendor: str, secret: str | None, rate: RateLimit, store: RateLimitStore = PROCESS
+) -> SharedRateLimiter:
+    """The process-wide limiter for ``vendor`` + ``secret`` in ``store``; replaced if ``rate`` changed.
+
+    The key is known only by its fingerprint, in the registry, the store's table or key and the logs.
+    """
+    fingerprint = key_fingerprint(secret)
+    registry_key = (vendor, fingerprint, store)
+    padding = settings.RATE_LIMIT_PADDING.get()
     with _LIMITERS_LOCK:
         limiter = _LIMITERS.get(registry_key)
-        if limiter is None or limiter.rate != rate:
+        if limiter is None or limiter.rate != rate or limiter.padding != padding:
             if limiter is not None:
                 log.info("%s rate limit changed from %s to %s", vendor, limiter.rate, rate)
-            limiter = _LIMITERS[registry_key] = SharedRateLimiter(rate)
+                limiter.close()
+            limiter = SharedRateLimiter(
+                rate, store=store, vendor=vendor, fingerprint=fingerprint, padding=padding
+            )
+            _LIMITERS[registry_key] = limiter
         return limiter
 
 
 def reset_rate_limiters() -> None:
-    """Forget every shared limiter (tests)."""
+    """Close and forget every limiter of the process (tests)."""
     with _LIMITERS_LOCK:
+        for limiter in _LIMITERS.values():
+            limiter.close()
         _LIMITERS.clear()

@@ -28,6 +28,7 @@ from trading_data.settings import RUN_CONFIG
 from trading_data.settings.platform import POLYGON_API_KEY, SIMULATOR_URL, UNUSUAL_WHALES_API_TOKEN
 from trading_data.sources.polygon import PolygonClient
 from trading_data.sources.rate_limit import RateLimit
+from trading_data.sources.rate_limit_store import RateLimitStore, resolve_store
 from trading_data.sources.retry import RetryPolicy
 from trading_data.sources.settings import (
     SIMULATOR_BASE_URL,
@@ -81,6 +82,9 @@ class _VendorResource(dg.ConfigurableResource):
     base_url: str | None = Field(default=None, description="Override the vendor's base URL")
     rate_limit_per_minute: int | None = Field(default=None, description="Requests per minute for the plan")
     max_concurrency: int | None = Field(default=None, description="Tickers fetched at once")
+    rate_limit_store: str | None = Field(
+        default=None, description="auto, process, postgres or redis; unset: TRADING_DATA_RATE_LIMIT_STORE"
+    )
     retry_attempts: int = 5
     retry_initial_wait_seconds: float = 1.0
     retry_max_wait_seconds: float = 60.0
@@ -120,8 +124,13 @@ class _VendorResource(dg.ConfigurableResource):
         resource = cls(**{k: v for k, v in config.items() if k in cls.model_fields})
         settings = resource.vendor_settings()
         resource.concurrency()
+        resource.limiter_store(settings)
         if settings.mode == "live":
             settings.require_key()
+
+    def limiter_store(self, settings: VendorSettings) -> RateLimitStore:
+        """Where this vendor key's rate-limit window lives (see trading_data.sources.rate_limit_store)."""
+        return resolve_store(settings.mode == "live", self.rate_limit_store)
 
     def retry_policy(self) -> RetryPolicy:
         return RetryPolicy(
@@ -135,6 +144,7 @@ class _VendorResource(dg.ConfigurableResource):
         settings = self.vendor_settings()
         kwargs: dict[str, Any] = {
             "rate_limit": settings.rate_limit,
+            "rate_limit_store": self.limiter_store(settings),
             "retry": self.retry_policy(),
             "timeout": self.timeout_seconds,
         }

@@ -137,6 +137,7 @@ def test_polygon_resource_uses_env_var_only_when_set(monkeypatch):
 
 
 def test_live_resource_client_uses_key_and_base_url(monkeypatch):
+    monkeypatch.setenv("TRADING_DATA_RATE_LIMIT_STORE", "process")  # no database needed here
     resource = PolygonResource(api_key="pk_live", source="live", base_url="https://example.test")
 
     async def go() -> tuple[str, str]:
@@ -145,6 +146,26 @@ def test_live_resource_client_uses_key_and_base_url(monkeypatch):
 
     base_url, auth = asyncio.run(go())
     assert base_url.startswith("https://example.test") and auth == "Bearer pk_live"
+
+
+def test_a_live_resource_shares_its_window_through_the_market_database(monkeypatch, database_url):
+    from trading_data.sources.rate_limit import reset_rate_limiters
+
+    monkeypatch.setenv("TRADING_DATA_DATABASE_URL", database_url)
+    monkeypatch.delenv("TRADING_DATA_RATE_LIMIT_STORE", raising=False)
+    monkeypatch.delenv("TRADING_DATA_REDIS_URL", raising=False)
+    resource = PolygonResource(api_key="pk_live_shared", source="live", base_url="https://example.test")
+
+    async def go() -> str:
+        async with resource.client() as client:
+            return client.http.limiter.store.kind
+
+    try:
+        assert asyncio.run(go()) == "postgres"
+        simulated = PolygonResource(source="simulated")
+        assert simulated.limiter_store(simulated.vendor_settings()).kind == "process"
+    finally:
+        reset_rate_limiters()
 
 
 def test_feeds_bound_concurrency_and_isolate_failures():
