@@ -123,6 +123,7 @@ def test_steps_run_on_the_workers_of_their_queues(
 ) -> None:
     for key in ("DAGSTER_HOME", "TRADING_DATA_DAGSTER_DATABASE_URL", "TRADING_DATA_CELERY_BROKER_URL"):
         monkeypatch.setenv(key, celery_env[key])
+    dg.DagsterInstance.get().dispose()  # the Dagster schema created once, not by two starting workers at once
     workers = [
         support.Worker("probe-polygon", ["polygon"], celery_env, tmp_path / "polygon.log"),
         support.Worker("probe-compute", ["compute"], celery_env, tmp_path / "compute.log"),

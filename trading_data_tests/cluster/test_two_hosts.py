@@ -183,6 +183,9 @@ def test_a_backfill_on_two_hosts_survives_losing_one_mid_step(
             }
             for key, value in env.items():
                 monkeypatch.setenv(key, value)
+            # Create the Dagster schema once: two workers starting on a fresh database both ran its DDL
+            # and one died of "type secondary_indexes already exists".
+            dg.DagsterInstance.get().dispose()
             worker_env = {**os.environ, "PYTHONPATH": str(support.REPO_ROOT)}
             workers = [
                 support.Worker(f"host-{name[-1]}", QUEUES, worker_env, tmp_path / f"{name}.log", netns=name)
