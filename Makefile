@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install dev test test-fast test-times test-ui test-destructive lint bench-io bench-ingest bench-sources bench-quotes-session bench-startup bench-session-run bench-freshness bench-rate-limit clean db-start db-stop
+.PHONY: install dev test test-fast test-times test-ui test-destructive test-cluster lint bench-io bench-ingest bench-sources bench-quotes-session bench-startup bench-session-run bench-freshness bench-rate-limit clean db-start db-stop
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,14 @@ FAULT_PG := TRADING_DATA_PGDATA=$(CURDIR)/.pgdata-faults TRADING_DATA_PG_PORT=54
 test-destructive: $(STAMP)
 	$(FAULT_PG) TRADING_DATA_DESTRUCTIVE_TESTS=1 $(BIN)/pytest -q trading_data_tests/faults; \
 	status=$$?; $(FAULT_PG) $(BIN)/trading-data db stop; exit $$status
+
+# Two worker "hosts" (network namespaces, as root) run a 5-session backfill on Celery over the local RabbitMQ,
+# one host SIGKILLed mid-step: on a private PostgreSQL server of its own.
+CLUSTER_PG := TRADING_DATA_PGDATA=$(CURDIR)/.pgdata-cluster TRADING_DATA_PG_PORT=54338
+test-cluster: $(STAMP)
+	$(CLUSTER_PG) $(BIN)/trading-data db start
+	$(CLUSTER_PG) TRADING_DATA_CLUSTER_TESTS=1 $(BIN)/pytest -n 0 -q -m cluster trading_data_tests/cluster; \
+	status=$$?; $(CLUSTER_PG) $(BIN)/trading-data db stop; exit $$status
 
 test-fast: $(STAMP)
 	$(BIN)/pytest -q -m "not slow and not browser"
@@ -101,4 +109,4 @@ db-stop: $(STAMP)
 
 clean:
 	-$(BIN)/trading-data db stop
-	rm -rf $(VENV) .pgdata .pgdata-faults .dagster_home
+	rm -rf $(VENV) .pgdata .pgdata-faults .pgdata-cluster .dagster_home

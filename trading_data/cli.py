@@ -13,6 +13,7 @@ from trading_data.backfill import commands as backfill_commands
 from trading_data.db import aggregates, server
 from trading_data.db.migrate import migrate, storage_mode
 from trading_data.db.url import dagster_database_url, market_database_url, with_database
+from trading_data.orchestration.queues import QUEUES
 from trading_data.read import commands as read_commands
 from trading_data.redact import redact
 from trading_data.settings import ConfigurationError
@@ -176,6 +177,13 @@ def cmd_health(args: argparse.Namespace) -> int:
     return health_main(json_output=args.json)
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    from trading_data.orchestration.celery_worker import exec_worker, worker_command
+
+    exec_worker(worker_command(args.queues, name=args.name, concurrency=args.concurrency))
+    return 0  # not reached: the worker replaces this process
+
+
 def cmd_backfill(args: argparse.Namespace) -> int:
     # The instance `trading-data dev` runs: its daemon launches the backfill's runs.
     os.environ.setdefault("DAGSTER_HOME", str(dagster_home()))
@@ -194,6 +202,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "simulator", help="the offline market simulator (simulator serve --port N)", add_help=False
     )
+    worker = sub.add_parser("worker", help="a Celery worker for one queue (TRADING_DATA_EXECUTOR=celery)")
+    worker.add_argument("queues", nargs="+", choices=QUEUES, metavar="queue", help=" | ".join(QUEUES))
+    worker.add_argument("--name", help="the worker's node name (default: the queue's)")
+    worker.add_argument("--concurrency", type=int, help="steps at once (default: the queue's vendor pool)")
     health = sub.add_parser("health", help="check database, vendors, daemon and freshness")
     health.add_argument("--json", action="store_true", help="machine-readable output for probes")
     read_commands.add_parsers(sub)  # export, read, catalog
@@ -212,7 +224,13 @@ def main(argv: list[str] | None = None) -> int:
         if argv[:1] == ["simulator"]:
             return cmd_simulator(argparse.Namespace(), argv[1:])
         args = build_parser().parse_args(argv)
-        handlers = {"dev": cmd_dev, "db": cmd_db, "health": cmd_health, "backfill": cmd_backfill}
+        handlers = {
+            "dev": cmd_dev,
+            "db": cmd_db,
+            "health": cmd_health,
+            "backfill": cmd_backfill,
+            "worker": cmd_worker,
+        }
         if args.command in read_commands.COMMANDS:
             return read_commands.run(args)
         return handlers[args.command](args)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from trading_data.clock import NOW_ENV, pinned_now
+from trading_data.settings.execution import EXECUTION_SETTINGS
 from trading_data.settings.history import HISTORY_SETTINGS
 from trading_data.settings.parsing import (
     Choice,
@@ -258,6 +259,7 @@ PLATFORM_SETTINGS: dict[str, tuple[Setting[Any], ...]] = {
     "Databases": (DATABASE_URL, DAGSTER_DATABASE_URL, DAGSTER_PG_URL, SCHEMA, STORAGE_MODE, PG_PORT, PGDATA),
     "Runs and schedules": (STEP_RETRY_DELAY_SECONDS, POOL_POLYGON, POOL_UNUSUAL_WHALES, FORCE, NOW),
     "Monitoring": (ALERT_WEBHOOK, BURST_VOLATILITY, BURST_VOLUME_RATIO, BURST_MAX_PER_HOUR),
+    "Execution": EXECUTION_SETTINGS,
     "History and retention": HISTORY_SETTINGS,
 }
 """The platform settings by topic, in the README's order."""

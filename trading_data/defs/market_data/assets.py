@@ -21,6 +21,7 @@ from trading_data.calendar import session, session_window
 from trading_data.clock import utc_now
 from trading_data.db.resources import MarketDatabase
 from trading_data.orchestration.feeds import TickerFeed
+from trading_data.orchestration.queues import queue_tags
 from trading_data.orchestration.steps import (
     ChunkValidator,
     active_tickers,
@@ -45,6 +46,7 @@ def feed_asset(table: str, description: str, *, kinds: set[str] = FEED_KINDS, po
         kinds=kinds,
         retry_policy=vendor_retry_policy(),
         pool=pool,
+        op_tags=queue_tags(pool),  # the pool's Celery queue (TRADING_DATA_EXECUTOR=celery)
         metadata=asset_metadata(table),
         description=description,
     )

@@ -18,6 +18,7 @@ from trading_data.domain.selection import (
 )
 from trading_data.domain.sizing import SizingParams, size_positions
 from trading_data.domain.tickers import printable
+from trading_data.orchestration.queues import queue_tags
 from trading_data.orchestration.steps import (
     KINDS,
     asset_metadata,
@@ -55,6 +56,7 @@ async def _daily_bars_window(
     kinds=KINDS,
     retry_policy=vendor_retry_policy(),
     pool="polygon",
+    op_tags=queue_tags("polygon"),  # the pool's Celery queue (TRADING_DATA_EXECUTOR=celery)
     metadata=asset_metadata("selected_tickers"),
     description=(
         "Dynamic ticker selection from the whole-market daily bars of the previous `lookback_days` "
