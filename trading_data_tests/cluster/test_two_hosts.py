@@ -33,7 +33,7 @@ from trading_data.sources.simulator.server import SimulatorServer
 from trading_data_tests.cluster import netns, support
 from trading_data_tests.cluster.forwarder import TcpForwarder
 from trading_data_tests.cluster.probe_jobs import platform_celery_job
-from trading_data_tests.factories import simulator_resources
+from trading_data_tests.factories import simulator_resources, truncate_market
 from trading_data_tests.faults.support import duplicate_keys, row_diff, save_reference, snapshot
 
 pytestmark = [
@@ -77,15 +77,7 @@ def _reference_run(url: str, sim_url: str) -> None:
         )
         assert result.success, session
     save_reference(url, REFERENCE_SCHEMA)
-    with psycopg.connect(url, autocommit=True) as conn:
-        tables = [
-            r[0]
-            for r in conn.execute(
-                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'market' "
-                "AND table_name <> 'schema_migrations' AND table_type = 'BASE TABLE'"
-            )
-        ]
-        conn.execute("TRUNCATE " + ", ".join(f"market.{t}" for t in tables))
+    truncate_market(url)
 
 
 def _execute(instance: dg.DagsterInstance, session: str, timeout: float = 600) -> Any:
