@@ -9,6 +9,7 @@ import math
 import threading
 import time
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from pyrate_limiter import Limiter, Rate
@@ -46,6 +47,17 @@ class RateLimit:
 
 
 WINDOW_PADDING = settings.RATE_LIMIT_PADDING.default  # 5% longer than the vendor's (see SharedRateLimiter)
+
+
+def max_in_window(times: Iterable[float], window: float) -> int:
+    """The most of ``times`` (seconds, any order) that fall within any ``window`` seconds."""
+    ordered = sorted(times)
+    best, lo = 0, 0
+    for hi, t in enumerate(ordered):
+        while t - ordered[lo] >= window:
+            lo += 1
+        best = max(best, hi - lo + 1)
+    return best
 
 
 class SharedRateLimiter:
@@ -101,14 +113,7 @@ class SharedRateLimiter:
 
     def max_in_window(self, window_seconds: float | None = None) -> int:
         """The most permits granted within any window of ``window_seconds`` (default: the rate's)."""
-        window = self.rate.per_seconds if window_seconds is None else window_seconds
-        times = sorted(self.grants)
-        best, lo = 0, 0
-        for hi, t in enumerate(times):
-            while t - times[lo] >= window:
-                lo += 1
-            best = max(best, hi - lo + 1)
-        return best
+        return max_in_window(self.grants, self.rate.per_seconds if window_seconds is None else window_seconds)
 
     def close(self) -> None:
         """Stop the library's leak thread and close the store's connections."""

@@ -19,6 +19,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from trading_data.sources.rate_limit import max_in_window
+
 TICKERS = ("AAPL", "MSFT", "NVDA", "AMZN", "GOOGL", "META", "TSLA", "JPM", "XOM", "UNH", "V", "WMT")
 SESSION = "2026-11-20"  # a past NYSE session: its bars never change
 START_DELAY_SECONDS = 8.0  # time for the workers to start and import on a loaded machine
@@ -40,12 +42,7 @@ class LoadResult:
 
     def max_in_window(self, window: float) -> int:
         """The most permits granted across all workers within any ``window`` seconds."""
-        best, lo = 0, 0
-        for hi, t in enumerate(self.grants):
-            while t - self.grants[lo] >= window:
-                lo += 1
-            best = max(best, hi - lo + 1)
-        return best
+        return max_in_window(self.grants, window)
 
     @property
     def throughput(self) -> float:

@@ -16,6 +16,7 @@ from trading_data.errors import ConfigurationError
 from trading_data.sources.rate_limit import (
     RateLimit,
     key_fingerprint,
+    max_in_window,
     reset_rate_limiters,
     shared_rate_limiter,
 )
@@ -65,16 +66,6 @@ def keys(store: RateLimitStore) -> Iterator[list[str]]:
 
         client = redis.Redis.from_url(REDIS_URL)
         client.delete(*(f"{REDIS_KEY_PREFIX}:polygon:{key_fingerprint(k)}" for k in made))
-
-
-def max_in_window(times: list[float], window: float) -> int:
-    times = sorted(times)
-    best, lo = 0, 0
-    for hi, t in enumerate(times):
-        while t - times[lo] >= window:
-            lo += 1
-        best = max(best, hi - lo + 1)
-    return best
 
 
 @pytest.mark.slow
