@@ -4,15 +4,21 @@ real PostgreSQL server and the simulator over loopback HTTP, with the clock pinn
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import logging
+import time
 
 import dagster as dg
 import psycopg
 import pytest
+from dagster._core.execution.backfill import BulkActionStatus
 
+from trading_data.backfill.plan import ASSETS as ASSET_NAMES
+from trading_data.backfill.plan import BackfillPlan, PlanInputs, plan_backfill
+from trading_data.backfill.run import backfill_runs, launch
 from trading_data.calendar import NEW_YORK
 from trading_data.definitions import ASSET_CHECKS, ASSETS
-from trading_data.orchestration.sessions import SESSIONS_PER_RUN
 from trading_data.partitions import session_partitions
 from trading_data.scheduling import PIPELINE_ASSETS
 from trading_data.sources.simulator.server import SimulatorServer
@@ -41,13 +47,6 @@ def _run(url: str, sim_url: str, tickers: list[str], **partitions: object) -> dg
 def pinned(monkeypatch: pytest.MonkeyPatch) -> dt.datetime:
     monkeypatch.setenv("TRADING_DATA_NOW", NOW.isoformat())
     return NOW
-
-
-def test_every_asset_has_the_multi_run_policy() -> None:
-    policies = {a.key.to_user_string(): a.backfill_policy for a in ASSETS}
-    assert {name: policies[name] for name in PIPELINE_ASSETS} == {
-        name: dg.BackfillPolicy.multi_run(max_partitions_per_run=SESSIONS_PER_RUN) for name in PIPELINE_ASSETS
-    }
 
 
 @pytest.mark.parametrize(
@@ -163,3 +162,71 @@ def test_a_check_failing_in_the_middle_session_is_reported_for_that_session(
             "SELECT count(DISTINCT (ts AT TIME ZONE 'America/New_York')::date) FROM market.prices"
         ).fetchone()
     assert stored == (3,)
+
+
+def _runs_dagster_launches(plan: BackfillPlan) -> int:
+    """Dagster's own asset backfill iterations (the daemon's, called in-process on a test instance whose
+    queued runs never start): after each iteration its runs are recorded as done, with a materialization
+    of every asset and session they target, until the backfill launches no more."""
+    from dagster._core.events import DagsterEvent, DagsterEventType, StepMaterializationData
+    from dagster._core.events.log import EventLogEntry
+    from dagster._core.execution.asset_backfill import execute_asset_backfill_iteration
+    from dagster._core.test_utils import create_test_daemon_workspace_context
+    from dagster._core.workspace.load_target import ModuleTarget
+
+    queued = {"run_coordinator": {"module": "dagster._core.run_coordinator", "class": "QueuedRunCoordinator"}}
+    target = ModuleTarget("trading_data.definitions", "defs", ".", "trading_data")
+    with (
+        dg.instance_for_test(overrides=queued) as instance,
+        create_test_daemon_workspace_context(target, instance) as workspace,
+    ):
+        backfill_id = launch(plan, instance=instance)
+
+        def record(run: dg.DagsterRun, event_type: DagsterEventType, data: object = None) -> None:
+            event = DagsterEvent(event_type.value, job_name=run.job_name, event_specific_data=data)
+            entry = EventLogEntry(None, 20, "", run.run_id, time.time(), dagster_event=event)
+            instance.handle_new_event(entry)
+
+        launched: set[str] = set()
+        while True:
+            backfill = instance.get_backfill(backfill_id)
+            assert backfill is not None
+            if backfill.status != BulkActionStatus.REQUESTED:
+                return len(launched)
+            asyncio.run(execute_asset_backfill_iteration(backfill, logging.getLogger(), workspace, instance))
+            for run in instance.get_runs():
+                if run.run_id in launched:
+                    continue
+                launched.add(run.run_id)
+                tags = run.tags
+                keys = session_partitions.get_partition_keys_in_range(
+                    dg.PartitionKeyRange(tags[RANGE_START], tags[RANGE_END])
+                )
+                for asset in run.asset_selection or ():
+                    for key in keys:
+                        materialized = StepMaterializationData(dg.AssetMaterialization(asset, partition=key))
+                        record(run, DagsterEventType.ASSET_MATERIALIZATION, materialized)
+                record(run, DagsterEventType.RUN_START)
+                record(run, DagsterEventType.RUN_SUCCESS)
+
+
+@pytest.mark.parametrize(
+    ("first", "last", "assets", "runs"),
+    [
+        # The whole pipeline in one run, bar_aggregates (single-run policy) in a second.
+        ("2026-11-24", "2026-11-27", ASSET_NAMES, 2),
+        # 41 sessions: 3 runs of the feeds and selection, then 3 of indicators + daily_report (indicators
+        # reads the session before each of its own, so it joins prices' runs only when one run holds the
+        # whole range), and bar_aggregates.
+        ("2026-10-01", "2026-11-27", ASSET_NAMES, 7),
+        ("2026-10-01", "2026-11-27", ("selected_tickers", "prices"), 3),
+    ],
+)
+def test_the_plan_counts_the_runs_dagster_launches(
+    first: str, last: str, assets: tuple[str, ...], runs: int
+) -> None:
+    plan = plan_backfill(
+        dt.date.fromisoformat(first), dt.date.fromisoformat(last), PlanInputs(), assets, today=NOW.date()
+    )
+    assert backfill_runs(plan) == runs
+    assert _runs_dagster_launches(plan) == runs
