@@ -230,3 +230,47 @@ def test_the_plan_counts_the_runs_dagster_launches(
     )
     assert backfill_runs(plan) == runs
     assert _runs_dagster_launches(plan) == runs
+
+
+def test_strict_validation_failing_in_one_session_keeps_that_sessions_rows_only(
+    clean_market: str, pinned: dt.datetime
+) -> None:
+    """A ticker whose quotes fail validation in the middle session keeps its stored rows of that session;
+    its other sessions are replaced as usual, and the step fails naming the session and the ticker."""
+    tickers = small_tickers(2)
+    broken, middle = tickers[1], "2026-11-25"
+
+    def rewrite(path: str, query: dict[str, str], payload: dict) -> dict:  # type: ignore[type-arg]
+        rows = payload.get("results") or []
+        if path == f"/v3/quotes/{broken}" and rows:
+            day = dt.datetime.fromtimestamp(rows[0]["sip_timestamp"] / 1e9, NEW_YORK).date().isoformat()
+            if day == middle:
+                rows[0]["bid_price"] = -1.0
+        return payload
+
+    def run(url: str, strict: bool) -> dg.ExecuteInProcessResult:
+        return dg.materialize(
+            ASSETS,
+            resources=simulator_resources(clean_market, url, tickers=tickers, strict=strict),
+            selection=["selected_tickers", "quotes"],
+            raise_on_error=False,
+            tags={RANGE_START: "2026-11-24", RANGE_END: "2026-11-27"},
+        )
+
+    with SimulatorServer(now=lambda: NOW) as sim, RewritingProxy(sim.base_url, rewrite) as proxy:
+        assert run(sim.base_url, strict=False).success
+        stored = snapshot(clean_market)
+        result = run(proxy.base_url, strict=True)
+    assert not result.success
+    failure = result.failure_data_for_node("quotes")
+    assert failure is not None
+    message = str(failure.error)
+    assert f"quotes {middle}" in message and broken in message and "bid_price" in message
+    # Every session of both tickers as before: the middle one kept, the others replaced by the same rows.
+    assert snapshot(clean_market) == stored
+    with psycopg.connect(clean_market) as conn:
+        sessions = conn.execute(
+            "SELECT count(DISTINCT (ts AT TIME ZONE 'America/New_York')::date) FROM market.quotes WHERE ticker = %s",
+            (broken,),
+        ).fetchone()
+    assert sessions == (3,)
