@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from trading_data_tests.processes.conftest import IsolatedInstance
-from trading_data_tests.processes.helpers import BIN, free_port, http_get, wait_until
+from trading_data_tests.processes.helpers import BIN, free_port, group_alive, http_get, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("project_env_file")]
 
@@ -29,14 +29,6 @@ def _environ(pid: int) -> dict[str, str]:
 def _children(pid: int) -> list[int]:
     out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True, check=False).stdout
     return [int(p) for p in out.split()]
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def test_dev_in_the_background_keeps_the_users_dagster_home_and_stops_on_sigterm(
@@ -72,11 +64,11 @@ def test_dev_in_the_background_keeps_the_users_dagster_home_and_stops_on_sigterm
 
         os.kill(dev.pid, signal.SIGTERM)
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and (dev.poll() is None or _group_alive(dev.pid)):
+        while time.monotonic() < deadline and (dev.poll() is None or group_alive(dev.pid)):
             time.sleep(0.5)
         assert dev.poll() is not None, "trading-data dev ignored SIGTERM for 60 s"
-        assert not _group_alive(dev.pid), "trading-data dev exited but left processes of its group running"
+        assert not group_alive(dev.pid), "trading-data dev exited but left processes of its group running"
     finally:
-        if _group_alive(dev.pid):
+        if group_alive(dev.pid):
             os.killpg(dev.pid, signal.SIGKILL)
         dev.wait(timeout=30)
