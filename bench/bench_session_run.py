@@ -28,7 +28,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-from cpu import become_subreaper, isolated_environment, read_step_cpu, run_tree, step_cpu_environment
+from cpu import (
+    become_subreaper,
+    isolated_environment,
+    read_step_cpu,
+    run_tree,
+    step_cpu_environment,
+    write_bytecode,
+)
 
 SESSION = "2026-11-25"
 THIN_SYMBOLS = "PVO,FJQ,ANV,YOQL,BVTU,KXT,IJ,AIZQ,OMP,MXNV"  # the simulator's 10 thinnest tickers
@@ -134,6 +141,7 @@ def main() -> None:
     args = parser.parse_args()
     symbols = THIN_SYMBOLS if args.thin else None
     become_subreaper()
+    write_bytecode()
     rows = []
     for name, run_config in START_METHODS.items():
         if args.only and name != args.only:
