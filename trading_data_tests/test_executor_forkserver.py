@@ -77,9 +77,19 @@ def test_every_preloaded_module_imports() -> None:
     assert done.returncode == 0, done.stderr[-2000:]
 
 
-# Imported by the feed steps only: a definitions load (the CLI's orchestrating process, the code server)
+# Imported by the steps only (the vendor clients by the feed steps, the drivers by every step that reads or
+# writes): a definitions load (the CLI's orchestrating process, the code server)
 # does without them, and the forkserver preloads them for the steps (issue 11).
-STEP_ONLY_MODULES = ("httpx", "tenacity", "trading_data.sources.client", "trading_data.sources.simulator.app")
+STEP_ONLY_MODULES = (
+    "httpx",
+    "tenacity",
+    "trading_data.sources.client",
+    "trading_data.sources.simulator.app",
+    "psycopg",
+    "adbc_driver_manager",
+    "adbc_driver_postgresql",
+    "pyarrow.dataset",
+)
 
 
 @pytest.mark.parametrize("collecting", [True, False])

@@ -11,14 +11,14 @@ York opens a 5-minute bucket and the 09:00 hourly bucket holds 09:30-09:59), lik
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
-
-import psycopg
-from psycopg import sql
+from typing import TYPE_CHECKING, Any
 
 from trading_data.db.aggregate_sql import AGGREGATES, COLUMNS, aggregate_select
 from trading_data.db.migrate import timescale_installed, validate_schema_name
 from trading_data.settings.history import RETENTION_DAYS
+
+if TYPE_CHECKING:
+    import psycopg
 
 
 def kind(conn: psycopg.Connection[Any], schema: str, name: str) -> str | None:
@@ -35,6 +35,9 @@ def kind(conn: psycopg.Connection[Any], schema: str, name: str) -> str | None:
 
 def refresh(url: str, schema: str, start: dt.datetime, end: dt.datetime) -> dict[str, int]:
     """Bring every aggregate up to date for ``[start, end)``; returns its rows in the window."""
+    import psycopg
+    from psycopg import sql
+
     validate_schema_name(schema)
     counts: dict[str, int] = {}
     # refresh_continuous_aggregate cannot run inside a transaction block: autocommit.
@@ -63,6 +66,8 @@ def refresh(url: str, schema: str, start: dt.datetime, end: dt.datetime) -> dict
 
 def status(url: str, schema: str) -> dict[str, object]:
     """Aggregates, retention and compression as ``trading-data db status`` shows them."""
+    import psycopg
+
     validate_schema_name(schema)
     configured = {t: (f"{s.get()} days" if s.get() else "forever") for t, s in RETENTION_DAYS.items()}
     with psycopg.connect(url) as conn:

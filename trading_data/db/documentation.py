@@ -9,11 +9,13 @@ with the next ``trading-data db migrate`` without a migration of its own.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
-
-from psycopg import sql
+from typing import TYPE_CHECKING, Any
 
 from trading_data.schemas import TABLES, column_descriptions
+
+if TYPE_CHECKING:
+    from psycopg import sql
+
 
 SESSION_OF_TS = "NYSE session: the New York date of ts"
 
@@ -76,6 +78,8 @@ def table_description(table: str) -> str:
 
 def comment_statements(schema: str) -> list[sql.Composed]:
     """``COMMENT ON`` every market table, view and column (idempotent)."""
+    from psycopg import sql
+
     statements = []
 
     def relation(kind: str, name: str, text: str, columns: dict[str, str]) -> None:

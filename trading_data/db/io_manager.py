@@ -10,10 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import adbc_driver_manager
-import adbc_driver_postgresql.dbapi as adbc
 import dagster as dg
 import pandas as pd
 
@@ -26,6 +24,9 @@ from trading_data.db.migrate import DEFAULT_SCHEMA, validate_schema_name
 from trading_data.db.pandas_type_handler import FrameChunks, PandasPostgresTypeHandler
 from trading_data.db.url import market_database_url, mask_password
 
+if TYPE_CHECKING:
+    pass
+
 
 class PostgresClient(DbClient):
     """Connections, schema checks, window deletes and select statements for PostgreSQL."""
@@ -33,6 +34,9 @@ class PostgresClient(DbClient):
     @staticmethod
     @contextmanager
     def connect(context: dg.OutputContext | dg.InputContext, table_slice: TableSlice) -> Iterator[Any]:
+        import adbc_driver_manager
+        import adbc_driver_postgresql.dbapi as adbc
+
         url = str(context.resource_config.get("database_url") or "") if context.resource_config else ""
         url = url or market_database_url()
         try:

@@ -24,10 +24,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Literal, cast
-
-import psycopg
-from psycopg import sql
+from typing import TYPE_CHECKING, Literal, cast
 
 from trading_data.db import aggregate_sql
 from trading_data.db.documentation import apply_comments
@@ -35,6 +32,10 @@ from trading_data.schemas import TABLES, TableSpec
 from trading_data.settings import ConfigurationError, SettingsError
 from trading_data.settings import platform as settings_platform
 from trading_data.settings.platform import SCHEMA, STORAGE_MODE
+
+if TYPE_CHECKING:
+    import psycopg
+
 
 log = logging.getLogger(__name__)
 
@@ -189,6 +190,9 @@ def extension_creation_problem(url: str, extension: str) -> ExtensionProblem | N
     Tried on a connection of its own and rolled back: TimescaleDB's loader ends the session (FATAL)
     when it is not preloaded, which would take the migration's transaction with it.
     """
+    import psycopg
+    from psycopg import sql
+
     probe = psycopg.connect(url, connect_timeout=10)
     try:
         probe.execute(sql.SQL("CREATE EXTENSION IF NOT EXISTS {}").format(sql.Identifier(extension)))
@@ -223,6 +227,8 @@ def timescale_unusable_sentence(problem: ExtensionProblem) -> str:
 
 def _use_timescale(url: str, mode: StorageMode) -> tuple[bool, str | None]:
     """(use TimescaleDB?, warning) for ``mode``; raises TimescaleUnavailableError in timescaledb mode."""
+    import psycopg
+
     if mode == "postgres":
         return False, None
     with psycopg.connect(url, connect_timeout=10) as conn:
@@ -249,6 +255,9 @@ def _use_timescale(url: str, mode: StorageMode) -> tuple[bool, str | None]:
 def migrate(url: str, schema: str = DEFAULT_SCHEMA, *, mode: StorageMode | None = None) -> MigrationResult:
     """Apply pending migrations to ``schema``; TimescaleDB features as ``mode`` (default: the
     ``TRADING_DATA_STORAGE_MODE`` setting) allows. All of it is one transaction."""
+    import psycopg
+    from psycopg import sql
+
     validate_schema_name(schema)
     mode = storage_mode_setting() if mode is None else mode
     timescale, warning = _use_timescale(url, mode)
@@ -305,6 +314,9 @@ def migrate(url: str, schema: str = DEFAULT_SCHEMA, *, mode: StorageMode | None 
 
 def storage_mode(url: str, schema: str = DEFAULT_SCHEMA) -> dict[str, object]:
     """What ``trading-data db status`` shows: versions applied and the TimescaleDB mode."""
+    import psycopg
+    from psycopg import sql
+
     with psycopg.connect(url) as conn:
         exists = conn.execute(
             "SELECT 1 FROM information_schema.tables WHERE table_schema = %s"

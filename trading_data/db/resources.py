@@ -10,16 +10,19 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 import dagster as dg
 import pandas as pd
-import psycopg
 from pydantic import Field
 
 from trading_data.db import queries
 from trading_data.db.migrate import DEFAULT_SCHEMA, validate_schema_name
 from trading_data.db.url import market_database_url, mask_password
+
+if TYPE_CHECKING:
+    import psycopg
+
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -58,6 +61,8 @@ class MarketDatabase(dg.ConfigurableResource):
 
     @contextmanager
     def connect(self) -> Iterator[psycopg.Connection]:
+        import psycopg
+
         try:
             conn = psycopg.connect(self.url, connect_timeout=10)
         except psycopg.OperationalError as exc:

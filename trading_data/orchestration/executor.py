@@ -55,7 +55,9 @@ if TYPE_CHECKING:
 # validation) and the HTTP clients' transport (h11, anyio's asyncio backend). The vendor clients (with httpx,
 # tenacity) are not imported by the definitions, which the CLI's orchestrating process loads too, only by the
 # feed steps: preloaded here. So is the offline simulator (~0.18 s of CPU a feed step in simulated mode; in live
-# mode the forkserver spends that once per run for nothing).
+# mode the forkserver spends that once per run for nothing). The database drivers (psycopg for the SQL, ADBC
+# with pyarrow.dataset for the IO manager's COPY: ~0.2 s of CPU) are imported where a query or a COPY runs, not
+# by the definitions: preloaded here for the steps.
 STEP_PRELOAD_MODULES = [
     "trading_data.definitions",
     "trading_data.sources.polygon",
@@ -64,6 +66,8 @@ STEP_PRELOAD_MODULES = [
     "trading_data.sources.simulator.server",
     "trading_data.db.dagster_storage",
     "psycopg2.extras",
+    "psycopg",
+    "adbc_driver_postgresql.dbapi",
     "dagster._core.instance.factory",
     "dagster._core.storage.local_compute_log_manager",
     "dagster._core.storage.defs_state.blob_storage_state_storage",

@@ -29,14 +29,14 @@ The calls are synchronous (a few milliseconds); inside async code call them dire
 ``asyncio.to_thread`` if the loop must never block.
 """
 
+from __future__ import annotations
+
 import datetime as dt
 import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Literal
-
-import psycopg
+from typing import TYPE_CHECKING, Any, Literal
 
 from trading_data.calendar import NEW_YORK
 from trading_data.clock import utc_now
@@ -44,6 +44,10 @@ from trading_data.db import queries
 from trading_data.db.migrate import DEFAULT_SCHEMA, validate_schema_name
 from trading_data.redact import clip, redact
 from trading_data.sources.errors import MalformedResponse, VendorUnavailable
+
+if TYPE_CHECKING:
+    import psycopg
+
 
 BreakerStateName = Literal["closed", "open", "half_open"]
 Clock = Callable[[], dt.datetime]
@@ -164,6 +168,8 @@ class CircuitBreaker:
 
     @contextmanager
     def _transaction(self) -> Iterator[psycopg.Connection]:
+        import psycopg
+
         with psycopg.connect(self.url, connect_timeout=self.connect_timeout) as conn:
             yield conn  # committed on clean exit, rolled back on an exception
 
@@ -320,6 +326,8 @@ class CircuitBreaker:
 
 def breaker_states(url: str, schema: str = DEFAULT_SCHEMA) -> list[BreakerState]:
     """Every vendor's row, for health reports."""
+    import psycopg
+
     with psycopg.connect(url, connect_timeout=10) as conn:
         rows = queries.breaker_rows(conn, validate_schema_name(schema))
     return [BreakerState(*row) for row in rows]
