@@ -10,12 +10,13 @@ from trading_data.defs.analytics.checks import ANALYTICS_CHECKS
 from trading_data.defs.market_data.checks import MARKET_DATA_CHECKS
 from trading_data.defs.selection.checks import SELECTION_CHECKS
 
-# full_pipeline_job holds bar_aggregates (BackfillPolicy.single_run: a backfill refreshes a range in one
-# step) beside assets that run one session per run; Dagster then runs the job itself one session per run,
-# which is what the 16:30 tick wants, and says so in a warning at every load. Asset backfills keep each
-# asset's own policy.
+# full_pipeline_job and prices_job hold bar_aggregates (BackfillPolicy.single_run: a backfill refreshes a
+# range in one step) beside assets that run one session per run; Dagster then runs the job itself one
+# session per run, which is what their ticks want, and says so in a warning at every load. Asset backfills
+# keep each asset's own policy.
 warnings.filterwarnings(
-    "ignore", message=r"Asset job full_pipeline_job materializes assets with varying BackfillPolicies"
+    "ignore",
+    message=r"Asset job (full_pipeline_job|prices_job) materializes assets with varying BackfillPolicies",
 )
 
 defs = dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
