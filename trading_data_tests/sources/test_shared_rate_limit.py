@@ -83,6 +83,26 @@ def test_the_limit_holds_across_processes_sharing_a_key(
     assert max_in_window(grants, 1.0) <= 4
 
 
+def test_a_permit_holds_its_slot_until_its_request_is_done(store: RateLimitStore, keys: list[str]) -> None:
+    """The window counts a permit from when its request is done, on the store's clock: a request
+    still in flight a window after its grant keeps the slot; settled, it keeps it one more window."""
+    limiter = shared_rate_limiter("polygon", keys[0], RateLimit(1, 1.0), store)
+
+    def free() -> bool:
+        return limiter._limiter.try_acquire(f"probe-{uuid.uuid4().hex}", blocking=False) is True
+
+    async def go() -> None:
+        permit = await limiter.acquire()
+        await asyncio.sleep(1.2)  # a window after the grant; the request is still in flight
+        assert not free()
+        limiter.settle(permit)
+        assert not free()  # its window starts now
+        await asyncio.sleep(1.2)
+        assert free()
+
+    asyncio.run(go())
+
+
 def test_different_keys_do_not_share_a_window(store: RateLimitStore, keys: list[str]) -> None:
     hour = RateLimit(3, 3600.0)
     first = shared_rate_limiter("polygon", keys[0], hour, store)
