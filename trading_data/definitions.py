@@ -11,9 +11,9 @@ from trading_data.defs.market_data.checks import MARKET_DATA_CHECKS
 from trading_data.defs.selection.checks import SELECTION_CHECKS
 
 # full_pipeline_job holds bar_aggregates (BackfillPolicy.single_run: a backfill refreshes a range in one
-# step) beside assets that run one session per run; Dagster then runs the job itself one session per run,
-# which is what the 16:30 tick wants, and says so in a warning at every load. Asset backfills keep each
-# asset's own policy.
+# step) beside assets that take up to 20 sessions a run (multi_run); Dagster then gives the job itself the
+# smaller limit, which the 16:30 tick (one session) never reaches, and says so in a warning at every load.
+# Asset backfills keep each asset's own policy.
 warnings.filterwarnings(
     "ignore", message=r"Asset job full_pipeline_job materializes assets with varying BackfillPolicies"
 )
