@@ -92,11 +92,21 @@ def array_of_objects(
     buffer[:head] = np.frombuffer(before + b"[", dtype=np.uint8)
     buffer[head + size :] = np.frombuffer(after, dtype=np.uint8)
     matrix = buffer[head : head + size].reshape(rows, sum(widths) + 1)
+    # The literal slots go in as one template row copied down the matrix (one contiguous copy, where a
+    # narrow strided copy per slot cost twice as long); then each row's values.
+    template = np.zeros(matrix.shape[1], dtype=np.uint8)
+    template[-1] = ord(",")
+    values: list[tuple[int, int, np.ndarray]] = []
     start = 0
     for slot, width in zip(slots, widths, strict=True):
-        matrix[:, start : start + width] = slot
+        if slot.shape[0] == 1:
+            template[start : start + width] = slot[0]
+        else:
+            values.append((start, width, slot))
         start += width
-    matrix[:, -1] = ord(",")
+    matrix[:] = template
+    for start, width, slot in values:
+        matrix[:, start : start + width] = slot
     matrix[-1, -1] = ord("]")
     # Squeezing out the NUL padding: bytes.translate copies once, a boolean mask would take two more passes.
     return buffer.tobytes().translate(None, b"\0")
