@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import sys
 from pathlib import Path
 
@@ -78,10 +79,19 @@ def dagster_home() -> Path:
 
 
 def dagster_environment() -> dict[str, str]:
-    """The environment of `trading-data dev`'s processes: the user's, plus DAGSTER_HOME. The database
-    URLs are resolved in code by every process, so nothing here can shadow the user's settings."""
+    """The environment of `trading-data dev`'s processes: the user's, with DAGSTER_HOME defaulting to
+    the project's ``.dagster_home``. A DAGSTER_HOME the user exported wins, as it does for ``health``,
+    ``backfill`` and Dagster's own CLI: otherwise those would look at another instance than the UI's. The
+    database URLs are resolved in code by every process, so nothing here can shadow the user's settings."""
     env = dict(os.environ)
-    env["DAGSTER_HOME"] = str(dagster_home())
+    if not env.get("DAGSTER_HOME"):
+        env["DAGSTER_HOME"] = str(dagster_home())
+    elif not (Path(env["DAGSTER_HOME"]) / "dagster.yaml").exists():
+        print(
+            f"DAGSTER_HOME={env['DAGSTER_HOME']} (yours) holds no dagster.yaml: Dagster keeps this "
+            f"instance's runs there with its defaults; the platform's is {server.project_root() / 'dagster.yaml'}",
+            file=sys.stderr,
+        )
     return env
 
 
@@ -96,6 +106,10 @@ def cmd_dev(args: argparse.Namespace) -> int:
     command = [dagster, "dev", "-w", str(root / "workspace.yaml"), "-h", args.host, "-p", str(args.port)]
     # Run from DAGSTER_HOME: Dagster warns when the working folder holds another dagster.yaml.
     os.chdir(env["DAGSTER_HOME"])
+    # `dagster dev` maps SIGTERM to its SIGINT handler; a shell starting us in the background (`make dev &`,
+    # nohup) leaves SIGINT ignored, and the ignored disposition survives exec: SIGTERM would then be ignored
+    # too and the platform could only be stopped by SIGKILL, leaving its children behind.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     os.execve(dagster, command, env)
     return 0  # not reached
 

@@ -18,10 +18,11 @@ market              no        Polygon's ``/v1/marketstatus/now`` (open, extended
 breaker:<name>      no        the vendor's shared circuit breaker is closed (open/half-open: WARN)
 daemon              yes*      every required Dagster daemon has a recent heartbeat
                               (*only when ``DAGSTER_HOME`` names an instance; otherwise "unknown")
-freshness:<asset>   after     today's session partition was materialized since its due tick and
-                    the close stored rows (``trading_data.monitoring.freshness``); stale or empty is WARN during
-                              the session and a required FAIL after its close; "unknown" without
-                              an instance
+freshness:<asset>   after     the due tick's session partition was materialized since that tick and
+                    the close stored rows (``trading_data.monitoring.freshness``: today's tick, or the previous
+                              session's last before today's first, overnight and on closed days);
+                              stale or empty is WARN during the session and a required FAIL after
+                              its close; "unknown" without an instance
 reconciliation      yes       the latest evaluation of ``daily_report_reconciled`` for the latest
                               closed session passed, or there is none yet ("not evaluated"); a failed
                               evaluation FAILs with its description (WARN if its severity is WARN)

@@ -5,14 +5,15 @@ Thanksgiving and after an early close. Here the expectation comes from the sched
 (``trading_data.scheduling.SCHEDULE_SPECS``: the same ticks the schedules run, and each one's grace) and
 the calendar:
 
-- no expectation on a day that is not a session (weekends, holidays);
-- the *due tick* is the last scheduled tick of today's session with ``tick + grace <= now``; none before
-  the first tick's grace has passed;
+- the *due tick* is the last scheduled tick of today's session with ``tick + grace <= now``;
+- before today's first tick is due, and all day on a weekend or holiday, it is the last tick of the
+  previous session: that session has closed, so it must be complete (health at 08:00, overnight or on
+  a Saturday says when yesterday's data is missing instead of "no expectation");
 - on an early-close session, collection ticks after the close never run (``decide_tick`` skips them), so
   the due tick stays the last tick at or before the close for the rest of the day;
 - with ``market_hours_only``, collection ticks outside open..close are ignored as well.
 
-The asset's latest materialization *of today's session partition* must be at or after the due tick.
+The asset's latest materialization *of the due tick's session partition* must be at or after the due tick.
 
 =============  ====================================  ======
 family         ticks (New York, sessions)            grace
@@ -32,8 +33,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from trading_data.calendar import NEW_YORK, closed_reason, is_session, session
-from trading_data.scheduling import SCHEDULE_SPECS, SPECS_BY_NAME
+from trading_data.calendar import NEW_YORK, Session, is_session, previous_sessions, session
+from trading_data.scheduling import SCHEDULE_SPECS, SPECS_BY_NAME, ScheduleSpec
 
 
 @dataclass(frozen=True)
@@ -80,25 +81,35 @@ class Expectation:
         )
 
 
-def freshness_expectation(
-    asset_family: str, now: dt.datetime, *, market_hours_only: bool = False
-) -> Expectation | None:
-    """The tick whose data must be present at ``now``, or None when nothing is expected."""
-    fam = family(asset_family)
-    spec = SPECS_BY_NAME[fam.schedule]
-    now_ny = now.replace(tzinfo=NEW_YORK) if now.tzinfo is None else now.astimezone(NEW_YORK)
-    day = now_ny.date()
-    if not is_session(day):
-        return None
-    sess = session(day)
-    ticks = spec.tick_times(day)
+def _session_ticks(spec: ScheduleSpec, sess: Session, market_hours_only: bool) -> list[dt.datetime]:
+    """The ticks of ``spec`` that run on ``sess`` (collection ticks after an early close never run)."""
+    ticks = spec.tick_times(sess.date)
     if spec.kind == "collection":
         ticks = [t for t in ticks if not (sess.is_early_close and t > sess.close)]
         if market_hours_only:
             ticks = [t for t in ticks if sess.open <= t <= sess.close]
-    due = [t for t in ticks if t + fam.grace <= now_ny]
+    return ticks
+
+
+def freshness_expectation(
+    asset_family: str, now: dt.datetime, *, market_hours_only: bool = False
+) -> Expectation | None:
+    """The tick whose data must be present at ``now``: today's last due tick, else (before today's first
+    tick is due, or on a day that is no session) the previous session's last tick. None only when the
+    schedule has no tick at all on that session (``market_hours_only`` can filter every tick out)."""
+    fam = family(asset_family)
+    spec = SPECS_BY_NAME[fam.schedule]
+    now_ny = now.replace(tzinfo=NEW_YORK) if now.tzinfo is None else now.astimezone(NEW_YORK)
+    day = now_ny.date()
+    due: list[dt.datetime] = []
+    if is_session(day):
+        sess = session(day)
+        due = [t for t in _session_ticks(spec, sess, market_hours_only) if t + fam.grace <= now_ny]
     if not due:
-        return None
+        sess = session(previous_sessions(day, 1)[0])
+        due = _session_ticks(spec, sess, market_hours_only)
+        if not due:
+            return None
     tick = due[-1]
     return Expectation(
         family=fam.name,
@@ -113,8 +124,8 @@ def freshness_expectation(
 def expected_latest(
     asset_family: str, now: dt.datetime, *, market_hours_only: bool = False
 ) -> dt.datetime | None:
-    """The time the family's latest materialization must be at or after, at ``now``; None when no data is
-    expected (a closed day, before the first tick's grace). See the module docstring."""
+    """The time the family's latest materialization must be at or after, at ``now`` (see the module
+    docstring); None when no data is expected."""
     exp = freshness_expectation(asset_family, now, market_hours_only=market_hours_only)
     return exp.due_tick if exp else None
 
@@ -167,25 +178,20 @@ def evaluate_freshness(
     *,
     market_hours_only: bool = False,
 ) -> FreshnessVerdict:
-    """Pass when nothing is expected, or the last materialization (of today's session) is at or after the
-    due tick and stored rows (a materialization that stored 0 rows while the session had active tickers
+    """Pass when nothing is expected, or the last materialization (of the due tick's session) is at or
+    after the due tick and stored rows (a materialization that stored 0 rows while the session had active tickers
     is not fresh). A failure after the session's close is marked ``failed_after_close``."""
     latest = Materialization(last) if isinstance(last, dt.datetime) else last
     at = latest.at if latest else None
     exp = freshness_expectation(asset_family, now, market_hours_only=market_hours_only)
     if exp is None:
-        now_ny = now.astimezone(NEW_YORK) if now.tzinfo else now.replace(tzinfo=NEW_YORK)
-        day = now_ny.date()
-        why = (
-            f"{day.isoformat()} is not an NYSE session ({closed_reason(day)})"
-            if not is_session(day)
-            else f"no {family(asset_family).asset} tick is due yet at {now_ny.strftime('%H:%M')} ET"
+        return FreshnessVerdict(
+            True, f"no expectation: no {family(asset_family).schedule} tick runs in market hours", None, at
         )
-        return FreshnessVerdict(True, f"no expectation: {why}", None, at)
     closed = session(exp.session).has_closed(now)
     if latest is None:
         hint = (
-            f" (no more ticks today: materialize partition {exp.session} from the UI or with `dagster asset "
+            f" (no more ticks run for it: materialize partition {exp.session} from the UI or with `dagster asset "
             f"materialize -m trading_data.definitions --select '*' --partition {exp.session}`; a closed "
             "session is fetched whole)"
             if closed

@@ -4,8 +4,6 @@ import datetime as dt
 
 import dagster as dg
 import pytest
-from dagster._core.events import DagsterEvent, DagsterEventType, StepMaterializationData
-from dagster._core.instance.utils import RUNLESS_JOB_NAME, RUNLESS_RUN_ID
 
 from trading_data.calendar import NEW_YORK
 from trading_data.defs.monitoring.freshness import (
@@ -21,6 +19,7 @@ from trading_data.monitoring.freshness import (
     evaluate_past_session,
     expected_latest,
 )
+from trading_data_tests.factories import materialize_at
 
 
 def ny(text: str) -> dt.datetime:
@@ -28,25 +27,39 @@ def ny(text: str) -> dt.datetime:
 
 
 @pytest.mark.parametrize(
-    "moment",
+    ("moment", "previous", "quotes_tick"),
     [
-        "2026-11-26 11:00",
-        "2026-11-26 17:00",  # Thanksgiving
-        "2026-11-28 11:00",
-        "2026-11-29 15:00",  # weekend
-        "2026-12-25 12:00",
+        ("2026-11-26 11:00", "2026-11-25", "15:45"),  # Thanksgiving
+        ("2026-11-26 17:00", "2026-11-25", "15:45"),
+        ("2026-11-28 11:00", "2026-11-27", "13:00"),  # a Saturday after the early close
+        ("2026-11-29 15:00", "2026-11-27", "13:00"),
+        ("2026-12-25 12:00", "2026-12-24", "13:00"),
     ],
 )
-def test_no_expectation_on_closed_days(moment: str) -> None:
-    assert all(expected_latest(f, ny(moment)) is None for f in FAMILIES)
-    verdict = evaluate_freshness("quotes", ny(moment), None)
-    assert verdict.passed and "not an NYSE session" in verdict.reason
+def test_closed_days_expect_the_previous_session_complete(
+    moment: str, previous: str, quotes_tick: str
+) -> None:
+    assert expected_latest("quotes", ny(moment)) == ny(f"{previous} {quotes_tick}")
+    assert expected_latest("daily_report", ny(moment)) == ny(f"{previous} 16:30")
+    missing = evaluate_freshness("quotes", ny(moment), None)
+    assert not missing.passed and missing.severity == "fail"
+    assert f"no materialization of {previous} yet" in missing.reason
+    assert f"--partition {previous}" in missing.reason
+    assert evaluate_freshness("quotes", ny(moment), ny(f"{previous} 16:35")).passed
 
 
-def test_no_expectation_before_the_first_tick() -> None:
-    assert expected_latest("quotes", ny("2026-11-24 09:05")) is None  # 09:00 + 10 min grace not yet
-    assert expected_latest("selection", ny("2026-11-24 09:40")) is None
-    assert expected_latest("daily_report", ny("2026-11-24 16:45")) is None
+def test_before_the_first_tick_the_previous_session_must_be_complete() -> None:
+    """Regression: at 00:18 or 09:05, before today's first due tick, an empty previous session was
+    "no expectation" and health said OK all night."""
+    assert expected_latest("quotes", ny("2026-11-24 09:05")) == ny("2026-11-23 15:45")  # 09:00 + 10 min
+    assert expected_latest("selection", ny("2026-11-24 09:40")) == ny("2026-11-23 09:35")
+    assert expected_latest("daily_report", ny("2026-11-24 16:45")) == ny("2026-11-23 16:30")
+    assert expected_latest("quotes", ny("2026-11-30 08:00")) == ny("2026-11-27 13:00")  # Monday morning
+    overnight = evaluate_freshness("prices", ny("2026-12-02 00:18"), None)
+    assert not overnight.passed and overnight.severity == "fail"
+    assert "15:05 ET prices_schedule tick of 2026-12-01" in overnight.reason
+    # Recomputed by the 16:30 full pipeline: complete.
+    assert evaluate_freshness("prices", ny("2026-12-02 00:18"), ny("2026-12-01 16:41")).passed
 
 
 def test_due_ticks_on_a_normal_session() -> None:
@@ -85,24 +98,12 @@ def test_no_alarm_after_the_early_close() -> None:
 
 def test_market_hours_only_drops_pre_open_ticks() -> None:
     assert expected_latest("quotes", ny("2026-11-24 09:25")) == ny("2026-11-24 09:15")
-    assert expected_latest("quotes", ny("2026-11-24 09:25"), market_hours_only=True) is None
+    # The 09:00 and 09:15 ticks do not run: the previous session's last one is still the expectation.
+    assert expected_latest("quotes", ny("2026-11-24 09:25"), market_hours_only=True) == ny("2026-11-23 15:45")
+    assert expected_latest("quotes", ny("2026-11-24 09:50"), market_hours_only=True) == ny("2026-11-24 09:30")
 
 
 # --- the Dagster checks --------------------------------------------------------------------------------
-
-
-def materialize_at(
-    instance: dg.DagsterInstance, asset: str, partition: str, when: dt.datetime, rows: int | None = None
-) -> None:
-    metadata = {"dagster/row_count": rows, "active_tickers": 10} if rows is not None else {}
-    event = DagsterEvent(
-        event_type_value=DagsterEventType.ASSET_MATERIALIZATION.value,
-        event_specific_data=StepMaterializationData(
-            dg.AssetMaterialization(asset, partition=partition, metadata=metadata)
-        ),
-        job_name=RUNLESS_JOB_NAME,
-    )
-    instance.report_dagster_event(event, run_id=RUNLESS_RUN_ID, timestamp=when.timestamp())
 
 
 def run_checks(instance: dg.DagsterInstance, now: dt.datetime) -> dict[str, dg.AssetCheckEvaluation]:
@@ -131,11 +132,17 @@ def test_checks_alarm_on_stale_quotes_and_name_the_expectation() -> None:
         assert not evals["prices"].passed
 
 
-def test_checks_pass_on_thanksgiving_and_after_the_early_close() -> None:
+def test_checks_on_thanksgiving_judge_the_day_before_and_pass_after_the_early_close() -> None:
     with dg.instance_for_test() as instance:
-        for evaluation in run_checks(instance, ny("2026-11-26 11:00")).values():
-            assert evaluation.passed
-            assert "not an NYSE session" in str(evaluation.metadata["expectation"].value)
+        holiday = run_checks(instance, ny("2026-11-26 11:00"))
+        assert not any(e.passed for e in holiday.values())
+        assert all("of 2026-11-25" in str(e.metadata["expectation"].value) for e in holiday.values())
+        assert holiday["quotes"].severity == dg.AssetCheckSeverity.ERROR
+        for asset in ("quotes", "trades", "prices", "options_flow", "selected_tickers", "position_sizes"):
+            materialize_at(instance, asset, "2026-11-25", ny("2026-11-25 16:35"))
+        for asset in ("indicators", "daily_report"):
+            materialize_at(instance, asset, "2026-11-25", ny("2026-11-25 16:40"))
+        assert all(e.passed for e in run_checks(instance, ny("2026-11-26 11:00")).values())
         for asset, when in [
             ("quotes", "13:00"),
             ("trades", "13:01"),
@@ -146,6 +153,7 @@ def test_checks_pass_on_thanksgiving_and_after_the_early_close() -> None:
             ("indicators", "13:31"),
         ]:  # a fixed schedule: its 13:30 tick runs after the close
             materialize_at(instance, asset, "2026-11-27", ny(f"2026-11-27 {when}"))
+        # At 15:50 the report's 16:30 tick is not due yet: Wednesday's report (stored above) is the latest.
         evals = run_checks(instance, ny("2026-11-27 15:50"))
         failed = [k for k, e in evals.items() if not e.passed]
         assert failed == []

@@ -19,6 +19,7 @@ from trading_data.partitions import session_partitions
 from trading_data.settings import PipelineSettings, SettingsError
 from trading_data.sources.breaker import CircuitBreaker
 from trading_data.sources.simulator.server import SimulatorServer
+from trading_data_tests.factories import materialize_at
 
 
 @pytest.fixture(autouse=True)
@@ -71,6 +72,13 @@ def test_healthy_platform(clean_market: str) -> None:
         for daemon_type in instance.get_required_daemon_types():
             instance.add_daemon_heartbeat(DaemonHeartbeat(time.time(), daemon_type, None, None))
         report = health.collect_health(clean_market, instance=instance, now=now)
+        # The previous session's report is missing: its session has closed, so that is a required FAIL.
+        assert not report["ok"] and report["checks"]["freshness:daily_report"]["status"] == "FAIL"
+        assert report["checks"]["freshness:daily_report"]["session"] == "2026-11-23"
+        materialize_at(
+            instance, "daily_report", "2026-11-23", dt.datetime(2026, 11, 23, 16, 41, tzinfo=NEW_YORK)
+        )
+        report = health.collect_health(clean_market, instance=instance, now=now)
     json.dumps(report)  # JSON-ready
     checks = report["checks"]
     assert report["ok"] is True and report["status"] == "WARN"
@@ -84,7 +92,7 @@ def test_healthy_platform(clean_market: str) -> None:
     # Nothing materialized by 11:00 on a session: stale, reported as a warning.
     assert checks["freshness:quotes"]["status"] == "WARN"
     assert checks["freshness:quotes"]["due_tick"] == "2026-11-24T10:45:00-05:00"
-    assert checks["freshness:daily_report"]["status"] == "OK"  # not due before 16:30
+    assert checks["freshness:daily_report"]["status"] == "OK"  # the previous session's, until today's 16:30
     assert set(report["warnings"]) >= {"breaker:polygon", "freshness:quotes"}
 
 

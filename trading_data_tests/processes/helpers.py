@@ -152,14 +152,14 @@ class Process:
                 break
             deadline = time.monotonic() + wait
             while time.monotonic() < deadline:
-                if not self.alive() and not _group_alive(self.pid):
+                if not self.alive() and not group_alive(self.pid):
                     return
                 time.sleep(0.2)
         if self.alive():
             self.popen.wait(timeout=10)
 
 
-def _group_alive(pgid: int) -> bool:
+def group_alive(pgid: int) -> bool:
     try:
         os.killpg(pgid, 0)
         return True

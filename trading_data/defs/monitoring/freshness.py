@@ -50,7 +50,7 @@ def build_freshness_check(
     severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.WARN,
 ) -> dg.AssetChecksDefinition:
     """A non-blocking check ``<asset>_calendar_fresh`` on the family's asset. It loads no data: it reads
-    the latest materialization of today's session partition from the instance. ``market_hours_only``
+    the latest materialization of the due tick's session partition from the instance. ``market_hours_only``
     None reads ``TRADING_DATA_MARKET_HOURS_ONLY`` at evaluation, like the schedules."""
     fam = family(asset_family)
 
@@ -59,9 +59,9 @@ def build_freshness_check(
         name=f"{fam.asset}_calendar_fresh",
         blocking=False,
         description=(
-            f"{fam.asset} was materialized for today's session since its last due "
-            f"{fam.schedule} tick (grace {int(fam.grace.total_seconds() // 60)} min); "
-            "no expectation on non-sessions, before the first tick, or after an early close."
+            f"{fam.asset} was materialized since its last due {fam.schedule} tick "
+            f"(grace {int(fam.grace.total_seconds() // 60)} min): today's, or before today's first "
+            "tick (and on weekends and holidays) the previous session's last tick."
         ),
         metadata={
             "family": fam.name,
