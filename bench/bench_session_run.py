@@ -1,9 +1,12 @@
 """A whole session run through the CLI: CPU of the run against the sum of its steps' own compute.
 
-    .venv/bin/python bench/bench_session_run.py [--only forkserver|spawn]
+    .venv/bin/python bench/bench_session_run.py [--only forkserver|spawn] [--thin]
 
-Runs ``dagster asset materialize -m trading_data.definitions --select '*' --partition 2026-11-25`` with
-10 small simulator tickers (``TRADING_DATA_SYMBOLS``, the in-process simulator), a DAGSTER_HOME and
+Runs ``dagster asset materialize -m trading_data.definitions --select '*' --partition 2026-11-25`` on the
+workload issue 11 measured: the session's 10 active tickers as ``selected_tickers`` picks them from the
+in-process simulator (the platform's defaults: no ``TRADING_DATA_SYMBOLS``). ``--thin`` pins instead the
+simulator's 10 thinnest tickers (``TRADING_DATA_SYMBOLS``): the steps then compute ~1/7 as much, so the
+figure weighs the run's fixed cost. Each run has a DAGSTER_HOME and
 two databases of its own (``trading_data_bench_session`` for the data, ``..._dagster`` for the
 instance; dropped and re-created first), twice: with Dagster's ``spawn`` start method (the baseline:
 every step process imports the definitions) and with the platform's default (a forkserver with the
@@ -25,10 +28,17 @@ import sys
 import tempfile
 from pathlib import Path
 
-from cpu import become_subreaper, isolated_environment, read_step_cpu, run_tree, step_cpu_environment
+from cpu import (
+    become_subreaper,
+    isolated_environment,
+    read_step_cpu,
+    run_tree,
+    step_cpu_environment,
+    write_bytecode,
+)
 
 SESSION = "2026-11-25"
-SYMBOLS = "PVO,FJQ,ANV,YOQL,BVTU,KXT,IJ,AIZQ,OMP,MXNV"  # the simulator's 10 thinnest tickers
+THIN_SYMBOLS = "PVO,FJQ,ANV,YOQL,BVTU,KXT,IJ,AIZQ,OMP,MXNV"  # the simulator's 10 thinnest tickers
 MARKET_DB = "trading_data_bench_session"
 DAGSTER_DB = "trading_data_bench_session_dagster"
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -56,19 +66,20 @@ def fresh_databases() -> tuple[str, str]:
     return market, with_database(server, DAGSTER_DB)
 
 
-def environment(home: Path, market: str, dagster: str) -> dict[str, str]:
+def environment(home: Path, market: str, dagster: str, symbols: str | None) -> dict[str, str]:
+    """The run's environment; ``symbols`` pins the tickers (else selection picks the session's active ones)."""
     from trading_data.db.url import sqlalchemy_psycopg2_url
 
-    return isolated_environment(
-        {
-            "DAGSTER_HOME": str(home),
-            "TRADING_DATA_DATABASE_URL": market,
-            "TRADING_DATA_DAGSTER_DATABASE_URL": dagster,
-            "TRADING_DATA_DAGSTER_PG_URL": sqlalchemy_psycopg2_url(dagster),
-            "TRADING_DATA_SYMBOLS": SYMBOLS,
-            "TRADING_DATA_NOW": "2026-11-27T12:00:00-05:00",  # the session is closed: fetched whole
-        }
-    )
+    settings = {
+        "DAGSTER_HOME": str(home),
+        "TRADING_DATA_DATABASE_URL": market,
+        "TRADING_DATA_DAGSTER_DATABASE_URL": dagster,
+        "TRADING_DATA_DAGSTER_PG_URL": sqlalchemy_psycopg2_url(dagster),
+        "TRADING_DATA_NOW": "2026-11-27T12:00:00-05:00",  # the session is closed: fetched whole
+    }
+    if symbols:
+        settings["TRADING_DATA_SYMBOLS"] = symbols
+    return isolated_environment(settings)
 
 
 def run_session(name: str, run_config: dict, env: dict[str, str]) -> tuple[float, float]:
@@ -109,11 +120,28 @@ def steps_compute(env: dict[str, str]) -> tuple[float, int]:
     return sum(durations) / 1000, len(durations)
 
 
+def active_tickers(market: str) -> list[str]:
+    """The tickers the run collected (``selected_tickers``' active rows for the session)."""
+    import psycopg
+
+    with psycopg.connect(market) as conn:
+        rows = conn.execute(
+            "SELECT ticker FROM market.selected_tickers WHERE session = %s AND is_active ORDER BY ticker",
+            (SESSION,),
+        ).fetchall()
+    return [ticker for (ticker,) in rows]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=sorted(START_METHODS))
+    parser.add_argument(
+        "--thin", action="store_true", help=f"pin the simulator's 10 thinnest tickers ({THIN_SYMBOLS})"
+    )
     args = parser.parse_args()
+    symbols = THIN_SYMBOLS if args.thin else None
     become_subreaper()
+    write_bytecode()
     rows = []
     for name, run_config in START_METHODS.items():
         if args.only and name != args.only:
@@ -122,19 +150,22 @@ def main() -> None:
         home = Path(tempfile.mkdtemp(prefix="bench_session_home_"))
         try:
             shutil.copyfile(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
-            env = environment(home, market, dagster)
+            env = environment(home, market, dagster, symbols)
             step_file = home / "step_cpu.txt"
             wall, cpu = run_session(name, run_config, step_cpu_environment(env, step_file))
             compute, steps = steps_compute(env)
+            tickers = active_tickers(market)
             step_cpu = sum(read_step_cpu(step_file).values())
         finally:
             shutil.rmtree(home, ignore_errors=True)
         rows.append((name, wall, cpu, compute, step_cpu, steps))
+        print(f"{name}: active tickers {', '.join(tickers)}")
         print(
             f"{name}: {wall:.1f} s wall, {cpu:.1f} s CPU, steps' compute {compute:.1f} s wall, "
             f"{step_cpu:.1f} s CPU ({steps} steps)"
         )
-    print(f"\nsession run {SESSION}, 10 tickers ({SYMBOLS}), dagster asset materialize --select '*'")
+    workload = f"the 10 thinnest tickers ({THIN_SYMBOLS})" if args.thin else "the 10 tickers selection picks"
+    print(f"\nsession run {SESSION}, {workload}, dagster asset materialize --select '*'")
     print(
         f"{'start method':14} {'wall s':>8} {'CPU s':>8} {'steps s':>8} {'steps CPU s':>12} {'steps':>6} "
         f"{'CPU / steps':>12} {'CPU / steps CPU':>16}"

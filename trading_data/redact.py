@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-import httpx
+if TYPE_CHECKING:
+    import httpx
 
 MASK = "***"
 # Query parameters that carry credentials, compared in lower case.
@@ -39,6 +41,8 @@ def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
 
 def without_credentials(url: str | httpx.URL) -> str:
     """``url`` without credential query parameters (``apiKey=…`` and friends), to be requested again."""
+    import httpx  # here, not at module level: every definitions load imports this module (issue 11)
+
     parsed = url if isinstance(url, httpx.URL) else httpx.URL(url)
     every = parsed.params.multi_items()
     kept = [(k, v) for k, v in every if k.lower() not in CREDENTIAL_PARAMS]

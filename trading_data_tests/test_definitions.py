@@ -62,6 +62,17 @@ def test_every_asset_is_session_partitioned_and_described() -> None:
         assert node.metadata["write_mode"] in ("replace", "upsert")
 
 
+def test_backfill_policies_snapshot() -> None:
+    """A backfill batches sessions: up to SESSIONS_PER_RUN (20) per run; bar_aggregates takes a range in one."""
+    graph = defs.resolve_asset_graph()
+    policies = {key.to_user_string(): graph.get(key).backfill_policy for key in graph.get_all_asset_keys()}
+    batched = dg.BackfillPolicy.multi_run(max_partitions_per_run=20)
+    assert policies == {
+        **{name: batched for name in EXPECTED_DEPS if name != "bar_aggregates"},
+        "bar_aggregates": dg.BackfillPolicy.single_run(),
+    }
+
+
 def test_schedule_crons_snapshot() -> None:
     schedules = {s.name: s for s in defs.get_repository_def().schedule_defs}
     assert {name: s.cron_schedule for name, s in schedules.items()} == EXPECTED_CRONS

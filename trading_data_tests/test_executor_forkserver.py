@@ -75,3 +75,32 @@ def test_every_preloaded_module_imports() -> None:
     code = "import importlib, sys; [importlib.import_module(m) for m in sys.argv[1:]]"
     done = subprocess.run([sys.executable, "-c", code, *STEP_PRELOAD_MODULES], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+# Imported by the feed steps only: a definitions load (the CLI's orchestrating process, the code server)
+# does without them, and the forkserver preloads them for the steps (issue 11).
+STEP_ONLY_MODULES = ("httpx", "tenacity", "trading_data.sources.client", "trading_data.sources.simulator.app")
+
+
+@pytest.mark.parametrize("collecting", [True, False])
+def test_definitions_load_leaves_out_step_only_modules_and_restores_the_collector(collecting: bool) -> None:
+    code = (
+        "import gc, sys\n"
+        f"{'' if collecting else 'gc.disable()'}\n"
+        "import trading_data.definitions\n"
+        "print(gc.isenabled(), *sorted(m for m in sys.argv[1:] if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code, *STEP_ONLY_MODULES], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == [str(collecting)]
+
+
+def test_the_forkserver_preloads_the_step_only_modules() -> None:
+    code = (
+        "import importlib, sys\n"
+        f"for m in {STEP_PRELOAD_MODULES!r}: importlib.import_module(m)\n"
+        "print(*[m for m in sys.argv[1:] if m not in sys.modules])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code, *STEP_ONLY_MODULES], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == []

@@ -91,10 +91,13 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     inputs = _inputs(args)
     today = utc_now().astimezone(NEW_YORK).date()
     plan = plan_backfill(first, last, inputs, assets, today=today)
+    from trading_data.backfill.run import backfill_runs, follow, launch
+
+    if plan.sessions:
+        plan.runs = backfill_runs(plan)
     print(render(plan))
     if args.action == "plan" or not plan.sessions:
         return 0
-    from trading_data.backfill.run import follow, launch
 
     backfill_id = launch(plan, inputs.symbols)
     print(f"\nlaunched backfill {backfill_id}: the UI shows it at /runs/b/{backfill_id}")

@@ -79,6 +79,8 @@ class BackfillPlan:
     rate_per_minute: Mapping[str, int]
     tickers: int
     measured: set[str] = field(default_factory=set)
+    runs: int | None = None
+    """Dagster runs the backfill launches (trading_data.backfill.run.backfill_runs), when counted."""
 
     def vendor_requests(self) -> dict[str, int]:
         totals = {POLYGON: 0, UNUSUAL_WHALES: 0}
@@ -200,6 +202,8 @@ def render(plan: BackfillPlan) -> str:
         )
         + f"; about {_duration(plan.duration_seconds())} with both vendors in parallel",
     ]
+    if plan.runs is not None:
+        lines.append(f"dagster runs: {plan.runs} (sessions batched per run by each asset's BackfillPolicy)")
     if set(plan.assets) - plan.measured:
         lines.append("* rows and bytes from typical figures: this database holds none of that table yet")
     return "\n".join(lines)

@@ -3,11 +3,14 @@ runs; the UI's backfill page shows it) and follow it in the terminal with progre
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from collections.abc import Sequence
 
 import dagster as dg
+from dagster._core.definitions.assets.graph.asset_graph_subset import AssetGraphSubset
+from dagster._core.definitions.events import AssetKeyPartitionKey
 from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
 from dagster._core.utils import make_new_backfill_id
 
@@ -37,21 +40,71 @@ def launch(
     instance = instance or _instance()
     backfill_id = make_new_backfill_id()
     config = {"resources": {"settings": {"config": {"symbols": list(symbols)}}}} if symbols else None
-    backfill = PartitionBackfill.from_asset_partitions(
+    graph = defs.resolve_asset_graph()
+    # Exactly the plan's sessions of every asset: from_asset_partitions would also target what an offset
+    # partition mapping puts downstream of them (indicators of the session after the range).
+    target = AssetGraphSubset.from_asset_partition_set(
+        {AssetKeyPartitionKey(dg.AssetKey(a), day.isoformat()) for a in plan.assets for day in plan.sessions},
+        graph,
+    )
+    backfill = PartitionBackfill.from_asset_graph_subset(
         backfill_id=backfill_id,
-        asset_graph=defs.resolve_asset_graph(),
-        partition_names=[day.isoformat() for day in plan.sessions],
-        asset_selection=[dg.AssetKey(a) for a in plan.assets],
+        asset_graph_subset=target,
         backfill_timestamp=time.time(),
         tags={},
         dynamic_partitions_store=instance,
-        all_partitions=False,
         title=f"trading-data backfill {plan.sessions[0]}..{plan.sessions[-1]}",
         description=f"{len(plan.sessions)} session(s) of {', '.join(plan.assets)}",
         run_config=config,
     )
     instance.add_backfill(backfill)
     return backfill_id
+
+
+def backfill_runs(plan: BackfillPlan) -> int:
+    """How many runs the asset backfill of ``plan`` launches, from the assets' backfill policies and
+    dependencies as Dagster's asset backfill groups them (dagster/_core/execution/asset_backfill.py,
+    ``_get_cant_run_because_of_parent_reason``): an asset joins its parents' runs when it has their policy
+    and reads the same sessions of them, or reads an offset window (indicators: the session before too) and
+    the whole range fits one of their runs; otherwise it runs once they are done. Each such wave of assets
+    with one policy takes ``ceil(sessions / max_partitions_per_run)`` runs (one for a single-run policy).
+    Checked against Dagster's own backfill iterations in trading_data_tests/history/test_batched_backfill.py.
+    """
+    from trading_data.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    sessions = len(plan.sessions)
+    selected = {dg.AssetKey(a) for a in plan.assets}
+    waves: dict[dg.AssetKey, int] = {}
+
+    def joins(parent: dg.AssetKey, child: dg.AssetKey) -> bool:
+        policy = graph.get(child).backfill_policy
+        if policy != graph.get(parent).backfill_policy or policy is None:
+            return False
+        mapping = graph.get_partition_mapping(child, parent_asset_key=parent)
+        if isinstance(mapping, dg.IdentityPartitionMapping) or (
+            isinstance(mapping, dg.TimeWindowPartitionMapping)
+            and mapping.start_offset == mapping.end_offset == 0
+        ):
+            return True
+        return policy.max_partitions_per_run is None or policy.max_partitions_per_run > sessions
+
+    def wave(key: dg.AssetKey) -> int:
+        if key not in waves:
+            parents = [p for p in graph.get(key).parent_keys if p in selected]
+            waves[key] = max((wave(p) + (0 if joins(p, key) else 1) for p in parents), default=0)
+        return waves[key]
+
+    groups = {(wave(key), graph.get(key).backfill_policy) for key in selected}
+    return sum(_runs(policy, sessions) for _, policy in groups)
+
+
+def _runs(policy: dg.BackfillPolicy | None, sessions: int) -> int:
+    if policy is None:
+        return sessions
+    if policy.max_partitions_per_run is None:
+        return 1
+    return math.ceil(sessions / policy.max_partitions_per_run)
 
 
 def progress_line(done: int, failed: int, total: int, elapsed: float, status: str) -> str:

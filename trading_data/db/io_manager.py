@@ -94,7 +94,7 @@ class PostgresClient(DbClient):
         with connection.cursor() as cur:
             # Concurrent replaces of one window take turns: without the lock both delete nothing,
             # then the second's load fails on the first's keys.
-            slices.lock_window(cur, target, params)
+            slices.lock_sessions(cur, target, spec, slices.output_sessions(context), params)
             cur.execute(f"DELETE FROM {target} {where}", params or None)
 
     @staticmethod
@@ -119,7 +119,8 @@ class SessionDbIOManager(DbIOManager):
 
 
 class PostgresPandasIOManager(dg.ConfigurableIOManagerFactory):
-    """Stores each asset in ``<schema>.<asset name>`` of PostgreSQL, one session window at a time.
+    """Stores each asset in ``<schema>.<asset name>`` of PostgreSQL, the run's partition window in one
+    transaction (one session, or every session of a backfill run's range).
 
     Per-asset metadata: ``partition_expr`` (the time column) and ``write_mode`` (replace | upsert).
     """

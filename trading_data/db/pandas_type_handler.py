@@ -1,17 +1,19 @@
 """The pandas type handler of the PostgreSQL IO manager (as ``dagster-duckdb-pandas`` is DuckDB's).
 
-Writes DataFrames, or :class:`FrameChunks` streams of them, into one session window in one transaction
-(``replace``: the client deleted the window; ``upsert``: stage in a temporary table, then
-``INSERT … ON CONFLICT (key) DO UPDATE``), bulk-loading each chunk over ADBC (binary COPY underneath),
-so a stream of millions of rows needs memory for one chunk. Reads a window as a frame typed like its
-pandera model.
+Writes DataFrames, or :class:`~trading_data.db.frame_chunks.FrameChunks` streams of them, into the
+run's partition window in one transaction (``replace``: the client deleted the window; ``upsert``:
+stage in a temporary table, then ``INSERT … ON CONFLICT (key) DO UPDATE``), bulk-loading each chunk
+over ADBC (binary COPY underneath), so a stream of millions of rows needs memory for one chunk. A run of several sessions writes them all
+in that transaction; a :class:`SessionChunks` stream keeps each session's outcome to its own window, and
+each session's materialization gets its own metadata. Reads a window as a frame typed like its pandera
+model.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import dagster as dg
@@ -23,45 +25,20 @@ from dagster._core.storage.db_io_manager import DbTypeHandler, TableSlice
 
 from trading_data.db.arrow_frames import frame_from_arrow
 from trading_data.db.copy_writer import CopyThread
+from trading_data.db.frame_chunks import FrameChunks, SessionChunks
 from trading_data.db.migrate import validate_schema_name
 from trading_data.db.table_slices import (
     StorageError,
-    lock_window,
+    lock_sessions,
+    output_sessions,
     qualified_name,
+    session_clause,
     table_spec,
     window_clause,
     write_mode,
 )
 from trading_data.schemas import TableSpec, arrow_schema, column_descriptions, sql_columns
 from trading_data.validation import validate
-
-
-class FrameChunks:
-    """DataFrames to store as they come, in one transaction (a feed of millions of rows).
-
-    An asset returns ``FrameChunks(generator)``, not the bare generator: Dagster would take a
-    returned generator for a generator of events.
-    """
-
-    def __init__(self, chunks: Iterable[pd.DataFrame]):
-        self._chunks = chunks
-        # Filled while the chunks are consumed (request counts, failures); the IO manager adds it to
-        # the materialization's metadata once the stream is exhausted.
-        self.metadata: dict[str, Any] = {}
-        # Raised by the IO manager once the write has committed: the step fails, the data stays.
-        self.error_after_commit: BaseException | None = None
-        # Read by the IO manager once the stream is exhausted, inside the same transaction:
-        # tickers whose streamed rows must not be stored (they failed part-way), and tickers whose
-        # stored rows of the window (those matching ``replace_filter``, when set) the stream replaces.
-        self.discard_tickers: set[str] = set()
-        self.replace_tickers: list[str] = []
-        self.replace_filter: str = ""
-        # The pandera model every chunk was already validated (and coerced) with, if any: the IO
-        # manager does not validate such chunks a second time.
-        self.validated_model: type | None = None
-
-    def __iter__(self) -> Iterator[pd.DataFrame]:
-        return iter(self._chunks)
 
 
 def _check_columns(spec: TableSpec, frame: pd.DataFrame) -> None:
@@ -92,9 +69,11 @@ def _check_window(spec: TableSpec, frame: pd.DataFrame, table_slice: TableSlice)
         )
 
 
-def _lock_window_and_check_empty(cur: Any, target: str, where: str, params: tuple[Any, ...]) -> bool:
-    """Serialise upserts of one window until COMMIT, and say whether the window holds no row yet."""
-    lock_window(cur, target, params)
+def _lock_window_and_check_empty(
+    cur: Any, target: str, spec: TableSpec, sessions: list[str], where: str, params: tuple[Any, ...]
+) -> bool:
+    """Serialise upserts of the window's sessions until COMMIT, and say whether the window holds no row yet."""
+    lock_sessions(cur, target, spec, sessions, params)
     cur.execute(f"SELECT EXISTS (SELECT 1 FROM {target} {where})", params or None)
     return not cur.fetchone()[0]
 
@@ -125,10 +104,13 @@ def _apply_stream_outcome(
         if staging is None and not window_was_empty:
             raise StorageError(f"{spec.name}: discarding tickers needs the upsert write mode")
         discard = ",".join(sorted(obj.discard_tickers))
+        n = len(params) + 1
         if staging is not None:
-            cur.execute(f"DELETE FROM {staging} WHERE ticker = ANY(string_to_array($1, ','))", (discard,))
+            # Within the window: in a multi-session run the other sessions' rows of the ticker stay.
+            cur.execute(
+                f"DELETE FROM {staging} {clause} ticker = ANY(string_to_array(${n}, ','))", (*params, discard)
+            )
         if window_was_empty:
-            n = len(params) + 1
             cur.execute(
                 f"DELETE FROM {target} {clause} ticker = ANY(string_to_array(${n}, ','))", (*params, discard)
             )
@@ -140,6 +122,33 @@ def _apply_stream_outcome(
             f"DELETE FROM {target} {clause} ticker = ANY(string_to_array(${n}, ','))" + extra,
             (*params, ",".join(replace)),
         )
+
+
+def _stream_parts(
+    obj: FrameChunks, spec: TableSpec, where: str, params: tuple[Any, ...]
+) -> list[tuple[FrameChunks, str, tuple[Any, ...]]]:
+    """Each stream whose outcome applies, with its window: every session's of a SessionChunks."""
+    if isinstance(obj, SessionChunks):
+        return [(part, *session_clause(spec, key)) for key, part in obj.parts.items()]
+    return [(obj, where, params)]
+
+
+def _session_metadata(
+    cur: Any, spec: TableSpec, target: str, where: str, params: tuple[Any, ...], obj: Any, sessions: list[str]
+) -> dict[str, dict[str, Any]]:
+    """Per session of a multi-session run: its stream's metadata and the rows its window holds."""
+    column = spec.time_column
+    day = column if column == "session" else f"({column} AT TIME ZONE 'America/New_York')::date"
+    cur.execute(f"SELECT {day}, count(*) FROM {target} {where} GROUP BY 1", params)
+    counts = {d.isoformat(): int(n) for d, n in cur.fetchall()}
+    parts = obj.parts if isinstance(obj, SessionChunks) else {}
+    return {
+        key: {
+            **(parts[key].metadata if key in parts else {}),
+            "dagster/row_count": dg.MetadataValue.int(counts.get(key, 0)),
+        }
+        for key in sessions
+    }
 
 
 def _chunks(obj: pd.DataFrame | FrameChunks) -> Iterator[pd.DataFrame]:
@@ -257,8 +266,10 @@ class PandasPostgresTypeHandler(DbTypeHandler[pd.DataFrame]):
         target = qualified_name(table_slice)
         started = time.perf_counter()
         where, params = window_clause(spec, table_slice)
+        sessions = output_sessions(context)
+        by_session: dict[str, dict[str, Any]] = {}
         with connection.cursor() as cur:
-            if mode == "upsert" and _lock_window_and_check_empty(cur, target, where, params):
+            if mode == "upsert" and _lock_window_and_check_empty(cur, target, spec, sessions, where, params):
                 # Nothing to merge with: COPY straight into the table (the cost of replace) instead of
                 # staging + ON CONFLICT, chunk by chunk as _Loader decides.
                 mode = "append"
@@ -273,7 +284,10 @@ class PandasPostgresTypeHandler(DbTypeHandler[pd.DataFrame]):
             loader.writer.close()
             staging = loader.staging if loader.staged else None
             if isinstance(obj, FrameChunks):
-                _apply_stream_outcome(cur, obj, spec, target, staging, where, params, mode == "append")
+                for part, part_where, part_params in _stream_parts(obj, spec, where, params):
+                    _apply_stream_outcome(
+                        cur, part, spec, target, staging, part_where, part_params, mode == "append"
+                    )
             if staging is not None:
                 key = ", ".join(spec.primary_key)
                 updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in spec.columns if c not in spec.primary_key)
@@ -284,6 +298,11 @@ class PandasPostgresTypeHandler(DbTypeHandler[pd.DataFrame]):
                 )
             cur.execute(f"SELECT count(*) FROM {target} {where}", params or None)
             partition_rows = int(cur.fetchone()[0])
+            if len(sessions) > 1:
+                by_session = _session_metadata(cur, spec, target, where, params, obj, sessions)
+        for key, metadata in by_session.items():
+            # Partition-scoped: each session's materialization shows its own figures over the run's.
+            context.step_context.add_asset_metadata(metadata, asset_key=context.asset_key, partition_key=key)
         seconds = time.perf_counter() - started
         stream_metadata = obj.metadata if isinstance(obj, FrameChunks) else {}
         return {
@@ -296,6 +315,15 @@ class PandasPostgresTypeHandler(DbTypeHandler[pd.DataFrame]):
             "write_seconds": dg.MetadataValue.float(round(seconds, 4)),
             "dagster/column_schema": column_schema(spec),
             "table": dg.MetadataValue.text(target),
+            **(
+                {
+                    "rows_by_session": dg.MetadataValue.json(
+                        {k: m["dagster/row_count"].value for k, m in by_session.items()}
+                    )
+                }
+                if by_session
+                else {}
+            ),
         }
 
     def load_input(self, context: dg.InputContext, table_slice: TableSlice, connection: Any) -> pd.DataFrame:

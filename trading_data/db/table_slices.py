@@ -1,6 +1,6 @@
 """What the IO manager's client and its pandas type handler both need to know about a ``TableSlice``:
-its table model, its qualified name, its partition window as bound parameters, its write mode, and the
-per-window lock that serialises writes."""
+its table model, its qualified name, its partition window as bound parameters (and, for a run of several
+sessions, each session's window), its write mode, and the per-session locks that serialise writes."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import dagster as dg
 # official DuckDB, BigQuery and Delta Lake integrations import it from here too.
 from dagster._core.storage.db_io_manager import TableSlice
 
-from trading_data.calendar import NEW_YORK
+from trading_data.calendar import NEW_YORK, session_window
 from trading_data.db.migrate import validate_schema_name
 from trading_data.schemas import TABLES, TableSpec
 
@@ -56,6 +56,18 @@ def window_clause(spec: TableSpec, table_slice: TableSlice) -> tuple[str, tuple[
     return "", ()
 
 
+def session_clause(spec: TableSpec, session_key: str) -> tuple[str, tuple[Any, ...]]:
+    """``WHERE`` clause and bounds of one session's window (a part of a multi-session run's window)."""
+    start, end = window_parameters(spec, dg.TimeWindow(*session_window(session_key)))
+    column = spec.time_column
+    return f"WHERE {column} >= $1 AND {column} < $2", (start, end)
+
+
+def output_sessions(context: dg.OutputContext) -> list[str]:
+    """The session keys an output writes: one for a one-session run, every session of a range's run."""
+    return list(context.asset_partition_keys) if context.has_asset_partitions else []
+
+
 def qualified_name(table_slice: TableSlice) -> str:
     return f"{validate_schema_name(table_slice.schema)}.{table_spec(table_slice.table).name}"
 
@@ -76,3 +88,16 @@ def lock_window(cur: Any, target: str, params: tuple[Any, ...]) -> None:
         (f"{target} {[p.isoformat() for p in params]}",),
     )
     cur.fetchall()
+
+
+def lock_sessions(
+    cur: Any, target: str, spec: TableSpec, sessions: list[str], params: tuple[Any, ...]
+) -> None:
+    """Lock the window of every session written (``params``, the whole window, when the output is not
+    partitioned): a run of a range and a one-session run of a session inside it take the same lock, and
+    runs lock in session order, so two overlapping ranges cannot deadlock."""
+    if len(sessions) <= 1:
+        lock_window(cur, target, params)
+        return
+    for key in sorted(sessions):
+        lock_window(cur, target, session_clause(spec, key)[1])

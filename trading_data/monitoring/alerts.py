@@ -9,14 +9,16 @@ posts it is ``trading_data/defs/monitoring/alerts.py``.
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
-import httpx
 
 from trading_data.redact import clip, redact
 from trading_data.settings import secret_values
 from trading_data.settings.platform import ALERT_WEBHOOK
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger(__name__)
 
@@ -113,10 +115,12 @@ def post_alert(
     *,
     timeout: float = 10.0,
     attempts: int = 2,
-    client: httpx.Client | None = None,
+    client: "httpx.Client | None" = None,
 ) -> bool:
     """POST ``payload`` as JSON; one retry on a transport error, 429 or 5xx. True when delivered.
     Never raises (a broken webhook must not break the sensor); failures are logged without the URL."""
+    import httpx  # only the alert sensor posts: not imported by every definitions load (issue 11)
+
     owns = client is None
     client = client or httpx.Client(timeout=timeout)
     try:

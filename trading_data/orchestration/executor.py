@@ -52,9 +52,16 @@ if TYPE_CHECKING:
 # every step imports after it (measured with sys.modules in the step processes of a session run, issue 11):
 # the instance's storage (dagster-postgres, SQLAlchemy, alembic, psycopg2: ~0.6 s of CPU per step
 # process, 350 modules), the compute log manager, pandera's pandas backend (loaded at the first
-# validation) and the HTTP clients' transport (h11, anyio's asyncio backend).
+# validation) and the HTTP clients' transport (h11, anyio's asyncio backend). The vendor clients (with httpx,
+# tenacity) are not imported by the definitions, which the CLI's orchestrating process loads too, only by the
+# feed steps: preloaded here. So is the offline simulator (~0.18 s of CPU a feed step in simulated mode; in live
+# mode the forkserver spends that once per run for nothing).
 STEP_PRELOAD_MODULES = [
     "trading_data.definitions",
+    "trading_data.sources.polygon",
+    "trading_data.sources.unusual_whales",
+    "trading_data.sources.simulator.app",
+    "trading_data.sources.simulator.server",
     "trading_data.db.dagster_storage",
     "psycopg2.extras",
     "dagster._core.instance.factory",

@@ -13,16 +13,19 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager, suppress
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 import pandas as pd
 
 from trading_data.db.pandas_type_handler import FrameChunks
 from trading_data.orchestration.steps import ChunkValidator, step_failure
-from trading_data.sources.breaker import DEFAULT_TRIPS_ON, CircuitBreaker
 from trading_data.sources.errors import VendorError
 from trading_data.validation import ValidationFailed
+
+if TYPE_CHECKING:
+    # httpx comes with it: imported where a feed closes, not by every definitions load (issue 11).
+    from trading_data.sources.breaker import CircuitBreaker
 
 _DONE = object()
 
@@ -179,6 +182,9 @@ class TickerFeed(FrameChunks):
                     f"{self.feed}: {len(self.failures)} of {len(self.tickers)} ticker(s) failed; "
                     f"the others are stored: {self.failures}"
                 )
+        from trading_data.sources.breaker import default_trips_on
+
+        trips_on = default_trips_on()
         for breaker in self._breakers:
             # One ticker answering proves the vendors are up. Every ticker failing counts against a vendor
             # only for outage errors (as CircuitBreaker.guard counts them) that name it: a 403 or a bug
@@ -189,7 +195,7 @@ class TickerFeed(FrameChunks):
             blamed = [
                 e
                 for e in self._errors.values()
-                if isinstance(e, DEFAULT_TRIPS_ON) and getattr(e, "vendor", breaker.vendor) == breaker.vendor
+                if isinstance(e, trips_on) and getattr(e, "vendor", breaker.vendor) == breaker.vendor
             ]
             if blamed:
                 breaker.record_failure(describe_error(blamed[0]))

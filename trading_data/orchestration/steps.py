@@ -1,9 +1,8 @@
-"""What every asset module shares: metadata, retry policy and step failures, partition helpers,
+"""What every asset module shares: metadata, retry policy and step failures, active tickers,
 validation modes."""
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
@@ -91,10 +90,6 @@ def step_failure(exc: BaseException, causes: Iterable[BaseException] = ()) -> Ba
     failure.__cause__ = None
     failure.__suppress_context__ = True
     return failure
-
-
-def partition_day(context: dg.AssetExecutionContext) -> dt.date:
-    return dt.date.fromisoformat(context.partition_key)
 
 
 def active_tickers(selected: pd.DataFrame) -> list[str]:

@@ -115,10 +115,10 @@ RATE_LIMIT_STORE = Setting(
 )
 RATE_LIMIT_PADDING = Setting(
     "TRADING_DATA_RATE_LIMIT_PADDING",
-    0.05,
+    0.01,
     number(0, 1),
-    "How much longer the client-side window is than the plan's (0.05: 5%): room for the delay from a "
-    "permit to its arrival at the vendor, at the cost of that share of throughput.",
+    "How much longer the client-side window is than the plan's (0.01: 1%): room for the vendor's clock "
+    "running faster than the store's or counting coarser, at the cost of that share of throughput.",
 )
 REDIS_URL: Setting[str | None] = Setting(
     "TRADING_DATA_REDIS_URL",

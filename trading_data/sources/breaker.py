@@ -30,12 +30,12 @@ The calls are synchronous (a few milliseconds); inside async code call them dire
 """
 
 import datetime as dt
+import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import httpx
 import psycopg
 
 from trading_data.calendar import NEW_YORK
@@ -48,14 +48,16 @@ from trading_data.sources.errors import MalformedResponse, VendorUnavailable
 BreakerStateName = Literal["closed", "open", "half_open"]
 Clock = Callable[[], dt.datetime]
 MAX_ERROR_CHARS = 500
-# Errors that say "the vendor is unhealthy" (retries already spent); 4xx the caller must fix do not count.
-DEFAULT_TRIPS_ON: tuple[type[BaseException], ...] = (
-    VendorUnavailable,
-    MalformedResponse,
-    httpx.TransportError,
-    TimeoutError,
-    ConnectionError,
-)
+
+
+@functools.cache
+def default_trips_on() -> tuple[type[BaseException], ...]:
+    """The errors that say "the vendor is unhealthy" (retries already spent; a 4xx the caller must fix
+    does not count). Built on first use: it names httpx's TransportError, and the assets import this
+    module at every definitions load, which then does without httpx (issue 11)."""
+    import httpx
+
+    return (VendorUnavailable, MalformedResponse, httpx.TransportError, TimeoutError, ConnectionError)
 
 
 def _clean_error(error: str) -> str:
@@ -296,12 +298,12 @@ class CircuitBreaker:
         return BreakerState(*row) if row else BreakerState(vendor=self.vendor)
 
     @contextmanager
-    def guard(
-        self, trips_on: tuple[type[BaseException], ...] = DEFAULT_TRIPS_ON
-    ) -> Iterator[BreakerStateName]:
+    def guard(self, trips_on: tuple[type[BaseException], ...] | None = None) -> Iterator[BreakerStateName]:
         """``before_call`` on entry; on exit ``record_success``, or ``record_failure`` for ``trips_on``
-        errors. Other errors (a 404, a bad request) prove the vendor answered: a probe counts them as a
-        success, a closed breaker records nothing."""
+        errors (default :func:`default_trips_on`). Other errors (a 404, a bad request) prove the vendor
+        answered: a probe counts them as a success, a closed breaker records nothing."""
+        if trips_on is None:
+            trips_on = default_trips_on()
         mode = self.before_call()
         try:
             yield mode

@@ -18,15 +18,13 @@ import dataclasses
 import threading
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import dagster as dg
-import httpx
 from pydantic import Field
 
 from trading_data.settings import RUN_CONFIG
 from trading_data.settings.platform import POLYGON_API_KEY, SIMULATOR_URL, UNUSUAL_WHALES_API_TOKEN
-from trading_data.sources.polygon import PolygonClient
 from trading_data.sources.rate_limit import RateLimit
 from trading_data.sources.rate_limit_store import RateLimitStore, resolve_store
 from trading_data.sources.retry import RetryPolicy
@@ -38,7 +36,14 @@ from trading_data.sources.settings import (
     env_mode,
     parse_mode,
 )
-from trading_data.sources.unusual_whales import UnusualWhalesClient
+
+if TYPE_CHECKING:
+    import httpx
+
+    # The clients (and httpx under them) are imported by the methods that open one, so that a
+    # definitions load, the CLI's orchestrating process among them, does without (issue 11).
+    from trading_data.sources.polygon import PolygonClient
+    from trading_data.sources.unusual_whales import UnusualWhalesClient
 
 T = TypeVar("T")
 SIMULATED_KEY = "simulated"  # sent as the bearer token to the simulator; not a secret
@@ -65,6 +70,8 @@ def simulator_app() -> Any:
 
 def simulator_transport(app: Any | None = None) -> httpx.AsyncBaseTransport:
     """An httpx transport that calls the simulator's ASGI app in-process."""
+    import httpx
+
     app = simulator_app() if app is None else app
     try:
         from trading_data.sources.simulator.server import inprocess_transport
@@ -174,6 +181,8 @@ class PolygonResource(_VendorResource):
     @asynccontextmanager
     async def client(self) -> AsyncIterator[PolygonClient]:
         """An open ``PolygonClient``; closed on exit. Its ``stats`` feed the asset's metadata."""
+        from trading_data.sources.polygon import PolygonClient
+
         async with PolygonClient.create(**self._client_kwargs()) as client:
             yield client
 
@@ -192,6 +201,8 @@ class UnusualWhalesResource(_VendorResource):
     @asynccontextmanager
     async def client(self) -> AsyncIterator[UnusualWhalesClient]:
         """An open ``UnusualWhalesClient``; closed on exit. Its ``stats`` include the ``x-uw-*`` usage."""
+        from trading_data.sources.unusual_whales import UnusualWhalesClient
+
         kwargs = self._client_kwargs()
         token = kwargs.pop("api_key")
         async with UnusualWhalesClient.create(token, **kwargs) as client:

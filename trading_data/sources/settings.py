@@ -20,7 +20,6 @@ from trading_data.settings import (
     parse_int,
 )
 from trading_data.settings import platform as settings
-from trading_data.sources import polygon, unusual_whales
 from trading_data.sources.rate_limit import RateLimit
 
 log = logging.getLogger(__name__)
@@ -108,6 +107,10 @@ class SourceSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> SourceSettings:
+        # The vendors' modules import their HTTP clients: here, not at module level, so that a definitions
+        # load does without them (issue 11).
+        from trading_data.sources import polygon, unusual_whales
+
         poly_key = settings.POLYGON_API_KEY.raw(env)
         uw_key = settings.UNUSUAL_WHALES_API_TOKEN.raw(env)
         result = cls(

@@ -53,6 +53,29 @@ def test_run_submits_one_backfill_of_the_plan() -> None:
     assert backfill.run_config == {"resources": {"settings": {"config": {"symbols": ["AAPL"]}}}}
 
 
+def test_run_targets_only_the_plans_sessions_of_every_asset() -> None:
+    """indicators reads the previous session's prices too: Dagster's from_asset_partitions then targets the
+    session after the range as well (its parent's child), which the backfill would materialize from half
+    its data. The plan names sessions, so each asset gets exactly those."""
+    plan = plan_backfill(
+        dt.date(2026, 11, 24),
+        dt.date(2026, 11, 27),
+        PlanInputs(symbols=("AAPL",)),
+        ["prices", "indicators", "daily_report"],
+        today=dt.date(2026, 12, 1),
+    )
+    with dg.instance_for_test() as instance:
+        backfill = instance.get_backfill(launch(plan, ("AAPL",), instance=instance))
+        assert backfill is not None
+        data = backfill.get_asset_backfill_data(defs.resolve_asset_graph())
+        targets = {
+            (key.asset_key.to_user_string(), key.partition_key)
+            for key in data.target_subset.iterate_asset_partitions()
+        }
+    sessions = ["2026-11-24", "2026-11-25", "2026-11-27"]
+    assert targets == {(a, s) for a in ("prices", "indicators", "daily_report") for s in sessions}
+
+
 def test_progress_line() -> None:
     assert progress_line(3, 1, 8, 120.0, "REQUESTED") == (
         "[###############...............] 3/8 asset-sessions (1 failed), 2m00s elapsed, ETA 2m00s [requested]"

@@ -209,7 +209,18 @@ def test_a_past_session_is_judged_as_a_whole() -> None:
     assert not partial.passed and "before its close" in partial.reason
 
 
-def test_checks_in_a_backfill_run_judge_the_backfilled_session() -> None:
+@pytest.mark.parametrize(
+    "tags",
+    [
+        {"dagster/partition": "2026-11-24"},
+        # A batched backfill run of several sessions judges the last of them.
+        {
+            "dagster/asset_partition_range_start": "2026-11-20",
+            "dagster/asset_partition_range_end": "2026-11-24",
+        },
+    ],
+)
+def test_checks_in_a_backfill_run_judge_the_backfilled_session(tags: dict[str, str]) -> None:
     """A check evaluated inside a run of 2026-11-24 (a backfill) on 2026-12-01 mid-session judges
     2026-11-24, not the live session's ticks."""
     now = ny("2026-12-01 14:26")
@@ -221,9 +232,7 @@ def test_checks_in_a_backfill_run_judge_the_backfilled_session() -> None:
         defs = dg.Definitions(
             assets=[dg.AssetSpec(f.asset) for f in FAMILIES.values()], asset_checks=checks, jobs=[job]
         )
-        result = defs.resolve_job_def("backfill_checks").execute_in_process(
-            instance=instance, tags={"dagster/partition": "2026-11-24"}
-        )
+        result = defs.resolve_job_def("backfill_checks").execute_in_process(instance=instance, tags=tags)
         evals = {e.asset_key.to_user_string(): e for e in result.get_asset_check_evaluations()}
     assert evals["quotes"].passed, evals["quotes"].description
     assert not evals["trades"].passed and evals["trades"].severity == dg.AssetCheckSeverity.ERROR

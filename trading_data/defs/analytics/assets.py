@@ -2,11 +2,12 @@
 
 import base64
 import datetime as dt
+from typing import Any
 
 import dagster as dg
 import pandas as pd
 
-from trading_data.calendar import NEW_YORK, session
+from trading_data.calendar import NEW_YORK, previous_sessions, session
 from trading_data.clock import utc_now
 from trading_data.db import queries
 from trading_data.db.resources import MarketDatabase
@@ -19,6 +20,13 @@ from trading_data.domain.report import (
     render_markdown,
     render_reconciliation,
     with_reconciliation,
+)
+from trading_data.orchestration.sessions import (
+    add_session_metadata,
+    is_one_session,
+    rows_of_session,
+    session_backfill_policy,
+    session_frames,
 )
 from trading_data.orchestration.steps import KINDS, active_tickers, asset_metadata
 from trading_data.partitions import session_partitions
@@ -37,11 +45,20 @@ def split_warmup(bars: pd.DataFrame, session_key: str) -> tuple[pd.DataFrame, pd
     return minute[day == target], minute[day < target]
 
 
+def session_and_previous(bars: pd.DataFrame, session_key: str) -> pd.DataFrame:
+    """Of bars loaded for a range of sessions, those of ``session_key`` and the session before it: what a
+    one-session run loads (its partition mapping's window)."""
+    target = dt.date.fromisoformat(session_key)
+    day = bars["ts"].dt.tz_convert(NEW_YORK).dt.date
+    return bars[(day <= target) & (day >= previous_sessions(target, 1)[0])]
+
+
 @dg.asset(
     partitions_def=session_partitions,
     group_name="analytics",
     kinds=KINDS,
     ins={"prices": dg.AssetIn(partition_mapping=dg.TimeWindowPartitionMapping(start_offset=-1))},
+    backfill_policy=session_backfill_policy(),
     metadata=asset_metadata("indicators"),
     description=(
         "Per ticker and minute bar: sma_20, ema_12, ema_26, rsi_14, macd (12/26/9), Bollinger bands "
@@ -50,15 +67,21 @@ def split_warmup(bars: pd.DataFrame, session_key: str) -> tuple[pd.DataFrame, pd
     ),
 )
 def indicators(context: dg.AssetExecutionContext, prices: pd.DataFrame) -> pd.DataFrame:
-    bars, warmup = split_warmup(prices, context.partition_key)
-    frame = Indicators.validate(compute_indicators(bars, warmup_bars=warmup))
-    context.add_output_metadata(
-        {
-            "tickers": dg.MetadataValue.int(int(frame["ticker"].nunique()) if len(frame) else 0),
-            "warmup_bars": dg.MetadataValue.int(len(warmup)),
-        }
-    )
-    return frame
+    def compute(key: str) -> pd.DataFrame:
+        loaded = prices if is_one_session(context) else session_and_previous(prices, key)
+        bars, warmup = split_warmup(loaded, key)
+        frame = Indicators.validate(compute_indicators(bars, warmup_bars=warmup))
+        add_session_metadata(
+            context,
+            key,
+            {
+                "tickers": dg.MetadataValue.int(int(frame["ticker"].nunique()) if len(frame) else 0),
+                "warmup_bars": dg.MetadataValue.int(len(warmup)),
+            },
+        )
+        return frame
+
+    return session_frames(context, compute)
 
 
 @dg.asset(
@@ -67,6 +90,7 @@ def indicators(context: dg.AssetExecutionContext, prices: pd.DataFrame) -> pd.Da
     kinds={"python", "matplotlib", "postgres"},
     deps=["prices", "quotes", "trades", "options_flow", "position_sizes"],
     output_required=False,
+    backfill_policy=session_backfill_policy(),
     metadata=asset_metadata("daily_report"),
     description=(
         "The session's validation report: per table and ticker, rows, coverage of the session's trading "
@@ -87,7 +111,21 @@ def daily_report(
     if not settings.to_settings().generate_report:
         context.log.info("generate_report is off: no report for this session")
         return
-    key = context.partition_key
+
+    def report(key: str) -> pd.DataFrame:
+        frame, metadata = _session_report(
+            key, rows_of_session(selected_tickers, key), rows_of_session(indicators, key, "ts"), database
+        )
+        add_session_metadata(context, key, metadata)
+        return frame
+
+    yield dg.Output(session_frames(context, report))
+
+
+def _session_report(
+    key: str, selected_tickers: pd.DataFrame, indicators: pd.DataFrame, database: MarketDatabase
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """One session's report frame and its materialization metadata (markdown, chart, reconciliation)."""
     today = session(key)
     tickers = active_tickers(selected_tickers)
     activity = {
@@ -111,16 +149,13 @@ def daily_report(
     if chart:
         markdown += f"\n\n![leading tickers](data:image/png;base64,{base64.b64encode(chart).decode()})\n"
     worst = report[report["table_name"].isin(["prices", "quotes", "trades"])]["coverage"]
-    yield dg.Output(
-        report,
-        metadata={
-            "report": dg.MetadataValue.md(markdown),
-            "min_coverage": dg.MetadataValue.float(float(worst.min()) if len(worst) else 0.0),
-            "validation_failures": dg.MetadataValue.int(int(report["validation_failures"].sum())),
-            "chart_bytes": dg.MetadataValue.int(len(chart)),
-            **_reconciliation_metadata(reconciliation),
-        },
-    )
+    return report, {
+        "report": dg.MetadataValue.md(markdown),
+        "min_coverage": dg.MetadataValue.float(float(worst.min()) if len(worst) else 0.0),
+        "validation_failures": dg.MetadataValue.int(int(report["validation_failures"].sum())),
+        "chart_bytes": dg.MetadataValue.int(len(chart)),
+        **_reconciliation_metadata(reconciliation),
+    }
 
 
 def _reconciliation_metadata(results: list[TickerReconciliation] | None) -> dict[str, dg.MetadataValue]:

@@ -3,6 +3,7 @@
 
 import dataclasses
 import warnings
+from typing import Any
 
 import dagster as dg
 
@@ -20,6 +21,7 @@ from trading_data.domain.reconciliation import (
     part_details,
     reconcile,
 )
+from trading_data.orchestration.sessions import check_sessions
 from trading_data.partitions import session_partitions
 
 # Partitioned checks are a preview feature, and the right one: without partitions_def a check on a
@@ -32,16 +34,17 @@ warnings.filterwarnings("ignore", message="Specifying a partitions_def on an Ass
     partitions_def=session_partitions,
     description="Warns when a collected feed covers under half of the session's minutes.",
 )
-def daily_report_coverage(
-    context: dg.AssetCheckExecutionContext, database: MarketDatabase
-) -> dg.AssetCheckResult:
-    rows = database.run(queries.poor_coverage, context.partition_key)
-    poor = [f"{table}/{ticker}: {coverage:.0%}" for table, ticker, coverage in rows]
-    return dg.AssetCheckResult(
-        passed=not poor,
-        severity=dg.AssetCheckSeverity.WARN,
-        metadata={"poor_coverage": dg.MetadataValue.json(poor)},
-    )
+def daily_report_coverage(context: dg.AssetCheckExecutionContext, database: MarketDatabase) -> Any:
+    def evaluate(key: str) -> dg.AssetCheckResult:
+        rows = database.run(queries.poor_coverage, key)
+        poor = [f"{table}/{ticker}: {coverage:.0%}" for table, ticker, coverage in rows]
+        return dg.AssetCheckResult(
+            passed=not poor,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={"poor_coverage": dg.MetadataValue.json(poor)},
+        )
+
+    yield from check_sessions(context, evaluate)
 
 
 def reconcile_session(
@@ -70,10 +73,12 @@ def reconcile_session(
         "no ticker was active; before the close it warns that the session is not reconciled yet."
     ),
 )
-def daily_report_reconciled(
-    context: dg.AssetCheckExecutionContext, database: MarketDatabase
-) -> dg.AssetCheckResult:
-    key = context.partition_key
+def daily_report_reconciled(context: dg.AssetCheckExecutionContext, database: MarketDatabase) -> Any:
+    yield from check_sessions(context, lambda key: _reconciled(key, database))
+
+
+def _reconciled(key: str, database: MarketDatabase) -> dg.AssetCheckResult:
+    """The reconciliation verdict of one session."""
     today = session(key)
     if utc_now() < today.close:
         return dg.AssetCheckResult(

@@ -5,7 +5,8 @@ than the stored watermark and upserts it, so re-running a tick changes nothing. 
 closed (a backfill, a manual re-run, the 16:30 full pipeline) a materialization recomputes it: every
 active ticker's whole day is fetched again and replaces that ticker's stored rows of the window in
 one transaction, so holes and vendor corrections are picked up (DESIGN.md decision 15). Pages stream
-into the database.
+into the database. A backfill run of several sessions does the same for each session in turn, each
+with its own selection (trading_data.orchestration.sessions).
 """
 
 import datetime as dt
@@ -19,9 +20,17 @@ import pandas as pd
 
 from trading_data.calendar import session, session_window
 from trading_data.clock import utc_now
+from trading_data.db.pandas_type_handler import FrameChunks
 from trading_data.db.resources import MarketDatabase
 from trading_data.orchestration.feeds import TickerFeed
 from trading_data.orchestration.queues import queue_tags
+from trading_data.orchestration.sessions import (
+    add_session_metadata,
+    label,
+    rows_of_session,
+    session_backfill_policy,
+    session_streams,
+)
 from trading_data.orchestration.steps import (
     ChunkValidator,
     active_tickers,
@@ -45,6 +54,7 @@ def feed_asset(table: str, description: str, *, kinds: set[str] = FEED_KINDS, po
         group_name="market_data",
         kinds=kinds,
         retry_policy=vendor_retry_policy(),
+        backfill_policy=session_backfill_policy(),
         pool=pool,
         op_tags=queue_tags(pool),  # the pool's Celery queue (TRADING_DATA_EXECUTOR=celery)
         metadata=asset_metadata(table),
@@ -85,15 +95,17 @@ class FeedPlan:
 def plan_feed(
     context: dg.AssetExecutionContext,
     table: str,
+    key: str,
     selected: pd.DataFrame,
     database: MarketDatabase,
     watermark_filter: str = "",
 ) -> FeedPlan:
-    """The tickers and windows to fetch; fails at once when the session's selection is missing."""
-    key = context.partition_key
+    """The tickers and windows to fetch for session ``key`` (``selected``: the run's selection, of one or
+    more sessions); fails at once when the session's selection is missing."""
+    selected = rows_of_session(selected, key)
     tickers = active_tickers(selected)
     if not tickers:
-        _explain_no_tickers(context, table, selected)
+        _explain_no_tickers(context, table, key, selected)
     now = utc_now()
     whole = session(key).has_closed(now)
     marks = {} if whole else database.watermarks(table, key, tickers, where=watermark_filter)
@@ -104,15 +116,17 @@ def plan_feed(
         )
     else:
         context.log.info(
-            f"{table}: {len(tickers)} active ticker(s); {len(marks)} with stored data resume from their watermark"
+            f"{label(context, table, key)}: {len(tickers)} active ticker(s); {len(marks)} with stored data "
+            "resume from their watermark"
         )
     return FeedPlan(tickers, windows, whole, now)
 
 
-def _explain_no_tickers(context: dg.AssetExecutionContext, table: str, selected: pd.DataFrame) -> None:
+def _explain_no_tickers(
+    context: dg.AssetExecutionContext, table: str, key: str, selected: pd.DataFrame
+) -> None:
     """No active ticker: a missing selection fails the step (never a silent empty success); a selection
     that exists but chose nothing is said so."""
-    key = context.partition_key
     if selected.empty and not _materialized(context.instance, "selected_tickers", key):
         raise dg.Failure(
             description=(
@@ -128,7 +142,7 @@ def _explain_no_tickers(context: dg.AssetExecutionContext, table: str, selected:
         f"({len(selected)} row(s) in the focus universe): nothing to collect"
     )
     context.log.warning(f"{table}: {reason}")
-    context.add_output_metadata({"no_active_tickers": dg.MetadataValue.text(reason)})
+    add_session_metadata(context, key, {"no_active_tickers": dg.MetadataValue.text(reason)})
 
 
 def _materialized(instance: dg.DagsterInstance, asset: str, partition_key: str) -> bool:
@@ -145,16 +159,17 @@ def _strict(settings: PipelineSettingsResource) -> bool:
 def _validator(
     context: dg.AssetExecutionContext,
     table: str,
+    key: str,
     settings: PipelineSettingsResource,
     database: MarketDatabase,
 ) -> ChunkValidator:
     # A retried step replaces its own rejects rather than doubling them.
-    database.clear_rejects(table, context.partition_key, context.run_id)
+    database.clear_rejects(table, key, context.run_id)
 
     def store(rejects: pd.DataFrame) -> None:
-        count = database.record_rejects(table, context.partition_key, context.run_id, rejects)
+        count = database.record_rejects(table, key, context.run_id, rejects)
         context.log.warning(
-            f"{table}: {count} row(s) failed validation and went to market.rejects: "
+            f"{label(context, table, key)}: {count} row(s) failed validation and went to market.rejects: "
             f"{rejects['reject_reason'].value_counts().head(3).to_dict()}"
         )
 
@@ -181,22 +196,42 @@ def _tick_feed(
     polygon: PolygonResource,
     settings: PipelineSettingsResource,
     database: MarketDatabase,
+    pages: Callable[[str], Callable[[Any, str, dt.datetime, dt.datetime], AsyncIterator[pd.DataFrame]]],
+    watermark_filter: str = "",
+) -> FrameChunks:
+    """The feed of every session of the run (``pages(key)`` fetches one ticker's window of session ``key``)."""
+    return session_streams(
+        context,
+        lambda key: _session_feed(
+            context, table, key, selected, polygon, settings, database, pages(key), watermark_filter
+        ),
+    )
+
+
+def _session_feed(
+    context: dg.AssetExecutionContext,
+    table: str,
+    key: str,
+    selected: pd.DataFrame,
+    polygon: PolygonResource,
+    settings: PipelineSettingsResource,
+    database: MarketDatabase,
     pages: Callable[[Any, str, dt.datetime, dt.datetime], AsyncIterator[pd.DataFrame]],
     watermark_filter: str = "",
 ) -> TickerFeed:
-    plan = plan_feed(context, table, selected, database, watermark_filter)
+    plan = plan_feed(context, table, key, selected, database, watermark_filter)
 
     def fetch(client: Any, ticker: str) -> AsyncIterator[pd.DataFrame]:
         start, end = plan.windows[ticker]
         return pages(client, ticker, start, end)
 
     feed = TickerFeed(
-        feed=table,
+        feed=label(context, table, key),
         tickers=plan.tickers,
         open_clients=_polygon_only(polygon),
         fetch=fetch,
         max_concurrency=polygon.concurrency(),
-        chunk_filter=_validator(context, table, settings, database),
+        chunk_filter=_validator(context, table, key, settings, database),
         stats=_polygon_stats,
         log=context.log,
         breakers=[CircuitBreaker(database.url, database.schema_name, vendor="polygon")],
@@ -218,18 +253,19 @@ def prices(
     polygon: PolygonResource,
     settings: PipelineSettingsResource,
     database: MarketDatabase,
-) -> TickerFeed:
-    day = context.partition_key
+) -> FrameChunks:
+    def pages(day: str) -> Callable[[Any, str, dt.datetime, dt.datetime], AsyncIterator[pd.DataFrame]]:
+        async def session_pages(
+            client: Any, ticker: str, start: dt.datetime, end: dt.datetime
+        ) -> AsyncIterator[pd.DataFrame]:
+            start_ms = int(start.timestamp() * 1000)
+            end_ms = int(end.timestamp() * 1000) - 1
+            if end_ms >= start_ms:
+                yield await client.bars(ticker, 1, "minute", start_ms, end_ms)
+            # The daily bar (t = 00:00 New York) is partial until the close; every tick refreshes it.
+            yield await client.bars(ticker, 1, "day", day, day)
 
-    async def pages(
-        client: Any, ticker: str, start: dt.datetime, end: dt.datetime
-    ) -> AsyncIterator[pd.DataFrame]:
-        start_ms = int(start.timestamp() * 1000)
-        end_ms = int(end.timestamp() * 1000) - 1
-        if end_ms >= start_ms:
-            yield await client.bars(ticker, 1, "minute", start_ms, end_ms)
-        # The daily bar (t = 00:00 New York) is partial until the close; every tick refreshes it.
-        yield await client.bars(ticker, 1, "day", day, day)
+        return session_pages
 
     return _tick_feed(
         context,
@@ -253,13 +289,13 @@ def tick_feed_asset(table: str, description: str) -> dg.AssetsDefinition:
         polygon: PolygonResource,
         settings: PipelineSettingsResource,
         database: MarketDatabase,
-    ) -> TickerFeed:
+    ) -> FrameChunks:
         def pages(
             client: Any, ticker: str, start: dt.datetime, end: dt.datetime
         ) -> AsyncIterator[pd.DataFrame]:
             return getattr(client, f"iter_{table}")(ticker, gte_ns=start, lt_ns=end)
 
-        return _tick_feed(context, table, selected_tickers, polygon, settings, database, pages)
+        return _tick_feed(context, table, selected_tickers, polygon, settings, database, lambda _key: pages)
 
     return _feed
 
@@ -291,9 +327,25 @@ def options_flow(
     unusual_whales: UnusualWhalesResource,
     settings: PipelineSettingsResource,
     database: MarketDatabase,
+) -> FrameChunks:
+    return session_streams(
+        context,
+        lambda key: _session_flow(
+            context, key, selected_tickers, polygon, unusual_whales, settings, database
+        ),
+    )
+
+
+def _session_flow(
+    context: dg.AssetExecutionContext,
+    key: str,
+    selected_tickers: pd.DataFrame,
+    polygon: PolygonResource,
+    unusual_whales: UnusualWhalesResource,
+    settings: PipelineSettingsResource,
+    database: MarketDatabase,
 ) -> TickerFeed:
-    key = context.partition_key
-    plan = plan_feed(context, "options_flow", selected_tickers, database, FLOW_ALERTS)
+    plan = plan_feed(context, "options_flow", key, selected_tickers, database, FLOW_ALERTS)
     day_start, day_end = session_window(key)
     poll_snapshot = day_start <= plan.now < day_end
 
@@ -316,12 +368,12 @@ def options_flow(
     if not poll_snapshot:
         context.log.info(f"{key} is not today's session: flow alerts only, no chain snapshot")
     feed = TickerFeed(
-        feed="options_flow",
+        feed=label(context, "options_flow", key),
         tickers=plan.tickers,
         open_clients=clients,
         fetch=fetch,
         max_concurrency=polygon.concurrency(),
-        chunk_filter=_validator(context, "options_flow", settings, database),
+        chunk_filter=_validator(context, "options_flow", key, settings, database),
         stats=stats,
         log=context.log,
         breakers=[

@@ -33,8 +33,10 @@ Clock = Callable[[], dt.datetime]
 
 
 def _run_session(context: dg.AssetCheckExecutionContext) -> str | None:
-    """The session partition of the run evaluating the check, if it is a partitioned run."""
-    return context.run.tags.get("dagster/partition")
+    """The session partition of the run evaluating the check, if it is a partitioned run; the last session
+    of a batched backfill run's range."""
+    tags = context.run.tags
+    return tags.get("dagster/partition") or tags.get("dagster/asset_partition_range_end")
 
 
 def _severity(verdict: FreshnessVerdict, severity: dg.AssetCheckSeverity) -> dg.AssetCheckSeverity:

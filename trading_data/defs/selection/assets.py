@@ -19,11 +19,16 @@ from trading_data.domain.selection import (
 from trading_data.domain.sizing import SizingParams, size_positions
 from trading_data.domain.tickers import printable
 from trading_data.orchestration.queues import queue_tags
+from trading_data.orchestration.sessions import (
+    add_session_metadata,
+    rows_of_session,
+    session_backfill_policy,
+    session_frames,
+)
 from trading_data.orchestration.steps import (
     KINDS,
     asset_metadata,
     is_retryable,
-    partition_day,
     step_failure,
     vendor_retry_policy,
 )
@@ -55,6 +60,7 @@ async def _daily_bars_window(
     group_name="selection",
     kinds=KINDS,
     retry_policy=vendor_retry_policy(),
+    backfill_policy=session_backfill_policy(),
     pool="polygon",
     op_tags=queue_tags("polygon"),  # the pool's Celery queue (TRADING_DATA_EXECUTOR=celery)
     metadata=asset_metadata("selected_tickers"),
@@ -73,8 +79,19 @@ def selected_tickers(
     settings: PipelineSettingsResource,
     database: MarketDatabase,
 ) -> pd.DataFrame:
+    return session_frames(context, lambda key: _select_session(context, key, polygon, settings, database))
+
+
+def _select_session(
+    context: dg.AssetExecutionContext,
+    key: str,
+    polygon: PolygonResource,
+    settings: PipelineSettingsResource,
+    database: MarketDatabase,
+) -> pd.DataFrame:
+    """One session's selection (its own lookback window of daily bars), validated."""
     options = settings.to_settings()
-    day = partition_day(context)
+    day = dt.date.fromisoformat(key)
     params = SelectionParams(
         lookback_days=options.lookback_days,
         min_volume=options.min_volume,
@@ -97,7 +114,9 @@ def selected_tickers(
         bars = pd.DataFrame()
     result, frame = _select_or_fall_back(context, day, bars, params, list(options.symbols))
     (context.log.warning if result.used_fallback or result.dropped.rows else context.log.info)(result.message)
-    context.add_output_metadata(
+    add_session_metadata(
+        context,
+        key,
         {
             "selection_source": result.source,
             "used_fallback": result.used_fallback,
@@ -109,7 +128,7 @@ def selected_tickers(
             "dropped_symbol_rows": dg.MetadataValue.int(result.dropped.rows),
             "dropped_symbol_examples": dg.MetadataValue.json(list(result.dropped.examples)),
             **stats,
-        }
+        },
     )
     return frame
 
@@ -151,6 +170,7 @@ class SizingConfig(dg.Config):
     partitions_def=session_partitions,
     group_name="selection",
     kinds={"python", "pandas", "postgres"},
+    backfill_policy=session_backfill_policy(),
     metadata=asset_metadata("position_sizes"),
     description=(
         "Volatility-targeted position per active ticker: shares = floor(equity × risk_per_trade / "
@@ -161,16 +181,22 @@ class SizingConfig(dg.Config):
 def position_sizes(
     context: dg.AssetExecutionContext, config: SizingConfig, selected_tickers: pd.DataFrame
 ) -> pd.DataFrame:
-    day = partition_day(context)
-    result = size_positions(day, selected_tickers, SizingParams(**config.model_dump()))
-    for ticker, reason in result.reasons.items():
-        context.log.warning(f"{ticker}: {reason}")
-    frame = PositionSizes.validate(result.frame)
-    context.add_output_metadata(
-        {
-            "gross_notional": dg.MetadataValue.float(round(result.gross_notional, 2)),
-            "positions": dg.MetadataValue.int(int((frame["shares"] > 0).sum()) if len(frame) else 0),
-            "unsized": dg.MetadataValue.json(result.reasons),
-        }
-    )
-    return frame
+    def size(key: str) -> pd.DataFrame:
+        day = dt.date.fromisoformat(key)
+        selected = rows_of_session(selected_tickers, key)
+        result = size_positions(day, selected, SizingParams(**config.model_dump()))
+        for ticker, reason in result.reasons.items():
+            context.log.warning(f"{ticker}: {reason}")
+        frame = PositionSizes.validate(result.frame)
+        add_session_metadata(
+            context,
+            key,
+            {
+                "gross_notional": dg.MetadataValue.float(round(result.gross_notional, 2)),
+                "positions": dg.MetadataValue.int(int((frame["shares"] > 0).sum()) if len(frame) else 0),
+                "unsized": dg.MetadataValue.json(result.reasons),
+            },
+        )
+        return frame
+
+    return session_frames(context, size)
