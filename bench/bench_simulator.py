@@ -9,6 +9,7 @@ Three figures, each beside its baseline measured in the same run:
   (``json_rows``, straight from the numpy columns) against the previous path (a dict per row, then
   ``orjson.dumps``) and against ``orjson.dumps`` of the dicts already built (encoding alone, the
   floor of any dict-based path); the bytes are checked identical;
+- endpoint: the CPU seconds of the endpoint answering the session page by page in process (no HTTP);
 - serve: the session fetched page by page, 50,000 rows a page, over loopback HTTP from a simulator in
   a child process. The client only counts each page's rows in its bytes and finds its ``next_url``
   (no JSON parsing), so the figure is the simulator's. Target: ≥ 500,000 rows/s.
@@ -26,6 +27,7 @@ import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 import numpy as np
@@ -33,7 +35,9 @@ import orjson
 
 from trading_data.calendar import NEW_YORK
 from trading_data.sources.simulator import polygon_ticks
+from trading_data.sources.simulator.faults import FaultInjector
 from trading_data.sources.simulator.market import SimulatedMarket
+from trading_data.sources.simulator.protocol import POLYGON, Call
 from trading_data.sources.simulator.server import SimulatorServer
 
 SESSION = dt.date(2026, 11, 20)
@@ -157,6 +161,24 @@ def render(ticker: str, kind: str) -> dict[str, float]:
     }
 
 
+def endpoint_cpu(ticker: str, kind: str) -> tuple[int, float]:
+    """(pages, CPU seconds) of the endpoint answering the whole session page by page in process, on a fresh
+    market: generation, rendering and the envelope without HTTP; CPU time moves less with the machine's
+    load than the wall-clock serve figure."""
+    market = _market()
+    params = {"timestamp": SESSION.isoformat(), "limit": str(PAGE), "order": "asc"}
+    pages = 0
+    started = time.process_time()
+    while True:
+        call = Call(f"/v3/{kind}/{ticker}", POLYGON, params, {"ticker": ticker}, "", FaultInjector())
+        body = polygon_ticks.ticks(market, call, kind).body
+        pages += 1
+        link = NEXT_URL.search(body, max(len(body) - 2000, 0))
+        if link is None:
+            return pages, time.process_time() - started
+        params = dict(parse_qsl(urlsplit(link.group(1).decode()).query))
+
+
 def _serve(conn: Connection) -> None:
     with SimulatorServer(_market()) as server:
         conn.send(server.port)
@@ -208,6 +230,8 @@ def main() -> None:
             f"  {name:<38} {seconds:6.2f} s = {rows / seconds:>12,.0f} rows/s"
             f"  ({seconds / ours:.2f}x json_rows' time)"
         )
+    pages, cpu = endpoint_cpu(args.ticker, args.kind)
+    print(f"endpoint {label}: {pages} pages answered in process in {cpu:.2f} CPU-s (no HTTP)")
     rows, pages, seconds = serve(args.ticker, args.kind)
     rate = rows / seconds
     print(

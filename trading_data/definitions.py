@@ -18,12 +18,13 @@ try:
     from trading_data.defs.market_data.checks import MARKET_DATA_CHECKS
     from trading_data.defs.selection.checks import SELECTION_CHECKS
 
-    # full_pipeline_job holds bar_aggregates (BackfillPolicy.single_run: a backfill refreshes a range in
-    # one step) beside assets that take up to 20 sessions a run (multi_run); Dagster then gives the job
-    # itself the smaller limit, which the 16:30 tick (one session) never reaches, and says so in a warning
-    # at every load. Asset backfills keep each asset's own policy.
+    # full_pipeline_job and prices_job hold bar_aggregates (BackfillPolicy.single_run: a backfill refreshes
+    # a range in one step) beside assets that take up to 20 sessions a run (multi_run); Dagster then gives
+    # the job itself the smaller limit, which their ticks (one session) never reach, and says so in a
+    # warning at every load. Asset backfills keep each asset's own policy.
     warnings.filterwarnings(
-        "ignore", message=r"Asset job full_pipeline_job materializes assets with varying BackfillPolicies"
+        "ignore",
+        message=r"Asset job (full_pipeline_job|prices_job) materializes assets with varying BackfillPolicies",
     )
 
     defs = dg.load_from_defs_folder(path_within_project=Path(__file__).parent)

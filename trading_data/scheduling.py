@@ -278,12 +278,13 @@ SCHEDULE_SPECS: tuple[ScheduleSpec, ...] = (
         "Position sizing for the selected tickers at 09:45 New York on NYSE sessions.",
         catch_up=("selected_tickers",),
     ),
-    # Indicators follow every prices tick of the same session (and only that session).
+    # The 5-minute/hourly bars and the indicators follow every prices tick of the same session (and only
+    # that session), so both are current during the session, not only after the 16:30 pipeline.
     ScheduleSpec(
-        "prices_schedule", "market_data", "collection", SESSION_HOURS, (5,), ("prices", "indicators"),
-        "prices", 3, Freshness("prices", "prices", _minutes(20)),
+        "prices_schedule", "market_data", "collection", SESSION_HOURS, (5,),
+        ("prices", "bar_aggregates", "indicators"), "prices", 3, Freshness("prices", "prices", _minutes(20)),
         "OHLCV prices hourly at :05 from 09:05 to 15:05 New York on NYSE sessions, then the session's "
-        "indicators.",
+        "5-minute and hourly bars (bar_aggregates) and indicators.",
         catch_up=SELECTION_ASSETS,
     ),
     ScheduleSpec(

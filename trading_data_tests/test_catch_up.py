@@ -42,7 +42,7 @@ def test_a_feed_tick_with_the_selection_present_selects_only_its_feed() -> None:
 def test_a_selection_already_under_way_is_waited_for_not_run_again() -> None:
     spec = SPECS_BY_NAME["prices_schedule"]
     plan = plan_catch_up(spec, SESSION, set(), {"selected_tickers": "run-1", "position_sizes": "run-1"})
-    assert plan.assets == ("prices", "indicators") and plan.wait_for_selection
+    assert plan.assets == ("prices", "bar_aggregates", "indicators") and plan.wait_for_selection
 
 
 def test_missed_selection_tick_skips_when_a_catch_up_run_is_materializing_it() -> None:

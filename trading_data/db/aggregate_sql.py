@@ -4,13 +4,70 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 from trading_data.settings.history import RETENTION_DAYS
 
 AGGREGATES: dict[str, str] = {"bars_5m": "5 minutes", "bars_1h": "1 hour"}
-COLUMNS = ("ts", "ticker", "open", "high", "low", "close", "volume", "vwap", "transactions", "minute_bars")
+"""Each aggregate's name and bucket width (a PostgreSQL interval)."""
+KEY = ("ticker", "ts")
+"""One row per ticker and bucket: the plain tables' primary key, the continuous aggregates' GROUP BY."""
+
+
+@dataclass(frozen=True)
+class AggregateColumn:
+    sql_type: str
+    nullable: bool
+    description: str
+
+
+AGGREGATE_COLUMNS: dict[str, AggregateColumn] = {
+    "ts": AggregateColumn("TIMESTAMPTZ", False, "Bucket start (UTC); the bar covers [ts, ts + bucket)"),
+    "ticker": AggregateColumn("TEXT", False, "Stock ticker"),
+    "open": AggregateColumn("DOUBLE PRECISION", False, "Open of the bucket's first minute bar, USD"),
+    "high": AggregateColumn("DOUBLE PRECISION", False, "Highest high of the bucket's minute bars, USD"),
+    "low": AggregateColumn("DOUBLE PRECISION", False, "Lowest low of the bucket's minute bars, USD"),
+    "close": AggregateColumn("DOUBLE PRECISION", False, "Close of the bucket's last minute bar, USD"),
+    "volume": AggregateColumn("DOUBLE PRECISION", False, "Shares traded: the minute bars' volumes summed"),
+    "vwap": AggregateColumn(
+        "DOUBLE PRECISION",
+        True,
+        "Volume-weighted average price, USD: sum(vwap x volume) / sum(volume) over the minute bars that "
+        "have a vwap (null when none has)",
+    ),
+    "transactions": AggregateColumn("BIGINT", True, "Number of trades: the minute bars' counts summed"),
+    "minute_bars": AggregateColumn(
+        "BIGINT",
+        False,
+        "Minute bars aggregated: at most 5 (bars_5m) or 60 (bars_1h), fewer where a minute had no trade",
+    ),
+}
+"""The aggregates' columns in their order: SQL type and nullability of the plain tables (migration 0005;
+a continuous aggregate computes the same types) and the description the catalog and dictionary show."""
+COLUMNS = tuple(AGGREGATE_COLUMNS)
 Flavour = Literal["timescaledb", "postgresql"]
+
+
+_REFRESHED = (
+    "aggregated from the minute bars of prices by the bar_aggregates asset, which every prices tick, the "
+    "16:30 pipeline and backfills run for their session"
+)
+AGGREGATE_DESCRIPTIONS = {
+    "bars_5m": f"5-minute OHLCV bars per ticker, {_REFRESHED}.",
+    "bars_1h": f"Hourly OHLCV bars per ticker, {_REFRESHED}.",
+}
+AGGREGATE_TIME_CONVENTIONS = {
+    "bars_5m": (
+        "`ts` is the bucket's start in UTC (a bar covers [ts, ts + 5 min)); buckets follow the UTC clock, "
+        "so 09:30 New York opens one; a session's bars are those of its New York day"
+    ),
+    "bars_1h": (
+        "`ts` is the bucket's start in UTC (a bar covers [ts, ts + 1 hour)); buckets follow the UTC clock, "
+        "whole hours in New York too: the 09:00 New York bar holds the minute bars 09:00-09:59, pre-market "
+        "09:00-09:29 included; a session's bars are those of its New York day"
+    ),
+}
 
 
 def aggregate_select(schema: str, interval: str, flavour: Flavour, *, window: bool = False) -> str:

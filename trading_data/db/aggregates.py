@@ -14,7 +14,7 @@ import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 from trading_data.db.aggregate_sql import AGGREGATES, COLUMNS, aggregate_select
-from trading_data.db.migrate import timescale_installed, validate_schema_name
+from trading_data.db.migrate import hypertables, timescale_installed, validate_schema_name
 from trading_data.settings.history import RETENTION_DAYS
 
 if TYPE_CHECKING:
@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 
 
 def kind(conn: psycopg.Connection[Any], schema: str, name: str) -> str | None:
-    """``table`` (plain), ``continuous aggregate``, or None when it does not exist."""
+    """``table`` (plain), ``continuous aggregate``, ``view`` (anything else), or None when it does not
+    exist."""
     row = conn.execute(
         "SELECT c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
         "WHERE n.nspname = %s AND c.relname = %s",
@@ -30,7 +31,21 @@ def kind(conn: psycopg.Connection[Any], schema: str, name: str) -> str | None:
     ).fetchone()
     if row is None:
         return None
-    return "table" if row[0] == "r" else "continuous aggregate"
+    if row[0] == "r":
+        return "table"
+    continuous = (
+        timescale_installed(conn)
+        and conn.execute(
+            "SELECT 1 FROM timescaledb_information.continuous_aggregates WHERE view_schema = %s AND view_name = %s",
+            (schema, name),
+        ).fetchone()
+    )
+    return "continuous aggregate" if continuous else "view"
+
+
+def kinds(conn: psycopg.Connection[Any], schema: str) -> dict[str, str | None]:
+    """:func:`kind` of every aggregate."""
+    return {name: kind(conn, schema, name) for name in AGGREGATES}
 
 
 def refresh(url: str, schema: str, start: dt.datetime, end: dt.datetime) -> dict[str, int]:
@@ -72,32 +87,48 @@ def status(url: str, schema: str) -> dict[str, object]:
     configured = {t: (f"{s.get()} days" if s.get() else "forever") for t, s in RETENTION_DAYS.items()}
     with psycopg.connect(url) as conn:
         aggregates = {
-            name: kind(conn, schema, name) or "missing (run `trading-data db migrate`)" for name in AGGREGATES
+            name: found or "missing (run `trading-data db migrate`)"
+            for name, found in kinds(conn, schema).items()
         }
-        if not timescale_installed(conn):
+        # Per schema: a database with the extension may also hold a schema migrated in plain mode.
+        tables = hypertables(conn, schema)
+        if not tables:
             return {
                 "aggregates": aggregates,
                 "retention": {"configured": configured, "enforced": "no: plain PostgreSQL keeps every row"},
                 "compression": "not available: plain PostgreSQL",
             }
-        policies = {
-            str(table): str((config or {}).get("drop_after"))
-            for table, config in conn.execute(
-                "SELECT hypertable_name, config FROM timescaledb_information.jobs "
-                "WHERE proc_name = 'policy_retention' AND hypertable_schema = %s",
-                (schema,),
-            )
-        }
-        compression = {
-            str(table): {"chunks": int(total), "compressed_chunks": int(done or 0)}
+        policies: dict[str, dict[str, str]] = {t: {} for t in tables}
+        for table, proc, config in conn.execute(
+            "SELECT hypertable_name, proc_name, config FROM timescaledb_information.jobs "
+            "WHERE proc_name IN ('policy_retention', 'policy_compression') AND hypertable_schema = %s",
+            (schema,),
+        ):
+            key = "drop_after" if proc == "policy_retention" else "compress_after"
+            policies[str(table)][key] = str((config or {}).get(key))
+        chunks = {
+            str(table): (int(total), int(done or 0))
             for table, total, done in conn.execute(
                 "SELECT hypertable_name, count(*), count(*) FILTER (WHERE is_compressed) "
                 "FROM timescaledb_information.chunks WHERE hypertable_schema = %s GROUP BY 1",
                 (schema,),
             )
         }
+    retention = {t: p["drop_after"] for t, p in policies.items() if "drop_after" in p}
+    compression = {
+        t: {
+            "compress_after": policies[t].get("compress_after", "never (no policy)"),
+            "chunks": chunks.get(t, (0, 0))[0],
+            "compressed_chunks": chunks.get(t, (0, 0))[1],
+        }
+        for t in tables
+    }
     return {
         "aggregates": aggregates,
-        "retention": {"configured": configured, "policies": policies},
+        "retention": {
+            "configured": configured,
+            "enforced": "yes: TimescaleDB retention policies drop older chunks",
+            "policies": retention,
+        },
         "compression": compression,
     }

@@ -1,5 +1,6 @@
-"""The SQL of ``trading-data catalog``: per market table, the rows and tickers of each stored session
-and the bytes the table takes on disk (a hypertable's chunks included)."""
+"""The SQL of ``trading-data catalog``: per market table and bar aggregate, the rows and tickers of each
+stored session and the bytes it takes on disk (a hypertable's chunks, a continuous aggregate's
+materialized rows included)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,12 @@ from typing import Any
 
 from psycopg import sql
 
+from trading_data.db.aggregate_sql import AGGREGATES
 from trading_data.db.migrate import timescale_installed
 from trading_data.schemas import TABLES
+
+CATALOG_TABLES: tuple[str, ...] = (*TABLES, *AGGREGATES)
+"""What the catalog covers: the market tables, then the bar aggregates (a table or a continuous aggregate)."""
 
 
 @dataclass(frozen=True)
@@ -23,7 +28,7 @@ class StoredSessions:
 
 
 def _session_expression(table: str) -> sql.Composable:
-    if TABLES[table].time_column == "session":
+    if table in TABLES and TABLES[table].time_column == "session":
         return sql.Identifier("session")
     # A session's rows are those of its New York calendar day (trading_data.calendar.session_window).
     return sql.SQL("(ts AT TIME ZONE 'America/New_York')::date")
@@ -32,10 +37,12 @@ def _session_expression(table: str) -> sql.Composable:
 def _bytes(conn: Any, schema: str, table: str) -> int:
     name = f"{schema}.{table}"
     if timescale_installed(conn):
+        # A continuous aggregate's rows are in its materialization hypertable, which hypertable_size counts.
         hyper = conn.execute(
             "SELECT 1 FROM timescaledb_information.hypertables WHERE hypertable_schema = %s "
-            "AND hypertable_name = %s",
-            (schema, table),
+            "AND hypertable_name = %s UNION ALL SELECT 1 FROM timescaledb_information.continuous_aggregates "
+            "WHERE view_schema = %s AND view_name = %s",
+            (schema, table, schema, table),
         ).fetchone()
         if hyper:
             return int(conn.execute("SELECT hypertable_size(%s::regclass)", (name,)).fetchone()[0] or 0)
@@ -44,7 +51,7 @@ def _bytes(conn: Any, schema: str, table: str) -> int:
 
 def stored_sessions(conn: Any, schema: str, table: str) -> StoredSessions:
     """One scan for the sessions, one for the distinct tickers, and the size on disk."""
-    target = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(TABLES[table].name))
+    target = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table))
     per_session = conn.execute(
         sql.SQL("SELECT {} AS session, count(*) FROM {} GROUP BY 1 ORDER BY 1").format(
             _session_expression(table), target

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from trading_data.db.aggregate_sql import AGGREGATE_COLUMNS, AGGREGATE_DESCRIPTIONS, AGGREGATES
 from trading_data.schemas import TABLES, column_descriptions
 
 if TYPE_CHECKING:
@@ -76,8 +77,16 @@ def table_description(table: str) -> str:
     return " ".join(f"{doc} Time: {TIME_CONVENTIONS[table]}.".split())
 
 
-def comment_statements(schema: str) -> list[sql.Composed]:
-    """``COMMENT ON`` every market table, view and column (idempotent)."""
+def aggregate_columns() -> dict[str, str]:
+    """The bar aggregates' column descriptions (``bars_5m`` and ``bars_1h`` share them)."""
+    return {c: column.description for c, column in AGGREGATE_COLUMNS.items()}
+
+
+def comment_statements(
+    schema: str, aggregate_kinds: dict[str, str | None] | None = None
+) -> list[sql.Composed]:
+    """``COMMENT ON`` every market table, view and column (idempotent); the bar aggregates too where
+    ``aggregate_kinds`` says what each is (``table``, or a continuous aggregate, which is a view)."""
     from psycopg import sql
 
     statements = []
@@ -96,19 +105,29 @@ def comment_statements(schema: str) -> list[sql.Composed]:
         relation("TABLE", name, table_description(name), column_descriptions(spec))
     for view in views():
         relation("VIEW", view.name, view.description, view.columns)
+    for name, found in (aggregate_kinds or {}).items():
+        if found:
+            relation(
+                "TABLE" if found == "table" else "VIEW",
+                name,
+                AGGREGATE_DESCRIPTIONS[name],
+                aggregate_columns(),
+            )
     return statements
 
 
 def apply_comments(conn: Any, schema: str) -> None:
     """Run :func:`comment_statements` on ``conn`` (a psycopg connection, inside the caller's transaction)."""
-    for statement in comment_statements(schema):
+    from trading_data.db.aggregates import kinds  # aggregates imports migrate, which imports this module
+
+    for statement in comment_statements(schema, kinds(conn, schema)):
         conn.execute(statement)
 
 
 def stored_comments(conn: Any, schema: str) -> dict[tuple[str, str], str | None]:
     """(relation, column) -> its comment (None when missing), for every column of the schema's market
     tables and views; (relation, "") is the relation's own comment."""
-    names = [*TABLES, *(v.name for v in views())]
+    names = [*TABLES, *(v.name for v in views()), *AGGREGATES]
     rows = conn.execute(
         "SELECT c.relname, a.attname, col_description(c.oid, a.attnum), obj_description(c.oid, 'pg_class') "
         "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "

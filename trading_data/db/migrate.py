@@ -147,6 +147,18 @@ def timescale_installed(conn: psycopg.Connection) -> bool:
     return row is not None
 
 
+def hypertables(conn: psycopg.Connection, schema: str) -> list[str]:
+    """The schema's hypertables, sorted (none without TimescaleDB, or in a schema migrated in plain mode)."""
+    if not timescale_installed(conn):
+        return []
+    rows = conn.execute(
+        "SELECT hypertable_name FROM timescaledb_information.hypertables WHERE hypertable_schema = %s "
+        "ORDER BY 1",
+        (schema,),
+    )
+    return [str(r[0]) for r in rows]
+
+
 def timescale_ddl(
     schema: str, specs: list[TableSpec] | None = None, compress_after: str = DEFAULT_COMPRESS_AFTER
 ) -> list[str]:
@@ -294,8 +306,6 @@ def migrate(url: str, schema: str = DEFAULT_SCHEMA, *, mode: StorageMode | None 
                 (migration.version, migration.name),
             )
             applied.append(f"{migration.version:04d}_{migration.name}")
-        # Descriptions come from the models, so they are (re)applied whenever the schema is migrated.
-        apply_comments(conn, schema)
         if timescale:
             try:
                 for statement in [*timescale_ddl(schema), *aggregate_sql.timescale_ddl(schema)]:
@@ -304,6 +314,9 @@ def migrate(url: str, schema: str = DEFAULT_SCHEMA, *, mode: StorageMode | None 
                 raise MigrationError(
                     f"TimescaleDB setup of schema {schema} failed, nothing was changed: {_server_message(exc)}"
                 ) from exc
+        # Descriptions come from the models, so they are (re)applied whenever the schema is migrated; after
+        # the TimescaleDB setup, whose continuous aggregates replace the plain aggregate tables.
+        apply_comments(conn, schema)
         conn.commit()
     mode_text = "TimescaleDB (hypertables, compression by ticker)" if timescale else "plain PostgreSQL"
     log.info("storage mode for schema %s: %s; applied %s", schema, mode_text, applied or "nothing new")
@@ -340,20 +353,12 @@ def storage_mode(url: str, schema: str = DEFAULT_SCHEMA) -> dict[str, object]:
             for m in load_migrations()
             if f"{m.version:04d}_{m.name}" not in versions
         ]
-        hypertables: list[str] = []
-        if timescale_installed(conn):
-            hypertables = [
-                r[0]
-                for r in conn.execute(
-                    "SELECT hypertable_name FROM timescaledb_information.hypertables WHERE hypertable_schema = %s",
-                    (schema,),
-                )
-            ]
+        tables = hypertables(conn, schema)
         return {
             "schema": schema,
             "applied": versions,
             "pending": pending,
             "timescale_available": timescale_available(conn),
-            "mode": "timescaledb" if hypertables else "postgresql",
-            "hypertables": hypertables,
+            "mode": "timescaledb" if tables else "postgresql",
+            "hypertables": tables,
         }

@@ -3,7 +3,8 @@
 Used when ``TRADING_DATA_DATABASE_URL`` is not set. The server keeps its data in a git-ignored
 folder of the project (``.pgdata``), listens on 127.0.0.1 so that the webserver, the daemon and every
 run worker share it, and survives restarts of any of them: it is stopped only by
-``trading-data db stop``.
+``trading-data db stop``. ``TRADING_DATA_PG_SERVER_OPTIONS`` adds options to its ``postgres`` command
+(e.g. ``-c shared_preload_libraries=timescaledb`` for a TimescaleDB installed into the wheel's server).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import psycopg
 from psycopg import sql
 
 from trading_data.db.url import DAGSTER_DATABASE, MARKET_DATABASE, PORT_ENV, embedded_port, embedded_url
-from trading_data.settings.platform import PGDATA
+from trading_data.settings.platform import PG_SERVER_OPTIONS, PGDATA
 
 PGDATA_ENV = PGDATA.env_var
 # When running as root, PostgreSQL refuses to start; the wheel's helper creates this user.
@@ -143,7 +144,7 @@ def start() -> ServerStatus:
             "-l",
             str(log),
             "-o",
-            f"-h 127.0.0.1 -p {current.port} -k {pgdata}",
+            " ".join((f"-h 127.0.0.1 -p {current.port} -k {pgdata}", PG_SERVER_OPTIONS.get() or "")).strip(),
             "start",
         ],
         user=user,

@@ -1,4 +1,4 @@
-"""What is stored: per market table, the sessions, tickers, rows and bytes, the first and last session,
+"""What is stored: per market table and bar aggregate (``bars_5m``, ``bars_1h``), the sessions, tickers, rows and bytes, the first and last session,
 and the NYSE sessions missing between them (or within the range asked for)."""
 
 from __future__ import annotations
@@ -9,8 +9,7 @@ from dataclasses import asdict, dataclass
 import psycopg
 
 from trading_data.calendar import sessions_between
-from trading_data.db.catalog import stored_sessions
-from trading_data.schemas import TABLES
+from trading_data.db.catalog import CATALOG_TABLES, stored_sessions
 
 
 @dataclass(frozen=True)
@@ -69,10 +68,11 @@ def catalog(
     start: dt.date | None = None,
     end: dt.date | None = None,
 ) -> list[TableCatalog]:
-    """The catalog of ``tables`` (default: every market table), one read-only transaction."""
+    """The catalog of ``tables`` (default: every market table and bar aggregate), one read-only
+    transaction."""
     with psycopg.connect(url) as conn:
         conn.read_only = True
-        return [table_catalog(conn, schema, t, start, end) for t in tables or list(TABLES)]
+        return [table_catalog(conn, schema, t, start, end) for t in tables or list(CATALOG_TABLES)]
 
 
 def _size(n: int) -> str:

@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 import psycopg
 
+from trading_data.db.catalog import CATALOG_TABLES
 from trading_data.db.reads import DatabaseUnreachableError
 from trading_data.db.url import market_database_url
 from trading_data.read import api
@@ -125,9 +126,9 @@ def cmd_read(args: argparse.Namespace) -> int:
 
 def cmd_catalog(args: argparse.Namespace) -> int:
     tables = _names(args.tables)
-    unknown = [t for t in tables or [] if t not in TABLES]
+    unknown = [t for t in tables or [] if t not in CATALOG_TABLES]
     if unknown:
-        raise ValueError(f"no table {unknown[0]!r}; tables: {', '.join(TABLES)}")
+        raise ValueError(f"no table {unknown[0]!r}; tables: {', '.join(CATALOG_TABLES)}")
     entries = catalog(market_database_url(), SCHEMA.get(), tables, args.first, args.last)
     if args.json:
         print(json.dumps([e.as_json() for e in entries], indent=2))

@@ -1,11 +1,18 @@
 """The data dictionary (docs/data-dictionary.md), generated from the pandera models, the tables' keys and
-time conventions, and the views: ``python -m trading_data.read.dictionary > docs/data-dictionary.md``
+time conventions, the bar aggregates (trading_data/db/aggregate_sql.py) and the views: ``python -m trading_data.read.dictionary > docs/data-dictionary.md``
 (``trading_data_tests/read/test_dictionary.py`` fails when the file is out of date)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from trading_data.db.aggregate_sql import (
+    AGGREGATE_COLUMNS,
+    AGGREGATE_DESCRIPTIONS,
+    AGGREGATE_TIME_CONVENTIONS,
+    AGGREGATES,
+    KEY,
+)
 from trading_data.db.documentation import TIME_CONVENTIONS, table_description, views
 from trading_data.schemas import TABLES, column_descriptions, sql_columns
 
@@ -29,7 +36,8 @@ Conventions:
 - **Minute bars** are stamped with the bar's start in UTC (a bar covers `[ts, ts + 1 minute)`);
   **daily bars** with New York midnight of the session: 05:00 UTC in winter (EST), 04:00 UTC in
   summer (EDT). `prices` holds both, told apart by `timespan`: filter on it, or use the views
-  `minute_bars` and `daily_bars`.
+  `minute_bars` and `daily_bars`. The **5-minute and hourly bars** `bars_5m` and `bars_1h` are stamped
+  with the bucket's start in UTC too (a bar covers `[ts, ts + 5 min)` or `[ts, ts + 1 hour)`).
 - Read them in Python with `trading_data.read` (frames with these dtypes), export them with
   `trading-data export`, list what is stored with `trading-data catalog`.
 """
@@ -68,6 +76,27 @@ def _table_section(name: str) -> list[str]:
     return [*lines, ""]
 
 
+def _aggregate_section(name: str) -> list[str]:
+    lines = [
+        f"## `{name}`",
+        "",
+        _escape(AGGREGATE_DESCRIPTIONS[name]),
+        "",
+        f"- Time: {AGGREGATE_TIME_CONVENTIONS[name]}.",
+        f"- Key: `({', '.join(KEY)})`; bucket width {AGGREGATES[name]}. With TimescaleDB a continuous "
+        "aggregate (a view, materialized when `bar_aggregates` refreshes the session: no real-time rows "
+        "between refreshes), else a table `bar_aggregates` recomputes for the session in one transaction.",
+        "- Read with SQL, or `trading-data catalog` for what is stored.",
+        "",
+        "| column | SQL type | null | description |",
+        "|---|---|---|---|",
+    ]
+    for column, spec in AGGREGATE_COLUMNS.items():
+        null = "yes" if spec.nullable else "no"
+        lines.append(f"| `{column}` | {spec.sql_type} | {null} | {_escape(spec.description)} |")
+    return [*lines, ""]
+
+
 def _views_section() -> list[str]:
     lines = ["## Views", ""]
     for view in views():
@@ -88,6 +117,8 @@ def render() -> str:
     lines = [PREAMBLE]
     for name in TABLES:
         lines += _table_section(name)
+    for name in AGGREGATES:
+        lines += _aggregate_section(name)
     lines += _views_section()
     return "\n".join(lines).rstrip() + "\n"
 

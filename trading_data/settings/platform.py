@@ -8,6 +8,7 @@ module that owns the fallback applies it.
 
 from __future__ import annotations
 
+import shlex
 from typing import Any
 
 from trading_data.clock import NOW_ENV, pinned_now
@@ -115,10 +116,10 @@ RATE_LIMIT_STORE = Setting(
 )
 RATE_LIMIT_PADDING = Setting(
     "TRADING_DATA_RATE_LIMIT_PADDING",
-    0.05,
+    0.01,
     number(0, 1),
-    "How much longer the client-side window is than the plan's (0.05: 5%): room for the delay from a "
-    "permit to its arrival at the vendor, at the cost of that share of throughput.",
+    "How much longer the client-side window is than the plan's (0.01: 1%): room for the vendor's clock "
+    "running faster than the store's or counting coarser, at the cost of that share of throughput.",
 )
 REDIS_URL: Setting[str | None] = Setting(
     "TRADING_DATA_REDIS_URL",
@@ -174,6 +175,31 @@ PGDATA: Setting[str | None] = Setting(
     parse_text,
     "The embedded PostgreSQL server's data folder.",
     default_text="`.pgdata` in the project",
+)
+
+
+PG_OPTIONS_EXAMPLE = "-c shared_preload_libraries=timescaledb"
+
+
+def _server_options(option: str, value: object) -> str:
+    text = str(value).strip()
+    try:
+        shlex.split(text)
+    except ValueError as err:
+        raise SettingsError(
+            option, f"must be postgres command-line options, e.g. {PG_OPTIONS_EXAMPLE} ({err})"
+        ) from None
+    return text
+
+
+PG_SERVER_OPTIONS: Setting[str | None] = Setting(
+    "TRADING_DATA_PG_SERVER_OPTIONS",
+    None,
+    _server_options,
+    "Extra options of the embedded server's `postgres` command, e.g. "
+    f"`{PG_OPTIONS_EXAMPLE}` for an installed TimescaleDB; read by `trading-data db start`, so a "
+    "running server takes them after `trading-data db stop`.",
+    default_text="none",
 )
 
 # --- runs and schedules ----------------------------------------------------------------------------------
@@ -256,7 +282,16 @@ PLATFORM_SETTINGS: dict[str, tuple[Setting[Any], ...]] = {
         RATE_LIMIT_PADDING,
         REDIS_URL,
     ),
-    "Databases": (DATABASE_URL, DAGSTER_DATABASE_URL, DAGSTER_PG_URL, SCHEMA, STORAGE_MODE, PG_PORT, PGDATA),
+    "Databases": (
+        DATABASE_URL,
+        DAGSTER_DATABASE_URL,
+        DAGSTER_PG_URL,
+        SCHEMA,
+        STORAGE_MODE,
+        PG_PORT,
+        PGDATA,
+        PG_SERVER_OPTIONS,
+    ),
     "Runs and schedules": (STEP_RETRY_DELAY_SECONDS, POOL_POLYGON, POOL_UNUSUAL_WHALES, FORCE, NOW),
     "Monitoring": (ALERT_WEBHOOK, BURST_VOLATILITY, BURST_VOLUME_RATIO, BURST_MAX_PER_HOUR),
     "Execution": EXECUTION_SETTINGS,

@@ -182,13 +182,18 @@ class VendorHTTP:
         return redact(f"{method} {httpx.URL(str(url)).raw_path.decode('ascii')}", [self._api_key])
 
     async def _send(self, path: str, params: dict[str, str]) -> tuple[Any, httpx.Response]:
-        self.stats.rate_limit_wait_seconds += await self.limiter.acquire()
         request = self._client.build_request("GET", path, params=params or None)
         where = self.describe("GET", request.url)
+        permit = await self.limiter.acquire()
+        self.stats.rate_limit_wait_seconds += permit.waited
         self.stats.requests += 1
         started = time.perf_counter()
         try:
-            response = await self._client.send(request)
+            try:
+                response = await self._client.send(request)
+            finally:
+                # The vendor has counted the request by now (or never will): its window starts here.
+                self.limiter.settle(permit)
         except httpx.TimeoutException as exc:
             self.stats.transport_errors += 1
             raise Transient(

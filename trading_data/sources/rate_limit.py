@@ -4,10 +4,13 @@ shared by every process and host through PostgreSQL or Redis (:mod:`trading_data
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import math
+import os
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -19,6 +22,7 @@ from trading_data.sources.rate_limit_store import (
     PROCESS,
     RateLimitStore,
     RateLimitStoreUnavailable,
+    SettlingBucket,
     build_bucket,
     store_errors,
     unavailable,
@@ -46,7 +50,26 @@ class RateLimit:
         return f"{self.requests}/{self.per_seconds:g}s"
 
 
-WINDOW_PADDING = settings.RATE_LIMIT_PADDING.default  # 5% longer than the vendor's (see SharedRateLimiter)
+WINDOW_PADDING = settings.RATE_LIMIT_PADDING.default  # 1% longer than the vendor's (see SharedRateLimiter)
+# pyrate-limiter sleeps the exact wait it computed plus ``buffer_ms`` (50 by default) before trying
+# again. The wait is already exact (the blocking permit's stamp plus the window plus 1 ms, on the
+# store's clock), so the default buffer only leaves every freed slot idle for 50 ms: 5% of a
+# 1-second window, a throughput loss with nothing gained. 1 ms is the retry step after contention.
+BUFFER_MS = 1
+
+
+@dataclass(frozen=True)
+class Permit:
+    """One granted request: ``name`` identifies it in the store; ``granted`` is its ``time.monotonic()``
+    and ``waited`` the seconds spent waiting for it."""
+
+    name: str
+    granted: float
+    waited: float
+
+
+_PERMIT_PREFIX = f"{uuid.uuid4().hex[:12]}-{os.getpid()}"
+_PERMIT_SEQUENCE = itertools.count()
 
 
 def max_in_window(times: Iterable[float], window: float) -> int:
@@ -67,6 +90,10 @@ class SharedRateLimiter:
     concurrent request against the same account waits on the same window; with a shared ``store``
     every other process and host using it waits on that window too. ``grants`` records this
     process's permits only.
+
+    Take a permit with :meth:`acquire`, send the request, and :meth:`settle` the permit as soon as
+    the response (or the failure) is in: the window counts the permit from then on (why:
+    :mod:`trading_data.sources.rate_limit_store`); until then it holds its slot.
     """
 
     def __init__(
@@ -84,23 +111,27 @@ class SharedRateLimiter:
         self.store = store
         self._store_errors = store_errors() if store.kind != "process" else ()
         # The limiter's window is ``padding`` (WINDOW_PADDING unless TRADING_DATA_RATE_LIMIT_PADDING
-        # says otherwise) longer than the vendor's. Permits are granted here,
-        # but the vendor counts arrivals, and the time from grant to arrival varies (event-loop delays,
-        # connection set-up, a retry): with an exact window, request N+1 granted right as the window
-        # slides can overtake a late request N and land in the same vendor window, which answers 429.
-        # 5% (50 ms a second, 3 s a minute) absorbs that jitter and costs at most 5% of throughput
-        # when the limit, not latency, is the bottleneck. A shared store adds one more delay (the
-        # decision's round trip to PostgreSQL or Redis), well inside the padding on one network; a
-        # machine so loaded that a process stalls longer than the padding needs more of it.
+        # says otherwise) longer than the vendor's. The delays between a grant and the vendor
+        # counting the request need no padding: a permit's window starts when its request is done,
+        # which is after the vendor counted it. What is left is the vendor's clock against the
+        # store's: two clocks measuring the same window disagree by their rates (ppm) and their
+        # granularity (a vendor counting in whole seconds or minutes). 1% (10 ms a second, 0.6 s a
+        # minute) covers that many times over and costs 1% of throughput.
         window_ms = math.ceil(rate.per_seconds * 1000 * (1 + padding))
-        self._limiter = Limiter(build_bucket(store, vendor, fingerprint, [Rate(rate.requests, window_ms)]))
+        bucket = build_bucket(store, vendor, fingerprint, [Rate(rate.requests, window_ms)])
+        assert isinstance(bucket, SettlingBucket)
+        self._bucket: SettlingBucket = bucket
+        self._limiter = Limiter(bucket, buffer_ms=BUFFER_MS)
         self.grants: deque[float] = deque(maxlen=record)  # time.monotonic() of each granted permit
+        # (granted, settled) time.monotonic() of each settled permit
+        self.settled: deque[tuple[float, float]] = deque(maxlen=record)
 
-    async def acquire(self) -> float:
-        """Wait for a permit; returns the seconds spent waiting."""
+    async def acquire(self) -> Permit:
+        """Wait for a permit; :meth:`settle` it when its request is done."""
         started = time.monotonic()
+        name = f"{_PERMIT_PREFIX}-{next(_PERMIT_SEQUENCE)}"
         try:
-            granted_ok = await self._limiter.try_acquire_async("request")
+            granted_ok = await self._limiter.try_acquire_async(name)
         except RateLimitStoreUnavailable:
             raise
         except self._store_errors as exc:
@@ -109,7 +140,21 @@ class SharedRateLimiter:
             raise RuntimeError(f"rate limiter {self.rate} refused a permit")
         granted = time.monotonic()
         self.grants.append(granted)
-        return granted - started
+        return Permit(name, granted, granted - started)
+
+    def settle(self, permit: Permit) -> None:
+        """Start ``permit``'s window now: its request has been answered or has failed.
+
+        A store that fails here leaves the permit in flight: its slot comes back late
+        (``IN_FLIGHT_HOLD_MS`` plus a window), never early, and the next :meth:`acquire` reports the
+        store in one sentence."""
+        self.settled.append((permit.granted, time.monotonic()))
+        try:
+            self._bucket.settle(permit.name)
+        except self._store_errors as exc:
+            log.warning(
+                "%s: could not settle a rate-limit permit: %s", self.rate, unavailable(self.store, exc)
+            )
 
     def max_in_window(self, window_seconds: float | None = None) -> int:
         """The most permits granted within any window of ``window_seconds`` (default: the rate's)."""

@@ -9,8 +9,18 @@ store       the window
             in the market database, every grant decided and stamped under a table lock, on the
             database's clock (:mod:`trading_data.db.rate_limit_bucket`)
 ``redis``   a pyrate-limiter ``RedisBucket``: sorted set ``trading_data:rate_limit:<vendor>:<key hash>``,
-            every grant decided by one Lua script, on the callers' wall clocks (keep hosts on NTP)
+            every grant decided by one Lua script, on the Redis server's clock (``TIME``)
 =========== ===================================================================================
+
+Every store counts a permit from the moment its request *finished*, not from its grant
+(:class:`InFlightWindow`): a granted permit is stored as in flight (stamped ``IN_FLIGHT_HOLD_MS``
+ahead) and :meth:`SettlingBucket.settle` re-stamps it with the store's clock once the response is
+in. The vendor counts a request when it arrives, at some moment between its grant and its
+response that the client cannot know (network, event loop and server delays vary); a window that
+starts at the response is the earliest start that is never before the vendor's, so the
+``limit + 1``-th request always arrives more than a window after the first, whatever the delays and
+whichever process or host sent them. Stamping both ends with the store's one clock keeps hosts'
+clocks out of it.
 
 ``TRADING_DATA_RATE_LIMIT_STORE=auto`` (the default) picks ``redis`` when ``TRADING_DATA_REDIS_URL``
 is set, else ``postgres``, for a live vendor; the simulator's nominal limit stays in the process.
@@ -21,10 +31,14 @@ after at most ``CONNECT_TIMEOUT_SECONDS``.
 from __future__ import annotations
 
 import logging
+import time
+from bisect import insort
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from operator import attrgetter
+from typing import Any, Literal, Protocol, cast, runtime_checkable
 
-from pyrate_limiter import AbstractBucket, InMemoryBucket, Rate, RedisBucket
+from pyrate_limiter import AbstractBucket, InMemoryBucket, Rate, RateItem, RedisBucket
+from pyrate_limiter.abstracts.algorithm import ADMITTED, Decision, SlidingWindowLog
 
 from trading_data.db.migrate import validate_schema_name
 from trading_data.db.url import market_database_url
@@ -38,9 +52,71 @@ log = logging.getLogger(__name__)
 StoreKind = Literal["process", "postgres", "redis"]
 CONNECT_TIMEOUT_SECONDS = 5
 REDIS_KEY_PREFIX = "trading_data:rate_limit"
-# A window needs two connections at most: the grant (under the async lock, one at a time) and the
-# library's leak thread.
-POOL_MAX_SIZE = 2
+# A window needs three connections at most: the grant (under the async lock, one at a time), the
+# settling of a finished request, and the library's leak thread.
+POOL_MAX_SIZE = 3
+# How far ahead a granted permit is stamped until its request settles it: longer than any request
+# can be in flight (httpx allows 30 s per read), so an unsettled permit never leaves the window
+# while its request may still reach the vendor. A process killed mid-request leaves its permit
+# there: the slot comes back ``IN_FLIGHT_HOLD_MS`` plus a window later.
+IN_FLIGHT_HOLD_MS = 120_000
+# While the permit that blocks a waiter is still in flight, its end is unknown: look again after
+# this much (at most a quarter of the window, so the wait once it settles is never overshot).
+IN_FLIGHT_POLL_MS = 100
+
+
+class InFlightWindow(SlidingWindowLog):
+    """pyrate-limiter's sliding window log over permits that may still be in flight.
+
+    The library's wait is "until the blocking permit's stamp plus the window". A permit in flight is
+    stamped in the future (``IN_FLIGHT_HOLD_MS`` ahead): that wait would be minutes while the request
+    takes milliseconds, so poll instead until it settles and its real stamp gives the exact wait.
+    """
+
+    def retry_after(self, rate: Rate, now: int, blocking_timestamp: int | None) -> int:
+        if blocking_timestamp is not None and blocking_timestamp > now:
+            return max(1, min(IN_FLIGHT_POLL_MS, rate.interval // 4))
+        return super().retry_after(rate, now, blocking_timestamp)
+
+
+IN_FLIGHT_WINDOW = InFlightWindow()
+
+
+@runtime_checkable
+class SettlingBucket(Protocol):
+    """A bucket whose permits are stored as in flight until :meth:`settle` re-stamps them."""
+
+    def settle(self, name: str) -> None:
+        """Re-stamp permit ``name`` with the store's clock now (re-adding it if it was leaked)."""
+
+
+class InFlightMemoryBucket(InMemoryBucket):
+    """pyrate-limiter's ``InMemoryBucket`` with in-flight permits (see the module docstring).
+
+    The library keeps ``items`` sorted by stamp; an in-flight stamp (now + hold) is the newest, so
+    it stays at the end, and a settled one is re-inserted in order."""
+
+    def __init__(self, rates: list[Rate]):
+        super().__init__(rates, algorithm=IN_FLIGHT_WINDOW)
+
+    def put(self, item: RateItem) -> bool:
+        with self._lock:
+            if not super().put(item):
+                return False
+            if item.weight:
+                assert item.weight == 1, "permits are taken one at a time"
+                self.items[-1] = RateItem(item.name, item.timestamp + IN_FLIGHT_HOLD_MS)
+            return True
+
+    def settle(self, name: str) -> None:
+        with self._lock:
+            for index in range(len(self.items) - 1, -1, -1):
+                if self.items[index].name == name:
+                    del self.items[index]
+                    break
+            # Rounded up to the millisecond (the clock's own ms round down): never earlier than now.
+            settled = -(-time.monotonic_ns() // 1_000_000)
+            insort(self.items, RateItem(name, settled), key=attrgetter("timestamp"))
 
 
 class RateLimitStoreUnavailable(RuntimeError):
@@ -96,7 +172,7 @@ def resolve_store(live: bool, choice: str | None = None) -> RateLimitStore:
 def build_bucket(store: RateLimitStore, vendor: str, fingerprint: str, rates: list[Rate]) -> AbstractBucket:
     """A pyrate-limiter bucket for the window of ``vendor``'s key ``fingerprint`` in ``store``."""
     if store.kind == "process":
-        return InMemoryBucket(rates)
+        return InFlightMemoryBucket(rates)
     try:
         if store.kind == "postgres":
             return _postgres_bucket(store, f"{vendor}_{fingerprint}", rates)
@@ -173,22 +249,99 @@ def _redis_bucket(store: RateLimitStore, key: str, rates: list[Rate]) -> Abstrac
         socket_timeout=CONNECT_TIMEOUT_SECONDS,
     )
     client.ping()  # fail here, in one sentence, rather than at the first request
-    return RedisBucket(rates, client, key, str(client.script_load(_redis_put_script())))
+    return InFlightRedisBucket(rates, client, key)
 
 
-def _redis_put_script() -> str:
-    """pyrate-limiter's put script, counting a window's permits up to any stamp, not the caller's own.
+# Whole milliseconds of the Redis server's clock, rounded down (a decision) or up (a settled permit),
+# so rounding can only make the measured gap between them shorter than the real one. Before Redis 7
+# a script must ask for effects replication to write after reading TIME.
+_REDIS_NOW = """
+if redis.replicate_commands then redis.replicate_commands() end
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.{rounding}(tonumber(clock[2]) / 1000)
+"""
 
-    The library counts ``ZCOUNT bucket window_start now`` with ``now`` the caller's stamp: a caller
-    stamped a moment before other processes' permits landed does not see them and goes past the limit
-    (seen: 5 permits within 3 ms at 4 a second from 3 processes). Every permit stamped after the
-    window's start is in the window, whoever stamped it later."""
-    from pyrate_limiter.buckets.redis_bucket import LuaScript
+# pyrate-limiter's put script (4.5.1), changed in three ways:
+# * ``now`` is the Redis server's TIME, not the caller's stamp: one clock for every host (the library
+#   leaves the clock to the callers' hosts);
+# * a window counts every permit stamped after its start up to '+inf', not up to the caller's stamp:
+#   the library's ``ZCOUNT bucket window_start now`` let a caller stamped a moment before other
+#   processes' permits landed miss them and go past the limit (5 within 3 ms at 4 a second from 3
+#   processes), and in-flight permits are stamped in the future;
+# * a granted permit is stored in flight, ``hold`` ms ahead, under its caller's unique name.
+# ARGV: weight, name, hold, rates, then per rate: interval, limit, blocking rank (the algorithm's
+# ``blocking_offset``; < 0 for none). Returns {failing rate index or -1, blocking stamp or -1, now}.
+_REDIS_PUT = (
+    _REDIS_NOW.format(rounding="floor")
+    + """
+local bucket = KEYS[1]
+local weight = tonumber(ARGV[1])
+local rates_count = tonumber(ARGV[4])
+for i = 1, rates_count do
+    local offset = (i - 1) * 3
+    local window_start = now - tonumber(ARGV[5 + offset])
+    local limit = tonumber(ARGV[6 + offset])
+    local blocking_rank = tonumber(ARGV[7 + offset])
+    local count = redis.call('ZCOUNT', bucket, window_start, '+inf')
+    if limit - tonumber(count) < weight then
+        local blocking_timestamp = -1
+        if blocking_rank >= 0 then
+            local blocking = redis.call('ZRANGE', bucket, -1 - blocking_rank, -1 - blocking_rank, 'WITHSCORES')
+            if blocking[2] then
+                blocking_timestamp = tonumber(blocking[2])
+            end
+        end
+        return {i - 1, blocking_timestamp, now}
+    end
+end
+redis.call('ZADD', bucket, now + tonumber(ARGV[3]), ARGV[2])
+return {-1, -1, now}
+"""
+)
 
-    own_stamp = "redis.call('ZCOUNT', bucket, window_start, now)"
-    if own_stamp not in LuaScript.PUT_ITEM:
-        raise RuntimeError("pyrate-limiter's Redis put script changed: review _redis_put_script")
-    return LuaScript.PUT_ITEM.replace(own_stamp, "redis.call('ZCOUNT', bucket, window_start, '+inf')")
+# Re-stamp a permit with the server's clock now (re-adding it if the leak removed it).
+_REDIS_SETTLE = (
+    _REDIS_NOW.format(rounding="ceil")
+    + """
+redis.call('ZADD', KEYS[1], now, ARGV[1])
+return now
+"""
+)
+
+
+class InFlightRedisBucket(RedisBucket):
+    """pyrate-limiter's ``RedisBucket`` on the Redis server's clock, with in-flight permits (see the
+    module docstring and ``_REDIS_PUT``)."""
+
+    def __init__(self, rates: list[Rate], client: Any, key: str):
+        super().__init__(rates, client, key, str(client.script_load(_REDIS_PUT)), algorithm=IN_FLIGHT_WINDOW)
+        self._settle_hash = str(client.script_load(_REDIS_SETTLE))
+
+    def now(self) -> int:
+        # The leak thread drops permits older than now minus the window: on a host whose clock runs
+        # ahead of the others, its own clock would drop permits still inside theirs.
+        seconds, micros = cast(tuple[int, int], self.redis.time())  # a sync client
+        return int(seconds) * 1000 + int(micros) // 1000
+
+    def _check_and_insert(self, item: RateItem) -> Decision:
+        assert item.weight == 1, "permits are taken one at a time"
+        args: list[Any] = [item.weight, item.name, IN_FLIGHT_HOLD_MS, len(self.rates)]
+        for rate in self.rates:
+            offset = self._algorithm.blocking_offset(rate, item.weight)
+            args.extend((rate.interval, rate.limit, -1 if offset is None else offset))
+        reply = cast(list[Any], self.redis.evalsha(self.script_hash, 1, self.bucket_key, *args))
+        failing, blocking, now = (int(v) for v in reply)
+        item.timestamp = now  # the decision's time on the server's clock: waits are measured from it
+        if failing < 0:
+            return ADMITTED
+        rate = self.rates[failing]
+        return Decision(
+            failing_rate=rate,
+            retry_after_ms=self._algorithm.retry_after(rate, now, blocking if blocking >= 0 else None),
+        )
+
+    def settle(self, name: str) -> None:
+        self.redis.evalsha(self._settle_hash, 1, self.bucket_key, name)
 
 
 def store_errors() -> tuple[type[BaseException], ...]:

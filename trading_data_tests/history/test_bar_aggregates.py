@@ -168,18 +168,76 @@ def test_retention_ddl_follows_the_settings() -> None:
     ]
 
 
-def test_status_on_plain_postgresql_says_retention_is_not_enforced(database_url: str) -> None:
-    state = aggregates.status(database_url, "market")
+def test_status_of_a_plain_schema_says_retention_is_not_enforced(database_url: str) -> None:
+    """Plain mode is per schema: on a server with TimescaleDB too, a schema migrated in plain mode has
+    tables, keeps every row and compresses nothing."""
+    migrate(database_url, "market_plain", mode="postgres")
+    state = aggregates.status(database_url, "market_plain")
     assert state["aggregates"] == {"bars_5m": "table", "bars_1h": "table"}
-    assert state["retention"]["configured"]["quotes"] == "90 days"  # type: ignore[index]
-    assert state["retention"]["configured"]["prices"] == "forever"  # type: ignore[index]
+    assert state["retention"] == {
+        "configured": {
+            "quotes": "90 days",
+            "trades": "365 days",
+            "prices": "forever",
+            "options_flow": "forever",
+        },
+        "enforced": "no: plain PostgreSQL keeps every row",
+    }
+    assert state["compression"] == "not available: plain PostgreSQL"
+
+
+def _require_timescale(url: str) -> None:
+    with psycopg.connect(url) as conn:
+        if not timescale_available(conn):
+            pytest.skip("the timescaledb extension is not installed on this server")
 
 
 def test_timescaledb_continuous_aggregates_and_policies(database_url: str) -> None:
-    with psycopg.connect(database_url) as conn:
-        if not timescale_available(conn):
-            pytest.skip("the timescaledb extension is not installed on this server")
+    _require_timescale(database_url)
     migrate(database_url, "market", mode="timescaledb")
     state = aggregates.status(database_url, "market")
     assert state["aggregates"] == {"bars_5m": "continuous aggregate", "bars_1h": "continuous aggregate"}
     assert state["retention"]["policies"]["quotes"] == "90 days"  # type: ignore[index]
+    assert state["retention"]["enforced"].startswith("yes")  # type: ignore[index]
+
+
+def test_timescaledb_retention_follows_the_setting_and_drops_old_chunks(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Live TimescaleDB: the configured retention is the policy; running it drops the chunks past it and
+    keeps the rest; `db status` counts the compressed chunks; 0 days removes the policy. Times are relative
+    to the server's clock, so this holds on any day."""
+    _require_timescale(database_url)
+    schema = "market_retention"
+    monkeypatch.setenv("TRADING_DATA_RETENTION_QUOTES_DAYS", "30")
+    migrate(database_url, schema, mode="timescaledb")
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(f"TRUNCATE {schema}.quotes")
+        for days_ago in (60, 1):
+            conn.execute(
+                f"INSERT INTO {schema}.quotes (ts, ticker, sequence_number, sip_ns, bid_price, bid_size, "
+                "ask_price, ask_size) VALUES (now() - make_interval(days => %s), 'AAPL', 1, 1, 1, 1, 2, 1)",
+                (days_ago,),
+            )
+        conn.execute(
+            f"SELECT compress_chunk(c) FROM show_chunks('{schema}.quotes', older_than => INTERVAL '45 days') c"
+        )
+        state = aggregates.status(database_url, schema)
+        assert state["retention"]["policies"] == {"quotes": "30 days", "trades": "365 days"}  # type: ignore[index]
+        assert state["compression"]["quotes"] == {  # type: ignore[index]
+            "compress_after": "45 days",
+            "chunks": 2,
+            "compressed_chunks": 1,
+        }
+        [(job,)] = conn.execute(
+            "SELECT job_id FROM timescaledb_information.jobs WHERE proc_name = 'policy_retention' "
+            "AND hypertable_schema = %s AND hypertable_name = 'quotes'",
+            (schema,),
+        ).fetchall()
+        conn.execute("CALL run_job(%s)", (job,))
+        remaining = conn.execute(f"SELECT now() - ts < INTERVAL '30 days' FROM {schema}.quotes").fetchall()
+        assert remaining == [(True,)]
+    monkeypatch.setenv("TRADING_DATA_RETENTION_QUOTES_DAYS", "0")
+    migrate(database_url, schema, mode="timescaledb")
+    state = aggregates.status(database_url, schema)
+    assert state["retention"]["policies"] == {"trades": "365 days"}  # type: ignore[index]

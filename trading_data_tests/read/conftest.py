@@ -28,6 +28,7 @@ ASSETS = [
     "trades",
     "options_flow",
     "indicators",
+    "bar_aggregates",
 ]
 
 

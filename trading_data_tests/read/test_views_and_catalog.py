@@ -45,10 +45,8 @@ def test_latest_nbbo_view_is_the_newest_quote_per_ticker_of_the_latest_selection
 def test_the_catalog_counts_what_is_stored_and_reports_missing_sessions(stored: Stored) -> None:
     entries = {e.table: e for e in catalog(stored.url, "market")}
     prices = entries["prices"]
-    [(rows, tickers, size)] = stored.rows(
-        "SELECT count(*), count(DISTINCT ticker), pg_total_relation_size('market.prices') FROM market.prices"
-    )
-    assert (prices.rows, prices.tickers, prices.bytes) == (rows, tickers, size)
+    [(rows, tickers)] = stored.rows("SELECT count(*), count(DISTINCT ticker) FROM market.prices")
+    assert (prices.rows, prices.tickers, prices.bytes) == (rows, tickers, _size_on_disk(stored, "prices"))
     assert (prices.sessions, prices.first_session, prices.last_session) == (
         4,
         STORED_DAYS[0],
@@ -65,6 +63,28 @@ def test_the_catalog_counts_what_is_stored_and_reports_missing_sessions(stored: 
     assert narrow[0].missing_sessions == [dt.date(2026, 10, 29)]
 
 
+def _size_on_disk(stored: Stored, relation: str) -> int:
+    """A plain table's total size, or a hypertable's or continuous aggregate's with its chunks."""
+    [(timescale,)] = stored.rows("SELECT count(*) FROM pg_extension WHERE extname = 'timescaledb'")
+    function = "hypertable_size" if timescale else "pg_total_relation_size"
+    [(size,)] = stored.rows(f"SELECT {function}('market.{relation}')")
+    return int(size)
+
+
+@pytest.mark.parametrize(("table", "width"), [("bars_5m", "5 minutes"), ("bars_1h", "1 hour")])
+def test_the_catalog_has_a_row_per_bar_aggregate(stored: Stored, table: str, width: str) -> None:
+    [entry] = catalog(stored.url, "market", [table])
+    [(buckets, tickers)] = stored.rows(
+        f"SELECT count(DISTINCT (ticker, date_bin(INTERVAL '{width}', ts, TIMESTAMPTZ '2000-01-01 00:00+00'))), "
+        "count(DISTINCT ticker) FROM market.minute_bars"
+    )
+    assert (entry.rows, entry.tickers) == (buckets, tickers) and buckets > 0
+    assert entry.bytes == _size_on_disk(stored, table) > 0
+    prices = catalog(stored.url, "market", ["prices"])[0]
+    assert (entry.sessions, entry.first_session, entry.last_session) == (4, STORED_DAYS[0], STORED_DAYS[-1])
+    assert entry.missing_sessions == prices.missing_sessions and entry.off_calendar_days == []
+
+
 def test_catalog_command(
     stored: Stored, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -75,6 +95,10 @@ def test_catalog_command(
     assert cli.main(["catalog"]) == 0
     text = capsys.readouterr().out
     assert text.splitlines()[0].split()[:3] == ["table", "sessions", "tickers"]
+    assert [line.split()[0] for line in text.splitlines()[-2:]] == ["bars_5m", "bars_1h"]
     assert "16: 2026-11-03, 2026-11-04, 2026-11-05, …" in text
+    assert cli.main(["catalog", "--json", "--tables", "bars_1h"]) == 0
+    [entry] = json.loads(capsys.readouterr().out)
+    assert entry["table"] == "bars_1h" and entry["sessions"] == 4 and entry["rows"] > 0
     assert cli.main(["catalog", "--tables", "nope"]) == 2
     assert "no table 'nope'" in capsys.readouterr().err

@@ -68,7 +68,7 @@ EXPECTED_CATCH_UP: dict[str, set[str]] = {
 EXPECTED_ASSETS = {
     "ticker_selection_schedule": {"selected_tickers"},
     "position_sizing_schedule": {"position_sizes"},
-    "prices_schedule": {"prices", "indicators"},
+    "prices_schedule": {"prices", "bar_aggregates", "indicators"},
     "quotes_schedule": {"quotes"},
     "trades_schedule": {"trades"},
     "options_schedule": {"options_flow"},
@@ -105,6 +105,7 @@ STUB_ASSETS = [
     _stub("trades", ("selected_tickers",)),
     _stub("options_flow", ("selected_tickers",)),
     _stub("indicators", ("prices",)),
+    _stub("bar_aggregates", ("prices",)),
     _stub("daily_report", ("indicators", "position_sizes", "quotes", "trades", "options_flow")),
 ]
 
@@ -218,7 +219,9 @@ def test_jobs_select_the_right_assets_and_order_the_report_last() -> None:
         assert job.partitions_def == session_partitions
         keys = {key.to_user_string() for key in job.asset_layer.executable_asset_keys}
         # A feed's job also holds the selection assets it catches up when they are missing.
-        assert keys == EXPECTED_ASSETS[sched.name] | EXPECTED_CATCH_UP[sched.name], sched.name
+        # The full pipeline's job holds every asset: bar_aggregates too, which daily_report does not need.
+        every = {"bar_aggregates"} if SPECS_BY_NAME[sched.name].select_all else set()
+        assert keys == EXPECTED_ASSETS[sched.name] | EXPECTED_CATCH_UP[sched.name] | every, sched.name
         assert job.tags["feed"] == SPECS_BY_NAME[sched.name].feed
         assert "dagster/priority" not in job.tags  # backfills of the job keep priority 0
     order = [node.name for node in repo.get_job("full_pipeline_job").graph.nodes_in_topological_order]

@@ -3,14 +3,16 @@ whose server-side limit equals the plan, all sharing one key's rate-limit window
 
 Used by ``test_rate_limit_load.py`` and ``bench/bench_rate_limit.py``. Each worker is
 ``python -m trading_data_tests.sources.rate_limit_load worker ...``: it pages its tickers' minute bars
-of one session (``--page-size`` bars a page, the tickers at once) and prints one JSON line with its requests, the 429s it saw and the
-``time.monotonic()`` of each permit (CLOCK_MONOTONIC: one clock for every process of the host).
+of one session (``--page-size`` bars a page, the tickers at once) and prints one JSON line with its
+requests, the 429s it saw and the ``time.monotonic()`` of each permit's grant and settling
+(CLOCK_MONOTONIC: one clock for every process of the host).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
@@ -23,7 +25,7 @@ from trading_data.sources.rate_limit import max_in_window
 
 TICKERS = ("AAPL", "MSFT", "NVDA", "AMZN", "GOOGL", "META", "TSLA", "JPM", "XOM", "UNH", "V", "WMT")
 SESSION = "2026-11-20"  # a past NYSE session: its bars never change
-START_DELAY_SECONDS = 8.0  # time for the workers to start and import on a loaded machine
+READY = "ready"  # a worker's first line: set up and waiting for the start (a line on its stdin)
 
 
 @dataclass
@@ -32,17 +34,23 @@ class LoadResult:
 
     store: str
     workers: int
-    limit_per_second: int
+    limit_per_second: int  # requests per ``window`` seconds
+    window: float
     requests: int
     server_requests: int
     server_refused: int
     client_429s: int
     server_max_per_second: int
     grants: list[float] = field(repr=False)
+    permits: list[tuple[float, float]] = field(repr=False)  # (granted, settled), every worker's
 
     def max_in_window(self, window: float) -> int:
         """The most permits granted across all workers within any ``window`` seconds."""
         return max_in_window(self.grants, window)
+
+    @property
+    def plan_per_second(self) -> float:
+        return self.limit_per_second / self.window
 
     @property
     def throughput(self) -> float:
@@ -50,6 +58,11 @@ class LoadResult:
         first ``limit`` permits through at once, so the steady rate is ``(N - limit) / span``."""
         span = self.grants[-1] - self.grants[0]
         return (len(self.grants) - self.limit_per_second) / span if span > 0 else float("inf")
+
+    @property
+    def share(self) -> float:
+        """Throughput as a share of the plan."""
+        return self.throughput / self.plan_per_second
 
 
 def run_load(
@@ -59,26 +72,27 @@ def run_load(
     key: str,
     workers: int = 4,
     limit_per_second: int = 10,
+    window: float = 1.0,
     page_size: int = 30,
     tickers_per_worker: int = 1,
     env: dict[str, str] | None = None,
 ) -> LoadResult:
-    """Serve the simulator with a server-side limit of ``limit_per_second``, run ``workers`` worker
-    processes at once with a client plan of the same limit, each paging ``tickers_per_worker`` tickers
-    at once, and gather the figures."""
+    """Serve the simulator with a server-side limit of ``limit_per_second`` requests per ``window``
+    seconds, run ``workers`` worker processes at once with a client plan of the same limit, each
+    paging ``tickers_per_worker`` tickers at once, and gather the figures."""
     from trading_data.sources.simulator.server import SimulatorServer
 
     with SimulatorServer() as sim:
         sim.faults.rate_limit_per_second = limit_per_second
+        sim.faults.rate_limit_window_seconds = window
         command = [sys.executable, "-m", __name__, "worker", "--base-url", sim.base_url]
         command += ["--store", store, "--store-url", store_url, "--key", key]
-        command += ["--limit-per-second", str(limit_per_second), "--page-size", str(page_size)]
-        # Every worker starts collecting at the same moment, once all have imported (CLOCK_MONOTONIC
-        # is one clock for the whole host).
-        command += ["--start-at", str(time.monotonic() + START_DELAY_SECONDS)]
+        command += ["--limit-per-second", str(limit_per_second), "--window", str(window)]
+        command += ["--page-size", str(page_size)]
         procs = [
             subprocess.Popen(
                 [*command, "--ticker", ",".join(TICKERS[i::workers][:tickers_per_worker])],
+                stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
@@ -86,7 +100,7 @@ def run_load(
             )
             for i in range(workers)
         ]
-        done = [p.communicate(timeout=600) for p in procs]
+        done = _start_together(procs)
         failed = [
             err.strip().splitlines()[-1:] for p, (_, err) in zip(procs, done, strict=True) if p.returncode
         ]
@@ -99,12 +113,14 @@ def run_load(
         store=store,
         workers=workers,
         limit_per_second=limit_per_second,
+        window=window,
         requests=sum(r["requests"] for r in reports),
         server_requests=stats["total"],
         server_refused=stats["rate_limited"],
         client_429s=sum(r["rate_limited"] for r in reports),
         server_max_per_second=stats["max_per_second"],
         grants=sorted(t for r in reports for t in r["grants"]),
+        permits=sorted((granted, settled) for r in reports for granted, settled in r["settled"]),
     )
 
 
@@ -121,13 +137,15 @@ async def _collect(args: argparse.Namespace) -> dict[str, object]:
     # which is noise here; then start with the others.
     async with httpx.AsyncClient(base_url=args.base_url) as warm:
         (await warm.get("/_sim/stats")).raise_for_status()
-    await asyncio.sleep(max(0.0, args.start_at - time.monotonic()))
+    # The client (and its limiter's connection to the store) is made before the start: making it
+    # takes a loaded machine up to half a second, which would stagger the workers' first requests.
     async with PolygonClient.create(
         args.key,
         base_url=args.base_url,
-        rate_limit=RateLimit(args.limit_per_second, 1.0),
+        rate_limit=RateLimit(args.limit_per_second, args.window),
         rate_limit_store=store,
     ) as client:
+        await _wait_for_start()
         # Each ticker pages one request at a time; several tickers keep several requests in flight.
         await asyncio.gather(
             *(
@@ -139,6 +157,7 @@ async def _collect(args: argparse.Namespace) -> dict[str, object]:
             "requests": client.stats.requests,
             "rate_limited": client.stats.rate_limited,
             "grants": list(client.http.limiter.grants),
+            "settled": list(client.http.limiter.settled),
         }
 
 
@@ -148,11 +167,38 @@ async def _acquire(args: argparse.Namespace) -> dict[str, object]:
 
     store = RateLimitStore(args.store, args.store_url)
     limiter = shared_rate_limiter("polygon", args.key, RateLimit(args.limit_per_second, 1.0), store)
-    await asyncio.sleep(max(0.0, args.start_at - time.monotonic()))
+    await _wait_for_start()
     for _ in range(args.count):
-        await limiter.acquire()
+        limiter.settle(await limiter.acquire())  # a request answered at once
     limiter.close()
-    return {"requests": 0, "rate_limited": 0, "grants": list(limiter.grants)}
+    return {
+        "requests": 0,
+        "rate_limited": 0,
+        "grants": list(limiter.grants),
+        "settled": list(limiter.settled),
+    }
+
+
+async def _wait_for_start() -> None:
+    """Say ``READY`` and wait for the start line, so that every worker starts at once however long
+    the others took to import and connect (tens of seconds each on a loaded machine)."""
+    print(READY, flush=True)
+    await asyncio.to_thread(sys.stdin.readline)
+
+
+def _start_together(procs: list[subprocess.Popen[str]]) -> list[tuple[str, str]]:
+    """Wait until every process is ``READY``, start them all, and return their (stdout, stderr)."""
+    for proc in procs:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()  # a worker that failed to start ends its output: ""
+        if line.strip() != READY:
+            break
+    for proc in procs:
+        assert proc.stdin is not None
+        with contextlib.suppress(BrokenPipeError):
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+    return [proc.communicate(timeout=600) for proc in procs]
 
 
 def acquire_in_processes(
@@ -162,9 +208,11 @@ def acquire_in_processes(
     returns each one's permit times."""
     command = [sys.executable, "-m", __name__, "acquire", "--store", store, "--store-url", store_url]
     command += ["--key", key, "--limit-per-second", str(limit_per_second), "--count", str(count)]
-    command += ["--start-at", str(time.monotonic() + START_DELAY_SECONDS)]
-    procs = [subprocess.Popen(command, stdout=subprocess.PIPE, text=True) for _ in range(processes)]
-    outputs = [p.communicate(timeout=300)[0] for p in procs]
+    procs = [
+        subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        for _ in range(processes)
+    ]
+    outputs = [out for out, _ in _start_together(procs)]
     if any(p.returncode for p in procs):
         raise RuntimeError(f"acquiring processes failed (exit {[p.returncode for p in procs]})")
     return [json.loads(out.strip().splitlines()[-1])["grants"] for out in outputs]
@@ -180,8 +228,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--key", required=True)
     parser.add_argument("--ticker", default="AAPL")
     parser.add_argument("--limit-per-second", type=int, required=True)
+    parser.add_argument("--window", type=float, default=1.0, help="seconds of the plan's window")
     parser.add_argument("--page-size", type=int, default=30)
-    parser.add_argument("--start-at", type=float, default=0.0, help="time.monotonic() to start at")
     args = parser.parse_args(argv)
     started = time.monotonic()
     report = asyncio.run(_collect(args) if args.role == "worker" else _acquire(args))

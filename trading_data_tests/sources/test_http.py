@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 import email.utils
 import gc
+import time
 from typing import Any
 
 import httpx
@@ -595,18 +596,26 @@ def test_rate_limiter_spreads_concurrent_requests_across_clients():
     assert one.stats.rate_limit_wait_seconds + two.stats.rate_limit_wait_seconds > 0
 
 
-def test_limiter_window_is_padded_so_arrival_jitter_cannot_overfill_a_vendor_window():
-    limiter = shared_rate_limiter("polygon", "key-pad", RateLimit(5, 0.2))
+def test_a_permit_counts_from_when_its_request_is_done_not_from_its_grant():
+    """Bug: a permit's window started at its grant, but the vendor counts a request when it arrives:
+    a request slow on its way let the next window's permits reach the vendor inside its window."""
+    limiter = shared_rate_limiter("polygon", "key-settle", RateLimit(5, 0.2))
 
-    async def go() -> None:
-        for _ in range(6):
-            await limiter.acquire()
+    async def go() -> float:
+        permits = [await limiter.acquire() for _ in range(5)]
+        await asyncio.sleep(0.3)  # a window after the grants, the five requests still in flight
+        assert limiter._limiter.try_acquire("probe", blocking=False) is False
+        for permit in permits:
+            limiter.settle(permit)
+        settled = time.monotonic()
+        await limiter.acquire()
+        return settled
 
-    run(go())
+    settled = run(go())
     grants = list(limiter.grants)
-    assert grants[4] - grants[0] < 0.05  # the first 5 at once
-    assert grants[5] - grants[0] >= 0.2 * 1.05 - 0.002  # the 6th a padded window after the 1st
-    assert limiter.max_in_window() == 5 and limiter.max_in_window(0.2 * 1.04) == 5
+    assert len(grants) == 6
+    assert grants[5] - settled >= 0.2 * 1.01 - 0.001  # a padded window after the requests were done
+    assert limiter.max_in_window() == 5
 
 
 # -- stats -------------------------------------------------------------------------------------------

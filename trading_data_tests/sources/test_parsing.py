@@ -484,3 +484,12 @@ def test_unvalidated_frames_skip_the_checks_but_not_the_dtypes():
     assert df.dtypes.equals(polygon_parsing.quotes_frame([], "AAPL").dtypes)
     with pytest.raises(Exception, match="bid_size"):
         polygon_parsing.quotes_frame(rows, "AAPL")
+
+
+def test_ns_to_utc_truncates_to_microseconds_like_the_scalar_helper() -> None:
+    """The vectorised conversion gives what ``ns_to_timestamp`` gives value by value, tz-aware in ns."""
+    ns = np.array([1_795_185_000_000_845_988, 1_795_185_000_000_000_999, 0, 1_795_185_000_123_456_000])
+    index = columns.ns_to_utc(ns)
+    assert str(index.dtype) == "datetime64[ns, UTC]"
+    assert list(index) == [columns.ns_to_timestamp(int(v)) for v in ns]
+    assert len(columns.ns_to_utc(np.array([], dtype=np.int64))) == 0

@@ -5,6 +5,7 @@ import dagster as dg
 
 from trading_data.calendar import session_window
 from trading_data.db import aggregates
+from trading_data.db.aggregate_sql import AGGREGATE_COLUMNS
 from trading_data.db.resources import MarketDatabase
 from trading_data.partitions import session_partitions
 
@@ -19,6 +20,18 @@ from trading_data.partitions import session_partitions
     metadata={
         "partition_expr": "ts",
         "write_mode": "replace",
+        # The columns of both bars_5m and bars_1h (docs/data-dictionary.md), for the UI's Columns panel.
+        "dagster/column_schema": dg.TableSchema(
+            columns=[
+                dg.TableColumn(
+                    name,
+                    column.sql_type.lower(),
+                    description=column.description,
+                    constraints=dg.TableColumnConstraints(nullable=column.nullable),
+                )
+                for name, column in AGGREGATE_COLUMNS.items()
+            ]
+        ),
     },
     description=(
         "5-minute (`bars_5m`) and hourly (`bars_1h`) OHLCV bars from the session's minute bars in "

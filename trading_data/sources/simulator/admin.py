@@ -21,6 +21,7 @@ def admin_routes(faults: FaultInjector, stats: RequestStats) -> list[Route]:
         return {
             "faults": [f.to_dict() for f in faults.faults],
             "rate_limit_per_second": faults.rate_limit_per_second,
+            "rate_limit_window_seconds": faults.rate_limit_window_seconds,
         }
 
     async def set_faults(request: Request) -> Response:
@@ -36,9 +37,7 @@ def admin_routes(faults: FaultInjector, stats: RequestStats) -> list[Route]:
         except (TypeError, ValueError) as exc:
             return _json({"error": str(exc)}, 400)
         faults.replace(plan)
-        return _json(
-            {"faults": [f.to_dict() for f in plan], "rate_limit_per_second": faults.rate_limit_per_second}
-        )
+        return _json(plan_body())
 
     async def get_faults(request: Request) -> Response:
         return _json(plan_body())

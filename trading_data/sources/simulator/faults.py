@@ -96,14 +96,22 @@ class Fault:
 
 
 class FaultInjector:
-    """The current fault plan plus an optional server-side rate limit; safe to use from any thread."""
+    """The current fault plan plus an optional server-side rate limit; safe to use from any thread.
+
+    The limit admits ``rate_limit_per_second`` requests in any sliding ``rate_limit_window_seconds``
+    (1 s unless set: 60 with 5 is Polygon's free plan of 5 a minute)."""
 
     def __init__(
-        self, faults: list[Fault] | None = None, *, rate_limit_per_second: float | None = None
+        self,
+        faults: list[Fault] | None = None,
+        *,
+        rate_limit_per_second: float | None = None,
+        rate_limit_window_seconds: float = 1.0,
     ) -> None:
         self._lock = threading.Lock()
         self._faults: list[Fault] = list(faults or [])
         self.rate_limit_per_second = rate_limit_per_second
+        self.rate_limit_window_seconds = rate_limit_window_seconds
 
     def replace(self, faults: list[Fault]) -> None:
         """Replace the plan."""
@@ -119,6 +127,7 @@ class FaultInjector:
         with self._lock:
             self._faults = []
             self.rate_limit_per_second = None
+            self.rate_limit_window_seconds = 1.0
 
     @property
     def faults(self) -> list[Fault]:
@@ -171,13 +180,14 @@ class RequestStats:
             self._max_per_second = max(self._max_per_second, len(self._window))
             return len(self._window)
 
-    def admit(self, limit_per_second: float | None, now: float | None = None) -> bool:
-        """Rate-limit check over accepted requests in the last second; counts a refusal when over."""
+    def admit(self, limit_per_second: float | None, now: float | None = None, window: float = 1.0) -> bool:
+        """Rate-limit check over accepted requests in the last ``window`` seconds, counted when they
+        arrive (as a vendor counts them); counts a refusal when over."""
         if limit_per_second is None:
             return True
         now = time.monotonic() if now is None else now
         with self._lock:
-            while self._accepted_window and self._accepted_window[0] <= now - 1.0:
+            while self._accepted_window and self._accepted_window[0] <= now - window:
                 self._accepted_window.popleft()
             if len(self._accepted_window) >= limit_per_second:
                 self._refused += 1

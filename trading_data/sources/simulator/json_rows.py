@@ -55,9 +55,21 @@ def floats(values: np.ndarray) -> np.ndarray:
 
 
 def _orjson_texts(values: np.ndarray) -> np.ndarray:
+    """Each value's text in ``orjson.dumps`` of the array, cut at its commas by index arithmetic (splitting
+    the bytes made a Python object per value: two thirds of a quote page's rendering)."""
     if len(values) == 0:
         return np.zeros((0, 1), dtype=np.uint8)
-    return _texts_matrix(orjson.dumps(values, option=orjson.OPT_SERIALIZE_NUMPY)[1:-1].split(b","))
+    text = np.frombuffer(orjson.dumps(values, option=orjson.OPT_SERIALIZE_NUMPY), dtype=np.uint8)
+    ends = np.flatnonzero(text == ord(","))  # no number's text holds a comma
+    ends = np.append(ends, len(text) - 1)  # the last value ends at the closing bracket
+    starts = np.empty_like(ends)
+    starts[0] = 1
+    starts[1:] = ends[:-1] + 1
+    lengths = ends - starts
+    offsets = np.arange(int(lengths.max()))
+    matrix = text[np.minimum(starts[:, None] + offsets, len(text) - 1)]
+    matrix[offsets >= lengths[:, None]] = 0
+    return matrix
 
 
 def only_where(slot: np.ndarray, present: np.ndarray) -> np.ndarray:
@@ -65,16 +77,36 @@ def only_where(slot: np.ndarray, present: np.ndarray) -> np.ndarray:
     return np.where(present[:, None], slot, np.uint8(0))
 
 
-def array_of_objects(rows: int, slots: Sequence[np.ndarray]) -> bytes:
-    """``[row,row,...]``: each row the concatenation of its ``slots`` (each ``(rows, width)`` or a literal)."""
+def array_of_objects(
+    rows: int, slots: Sequence[np.ndarray], before: bytes = b"", after: bytes = b""
+) -> bytes:
+    """``before[row,row,...]after``: each row the concatenation of its ``slots`` (each ``(rows, width)`` or a
+    literal). ``before`` and ``after`` (the envelope around a page's rows, NUL-free) are laid in the same
+    buffer, so a 10 MB page is not copied again to be wrapped."""
     if rows == 0:
-        return b"[]"
+        return before + b"[]" + after
     widths = [slot.shape[1] for slot in slots]
-    matrix = np.empty((rows, sum(widths) + 1), dtype=np.uint8)
+    head = len(before) + 1
+    size = rows * (sum(widths) + 1)
+    buffer = np.empty(head + size + len(after), dtype=np.uint8)
+    buffer[:head] = np.frombuffer(before + b"[", dtype=np.uint8)
+    buffer[head + size :] = np.frombuffer(after, dtype=np.uint8)
+    matrix = buffer[head : head + size].reshape(rows, sum(widths) + 1)
+    # The literal slots go in as one template row copied down the matrix (one contiguous copy, where a
+    # narrow strided copy per slot cost twice as long); then each row's values.
+    template = np.zeros(matrix.shape[1], dtype=np.uint8)
+    template[-1] = ord(",")
+    values: list[tuple[int, int, np.ndarray]] = []
     start = 0
     for slot, width in zip(slots, widths, strict=True):
-        matrix[:, start : start + width] = slot
+        if slot.shape[0] == 1:
+            template[start : start + width] = slot[0]
+        else:
+            values.append((start, width, slot))
         start += width
-    matrix[:, -1] = ord(",")
+    matrix[:] = template
+    for start, width, slot in values:
+        matrix[:, start : start + width] = slot
     matrix[-1, -1] = ord("]")
-    return b"[" + matrix[matrix != 0].tobytes()
+    # Squeezing out the NUL padding: bytes.translate copies once, a boolean mask would take two more passes.
+    return buffer.tobytes().translate(None, b"\0")

@@ -80,7 +80,9 @@ class VendorPipeline:
         path = request.url.path
         vendor = UNUSUAL_WHALES if path.startswith("/api/") else POLYGON
         self.stats.record(path)
-        if not self.stats.admit(self.faults.rate_limit_per_second):
+        if not self.stats.admit(
+            self.faults.rate_limit_per_second, window=self.faults.rate_limit_window_seconds
+        ):
             return send(rate_limited())
         kinds = {f.kind: f for f in self.faults.take(path, vendor, _REQUEST_FAULTS)}
         if "latency" in kinds:

@@ -23,6 +23,7 @@ from trading_data.sources.simulator.protocol import (
     next_url,
     parse_int,
     parse_ns,
+    polygon_envelope,
     polygon_ok,
 )
 
@@ -140,22 +141,23 @@ def ticks(market: SimulatedMarket, call: Call, kind: str) -> Reply:
             last_pos = (start_ns, int(sel[-1]))
         if more:
             break
-    results = b""
-    if chunks:
-        cols = {name: np.concatenate([c[name] for c in chunks]) for name in chunks[0]}
-        profile = market.profile(ticker)
-        tape = profile.tape if profile is not None else 3
-        results = _quote_rows(cols, tape) if kind == "quotes" else _trade_rows(cols, tape)
     link = None
     if more and last_pos is not None:
         pos = None if call.page_fault("next_url_cycle") else list(last_pos)
         state = {"lo": page.lo, "hi": page.hi, "o": page.order, "l": page.limit, "p": pos}
         link = next_url(f"/v3/{kind}/{ticker}", state)
-    return polygon_ok({}, results, next_url=link)
+    if not chunks:
+        return polygon_ok({}, None, next_url=link)
+    cols = {name: np.concatenate([c[name] for c in chunks]) for name in chunks[0]}
+    profile = market.profile(ticker)
+    tape = profile.tape if profile is not None else 3
+    head, tail = polygon_envelope({}, next_url=link)  # rendered around the rows, in one buffer
+    rows = _quote_rows if kind == "quotes" else _trade_rows
+    return Reply(200, rows(cols, tape, head, tail))
 
 
-def _quote_rows(cols: dict[str, np.ndarray], tape: int) -> bytes:
-    """The page's ``results`` array, keys in Polygon's order."""
+def _quote_rows(cols: dict[str, np.ndarray], tape: int, before: bytes = b"", after: bytes = b"") -> bytes:
+    """The page's ``results`` array, keys in Polygon's order (between ``before`` and ``after``)."""
     return json_rows.array_of_objects(
         len(cols["sip_ns"]),
         [
@@ -179,11 +181,14 @@ def _quote_rows(cols: dict[str, np.ndarray], tape: int) -> bytes:
             json_rows.ints(cols["sip_ns"]),
             json_rows.literal(b',"tape":%d}' % tape),
         ],
+        before,
+        after,
     )
 
 
-def _trade_rows(cols: dict[str, np.ndarray], tape: int) -> bytes:
-    """The page's ``results`` array: ``conditions`` first when there are any, ``trf_*`` last on TRF trades."""
+def _trade_rows(cols: dict[str, np.ndarray], tape: int, before: bytes = b"", after: bytes = b"") -> bytes:
+    """The page's ``results`` array: ``conditions`` first when there are any, ``trf_*`` last on TRF trades
+    (between ``before`` and ``after``)."""
     size = cols["size"]
     sizes = (
         json_rows.ints(size.astype(np.int64)) if np.all(size == np.round(size)) else json_rows.floats(size)
@@ -220,6 +225,8 @@ def _trade_rows(cols: dict[str, np.ndarray], tape: int) -> bytes:
             json_rows.only_where(json_rows.ints(participant - 20_000), trf),
             json_rows.literal(b"}"),
         ],
+        before,
+        after,
     )
 
 

@@ -101,19 +101,29 @@ def next_url(path: str, state: dict[str, Any]) -> str:
 def polygon_ok(payload: dict[str, Any], results: list[Any] | bytes | None, **extra: Any) -> Reply:
     """A Polygon success envelope; no ``results`` key when empty. ``results`` may be the JSON array already
     rendered (bytes, non-empty), spliced in where ``dumps`` would have written it."""
+    if isinstance(results, bytes) and results:
+        head, tail = polygon_envelope(payload, **extra)
+        return Reply(200, b"".join((head, results, tail)))
     body: dict[str, Any] = dict(payload)
-    if results:  # a rendered array's place is held by None until it is spliced in
-        body["results"] = None if isinstance(results, bytes) else results
+    if results:
+        body["results"] = results
+    return Reply(200, dumps(_with_status(body, extra)))
+
+
+def polygon_envelope(payload: dict[str, Any], **extra: Any) -> tuple[bytes, bytes]:
+    """The bytes of a Polygon success envelope before and after its (non-empty) ``results`` array."""
+    body = _with_status({**payload, "results": None}, extra)  # the array's place, held by None
+    head, _, tail = dumps(body).partition(b'"results":null')
+    return head + b'"results":', tail
+
+
+def _with_status(body: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     body["status"] = "OK"
     body["request_id"] = request_id()
     for key, value in extra.items():
         if value is not None:
             body[key] = value
-    encoded = dumps(body)
-    if isinstance(results, bytes) and results:
-        head, _, tail = encoded.partition(b'"results":null')
-        encoded = b"".join((head, b'"results":', results, tail))
-    return Reply(200, encoded)
+    return body
 
 
 def polygon_error(status: int, message: str, key: str = "error", label: str = "ERROR") -> Reply:

@@ -7,7 +7,6 @@ command.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import datetime as dt
 import socket
 import threading
@@ -19,7 +18,7 @@ from typing import Any
 import httpx
 import uvicorn
 from starlette.applications import Starlette
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from trading_data.sources.simulator.app import create_app
 from trading_data.sources.simulator.fault_replies import TRANSPORT_KEY
@@ -27,26 +26,28 @@ from trading_data.sources.simulator.faults import Fault, FaultInjector, RequestS
 from trading_data.sources.simulator.market import SimulatedMarket
 
 
-class _TransportExposingH11(H11Protocol):
-    """h11 protocol that puts the connection's transport in the ASGI scope (for connection_reset)."""
+class _TransportExposingHttpTools(HttpToolsProtocol):
+    """uvicorn's httptools protocol, putting the connection's transport in each request's ASGI scope (for
+    the connection_reset fault). httptools on uvloop, not h11 on asyncio: parsing and writing take less CPU
+    per request, and uvloop hands a 10 MB page to the socket without copying it into a buffer first."""
 
-    def handle_events(self) -> None:
-        super().handle_events()
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
         scope: Any = self.scope
-        if scope is not None:
-            scope.setdefault("extensions", {})[TRANSPORT_KEY] = self.transport
+        scope["extensions"] = {TRANSPORT_KEY: self.transport}
 
 
 def uvicorn_config(
     app: Starlette, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning", fd: int | None = None
 ) -> uvicorn.Config:
-    """A uvicorn config using the transport-exposing h11 protocol."""
+    """A uvicorn config using uvloop and the transport-exposing httptools protocol."""
     return uvicorn.Config(
         app,
         host=host,
         port=port,
         fd=fd,
-        http=_TransportExposingH11,
+        http=_TransportExposingHttpTools,
+        loop="uvloop",
         log_level=log_level,
         lifespan="off",
         timeout_keep_alive=30,
@@ -114,7 +115,7 @@ class SimulatorServer:
         server = self._server
 
         def run() -> None:
-            asyncio.run(server.serve(sockets=[sock]))
+            server.run(sockets=[sock])  # on the config's event loop (uvloop)
 
         self._thread = threading.Thread(target=run, name=f"simulator-{self.port}", daemon=True)
         self._thread.start()
