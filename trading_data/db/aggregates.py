@@ -11,41 +11,12 @@ York opens a 5-minute bucket and the 09:00 hourly bucket holds 09:30-09:59), lik
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Any
 
 from trading_data.db.aggregate_sql import AGGREGATES, COLUMNS, aggregate_select
-from trading_data.db.migrate import hypertables, timescale_installed, validate_schema_name
+from trading_data.db.migrate import aggregate_kind as kind
+from trading_data.db.migrate import aggregate_kinds as kinds
+from trading_data.db.migrate import hypertables, validate_schema_name
 from trading_data.settings.history import RETENTION_DAYS
-
-if TYPE_CHECKING:
-    import psycopg
-
-
-def kind(conn: psycopg.Connection[Any], schema: str, name: str) -> str | None:
-    """``table`` (plain), ``continuous aggregate``, ``view`` (anything else), or None when it does not
-    exist."""
-    row = conn.execute(
-        "SELECT c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-        "WHERE n.nspname = %s AND c.relname = %s",
-        (schema, name),
-    ).fetchone()
-    if row is None:
-        return None
-    if row[0] == "r":
-        return "table"
-    continuous = (
-        timescale_installed(conn)
-        and conn.execute(
-            "SELECT 1 FROM timescaledb_information.continuous_aggregates WHERE view_schema = %s AND view_name = %s",
-            (schema, name),
-        ).fetchone()
-    )
-    return "continuous aggregate" if continuous else "view"
-
-
-def kinds(conn: psycopg.Connection[Any], schema: str) -> dict[str, str | None]:
-    """:func:`kind` of every aggregate."""
-    return {name: kind(conn, schema, name) for name in AGGREGATES}
 
 
 def refresh(url: str, schema: str, start: dt.datetime, end: dt.datetime) -> dict[str, int]:

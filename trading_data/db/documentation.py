@@ -116,11 +116,10 @@ def comment_statements(
     return statements
 
 
-def apply_comments(conn: Any, schema: str) -> None:
-    """Run :func:`comment_statements` on ``conn`` (a psycopg connection, inside the caller's transaction)."""
-    from trading_data.db.aggregates import kinds  # aggregates imports migrate, which imports this module
-
-    for statement in comment_statements(schema, kinds(conn, schema)):
+def apply_comments(conn: Any, schema: str, aggregate_kinds: dict[str, str | None]) -> None:
+    """Run :func:`comment_statements` on ``conn`` (a psycopg connection, inside the caller's transaction);
+    ``aggregate_kinds`` says what each aggregate is now (``migrate.aggregate_kinds``)."""
+    for statement in comment_statements(schema, aggregate_kinds):
         conn.execute(statement)
 
 

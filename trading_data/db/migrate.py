@@ -316,7 +316,7 @@ def migrate(url: str, schema: str = DEFAULT_SCHEMA, *, mode: StorageMode | None 
                 ) from exc
         # Descriptions come from the models, so they are (re)applied whenever the schema is migrated; after
         # the TimescaleDB setup, whose continuous aggregates replace the plain aggregate tables.
-        apply_comments(conn, schema)
+        apply_comments(conn, schema, aggregate_kinds(conn, schema))
         conn.commit()
     mode_text = "TimescaleDB (hypertables, compression by ticker)" if timescale else "plain PostgreSQL"
     log.info("storage mode for schema %s: %s; applied %s", schema, mode_text, applied or "nothing new")
@@ -362,3 +362,30 @@ def storage_mode(url: str, schema: str = DEFAULT_SCHEMA) -> dict[str, object]:
             "mode": "timescaledb" if tables else "postgresql",
             "hypertables": tables,
         }
+
+
+def aggregate_kind(conn: psycopg.Connection, schema: str, name: str) -> str | None:
+    """``table`` (plain), ``continuous aggregate``, ``view`` (anything else), or None when it does not
+    exist."""
+    row = conn.execute(
+        "SELECT c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = %s AND c.relname = %s",
+        (schema, name),
+    ).fetchone()
+    if row is None:
+        return None
+    if row[0] == "r":
+        return "table"
+    continuous = (
+        timescale_installed(conn)
+        and conn.execute(
+            "SELECT 1 FROM timescaledb_information.continuous_aggregates WHERE view_schema = %s AND view_name = %s",
+            (schema, name),
+        ).fetchone()
+    )
+    return "continuous aggregate" if continuous else "view"
+
+
+def aggregate_kinds(conn: psycopg.Connection, schema: str) -> dict[str, str | None]:
+    """:func:`aggregate_kind` of every aggregate."""
+    return {name: aggregate_kind(conn, schema, name) for name in aggregate_sql.AGGREGATES}

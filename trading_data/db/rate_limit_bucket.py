@@ -20,7 +20,7 @@ from psycopg.errors import LockNotAvailable
 from pyrate_limiter import PostgresBucket, Rate, RateItem
 from pyrate_limiter.abstracts.algorithm import ADMITTED, Decision
 
-from trading_data.sources.rate_limit_store import IN_FLIGHT_HOLD_MS, IN_FLIGHT_WINDOW
+from trading_data.sources.in_flight import IN_FLIGHT_HOLD_MS, IN_FLIGHT_WINDOW
 
 # Whole milliseconds of the database's clock: rounded down for a decision and up for a settled
 # permit, so rounding can only make the measured gap between them shorter than the real one.

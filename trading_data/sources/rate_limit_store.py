@@ -13,8 +13,8 @@ store       the window
 =========== ===================================================================================
 
 Every store counts a permit from the moment its request *finished*, not from its grant
-(:class:`InFlightWindow`): a granted permit is stored as in flight (stamped ``IN_FLIGHT_HOLD_MS``
-ahead) and :meth:`SettlingBucket.settle` re-stamps it with the store's clock once the response is
+(:class:`~trading_data.sources.in_flight.InFlightWindow`): a granted permit is stored as in flight
+(stamped ``IN_FLIGHT_HOLD_MS`` ahead) and :meth:`SettlingBucket.settle` re-stamps it with the store's clock once the response is
 in. The vendor counts a request when it arrives, at some moment between its grant and its
 response that the client cannot know (network, event loop and server delays vary); a window that
 starts at the response is the earliest start that is never before the vendor's, so the
@@ -38,7 +38,7 @@ from operator import attrgetter
 from typing import Any, Literal, Protocol, cast, runtime_checkable
 
 from pyrate_limiter import AbstractBucket, InMemoryBucket, Rate, RateItem, RedisBucket
-from pyrate_limiter.abstracts.algorithm import ADMITTED, Decision, SlidingWindowLog
+from pyrate_limiter.abstracts.algorithm import ADMITTED, Decision
 
 from trading_data.db.migrate import validate_schema_name
 from trading_data.db.url import market_database_url
@@ -46,6 +46,7 @@ from trading_data.errors import ConfigurationError
 from trading_data.redact import redact
 from trading_data.settings import RUN_CONFIG
 from trading_data.settings import platform as settings
+from trading_data.sources.in_flight import IN_FLIGHT_HOLD_MS, IN_FLIGHT_WINDOW
 
 log = logging.getLogger(__name__)
 
@@ -55,31 +56,6 @@ REDIS_KEY_PREFIX = "trading_data:rate_limit"
 # A window needs three connections at most: the grant (under the async lock, one at a time), the
 # settling of a finished request, and the library's leak thread.
 POOL_MAX_SIZE = 3
-# How far ahead a granted permit is stamped until its request settles it: longer than any request
-# can be in flight (httpx allows 30 s per read), so an unsettled permit never leaves the window
-# while its request may still reach the vendor. A process killed mid-request leaves its permit
-# there: the slot comes back ``IN_FLIGHT_HOLD_MS`` plus a window later.
-IN_FLIGHT_HOLD_MS = 120_000
-# While the permit that blocks a waiter is still in flight, its end is unknown: look again after
-# this much (at most a quarter of the window, so the wait once it settles is never overshot).
-IN_FLIGHT_POLL_MS = 100
-
-
-class InFlightWindow(SlidingWindowLog):
-    """pyrate-limiter's sliding window log over permits that may still be in flight.
-
-    The library's wait is "until the blocking permit's stamp plus the window". A permit in flight is
-    stamped in the future (``IN_FLIGHT_HOLD_MS`` ahead): that wait would be minutes while the request
-    takes milliseconds, so poll instead until it settles and its real stamp gives the exact wait.
-    """
-
-    def retry_after(self, rate: Rate, now: int, blocking_timestamp: int | None) -> int:
-        if blocking_timestamp is not None and blocking_timestamp > now:
-            return max(1, min(IN_FLIGHT_POLL_MS, rate.interval // 4))
-        return super().retry_after(rate, now, blocking_timestamp)
-
-
-IN_FLIGHT_WINDOW = InFlightWindow()
 
 
 @runtime_checkable
