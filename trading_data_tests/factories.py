@@ -272,3 +272,16 @@ def materialize_at(
         job_name=RUNLESS_JOB_NAME,
     )
     instance.report_dagster_event(event, run_id=RUNLESS_RUN_ID, timestamp=when.timestamp())
+
+
+def execute_run_request(
+    defs: dg.Definitions, job_name: str, instance: dg.DagsterInstance, request: dg.RunRequest
+) -> dg.ExecuteInProcessResult:
+    """Run what a schedule tick asked for (its partition, asset selection and tags) in process, as the
+    daemon would launch it."""
+    return defs.resolve_job_def(job_name).execute_in_process(
+        instance=instance,
+        partition_key=request.partition_key,
+        asset_selection=list(request.asset_selection or []),
+        tags=request.tags,
+    )

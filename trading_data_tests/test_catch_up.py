@@ -17,7 +17,12 @@ from trading_data.definitions import ASSETS
 from trading_data.orchestration.schedules import JOBS, SCHEDULES
 from trading_data.scheduling import SPECS_BY_NAME, TAG_CATCH_UP, TAG_SELECTION, plan_catch_up
 from trading_data.sources.simulator.server import SimulatorServer
-from trading_data_tests.factories import materialize_session, simulator_resources, small_tickers
+from trading_data_tests.factories import (
+    execute_run_request,
+    materialize_session,
+    simulator_resources,
+    small_tickers,
+)
 
 NY = dt.timezone(dt.timedelta(hours=-5))  # EST in December
 SESSION = "2026-12-01"
@@ -100,12 +105,7 @@ def test_a_late_start_collects_from_the_first_tick(
         ]
         assert request.tags[TAG_CATCH_UP] == "selected_tickers,position_sizes"
         assert request.tags[TAG_SELECTION] == SESSION
-        result = defs.resolve_job_def("quotes_job").execute_in_process(
-            instance=instance,
-            partition_key=request.partition_key,
-            asset_selection=list(request.asset_selection or []),
-            tags=request.tags,
-        )
+        result = execute_run_request(defs, "quotes_job", instance, request)
         assert result.success
         collected = _quotes_by_ticker(clean_market)
         print(f"first tick after a 14:09 start collected {collected}")

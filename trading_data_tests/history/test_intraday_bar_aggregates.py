@@ -20,7 +20,7 @@ from trading_data.db.queries import read_frame
 from trading_data.definitions import ASSETS
 from trading_data.orchestration.schedules import JOBS, SCHEDULES
 from trading_data.sources.simulator.server import SimulatorServer
-from trading_data_tests.factories import simulator_resources, small_tickers
+from trading_data_tests.factories import execute_run_request, simulator_resources, small_tickers
 from trading_data_tests.history.test_bar_aggregates import _normalised, resampled
 
 pytestmark = [pytest.mark.slow, pytest.mark.clock, pytest.mark.xdist_group("end_to_end")]
@@ -72,12 +72,7 @@ def test_each_prices_tick_refreshes_the_sessions_bars(
             request = _tick(defs, instance, tick)
             selected = [k.to_user_string() for k in request.asset_selection or []]
             assert selected[-3:] == ["prices", "bar_aggregates", "indicators"]
-            result = defs.resolve_job_def("prices_job").execute_in_process(
-                instance=instance,
-                partition_key=request.partition_key,
-                asset_selection=list(request.asset_selection or []),
-                tags=request.tags,
-            )
+            result = execute_run_request(defs, "prices_job", instance, request)
             assert result.success
             minutes, bars = _session_frames(clean_market)
             assert len(minutes) > 100
