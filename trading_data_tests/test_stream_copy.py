@@ -6,8 +6,8 @@ import pandas as pd
 import psycopg
 import pytest
 
+from trading_data.db.frame_chunks import FrameChunks
 from trading_data.db.io_manager import PostgresPandasIOManager
-from trading_data.db.pandas_type_handler import FrameChunks
 from trading_data.db.table_slices import StorageError
 from trading_data.partitions import session_partitions
 from trading_data_tests.factories import sample_frame

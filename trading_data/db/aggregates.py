@@ -13,9 +13,7 @@ from __future__ import annotations
 import datetime as dt
 
 from trading_data.db.aggregate_sql import AGGREGATES, COLUMNS, aggregate_select
-from trading_data.db.migrate import aggregate_kind as kind
-from trading_data.db.migrate import aggregate_kinds as kinds
-from trading_data.db.migrate import hypertables, validate_schema_name
+from trading_data.db.migrate import aggregate_kind, aggregate_kinds, hypertables, validate_schema_name
 from trading_data.settings.history import RETENTION_DAYS
 
 
@@ -30,7 +28,7 @@ def refresh(url: str, schema: str, start: dt.datetime, end: dt.datetime) -> dict
     with psycopg.connect(url, autocommit=True) as conn:
         for name, interval in AGGREGATES.items():
             target = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(name))
-            if kind(conn, schema, name) == "table":
+            if aggregate_kind(conn, schema, name) == "table":
                 with conn.transaction():
                     conn.execute(
                         sql.SQL("DELETE FROM {} WHERE ts >= %s AND ts < %s").format(target), (start, end)
@@ -59,7 +57,7 @@ def status(url: str, schema: str) -> dict[str, object]:
     with psycopg.connect(url) as conn:
         aggregates = {
             name: found or "missing (run `trading-data db migrate`)"
-            for name, found in kinds(conn, schema).items()
+            for name, found in aggregate_kinds(conn, schema).items()
         }
         # Per schema: a database with the extension may also hold a schema migrated in plain mode.
         tables = hypertables(conn, schema)

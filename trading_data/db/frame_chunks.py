@@ -1,6 +1,6 @@
 """Streams of DataFrames an asset returns for the IO manager to store as they come, in one transaction:
 :class:`FrameChunks` for one session window, :class:`SessionChunks` for each session of a multi-session
-run (re-exported by :mod:`trading_data.db.pandas_type_handler`, which writes them)."""
+run (:mod:`trading_data.db.pandas_type_handler` writes them)."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import dagster as dg
 import pandas as pd
@@ -20,12 +20,10 @@ from dagster._core.storage.db_io_manager import DbClient, DbIOManager, TableSlic
 from pydantic import Field
 
 from trading_data.db import table_slices as slices
+from trading_data.db.frame_chunks import FrameChunks
 from trading_data.db.migrate import DEFAULT_SCHEMA, validate_schema_name
-from trading_data.db.pandas_type_handler import FrameChunks, PandasPostgresTypeHandler
+from trading_data.db.pandas_type_handler import PandasPostgresTypeHandler
 from trading_data.db.url import market_database_url, mask_password
-
-if TYPE_CHECKING:
-    pass
 
 
 class PostgresClient(DbClient):

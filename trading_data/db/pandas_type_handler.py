@@ -3,10 +3,10 @@
 Writes DataFrames, or :class:`~trading_data.db.frame_chunks.FrameChunks` streams of them, into the
 run's partition window in one transaction (``replace``: the client deleted the window; ``upsert``:
 stage in a temporary table, then ``INSERT … ON CONFLICT (key) DO UPDATE``), bulk-loading each chunk
-over ADBC (binary COPY underneath), so a stream of millions of rows needs memory for one chunk. A run of several sessions writes them all
-in that transaction; a :class:`SessionChunks` stream keeps each session's outcome to its own window, and
-each session's materialization gets its own metadata. Reads a window as a frame typed like its pandera
-model.
+over ADBC (binary COPY underneath), so a stream of millions of rows needs memory for one chunk. A run
+of several sessions writes them all in that transaction; a :class:`SessionChunks` stream keeps each
+session's outcome to its own window, and each session's materialization gets its own metadata. Reads a
+window as a frame typed like its pandera model.
 """
 
 from __future__ import annotations

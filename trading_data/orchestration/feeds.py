@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import dagster as dg
 import pandas as pd
 
-from trading_data.db.pandas_type_handler import FrameChunks
+from trading_data.db.frame_chunks import FrameChunks
 from trading_data.orchestration.steps import ChunkValidator, step_failure
 from trading_data.sources.errors import VendorError
 from trading_data.validation import ValidationFailed

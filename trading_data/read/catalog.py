@@ -1,5 +1,6 @@
-"""What is stored: per market table and bar aggregate (``bars_5m``, ``bars_1h``), the sessions, tickers, rows and bytes, the first and last session,
-and the NYSE sessions missing between them (or within the range asked for)."""
+"""What is stored: per market table and bar aggregate (``bars_5m``, ``bars_1h``), the sessions,
+tickers, rows and bytes, the first and last session, and the NYSE sessions missing between them (or
+within the range asked for)."""
 
 from __future__ import annotations
 

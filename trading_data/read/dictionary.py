@@ -1,5 +1,6 @@
 """The data dictionary (docs/data-dictionary.md), generated from the pandera models, the tables' keys and
-time conventions, the bar aggregates (trading_data/db/aggregate_sql.py) and the views: ``python -m trading_data.read.dictionary > docs/data-dictionary.md``
+time conventions, the bar aggregates (trading_data/db/aggregate_sql.py) and the views:
+``python -m trading_data.read.dictionary > docs/data-dictionary.md``
 (``trading_data_tests/read/test_dictionary.py`` fails when the file is out of date)."""
 
 from __future__ import annotations

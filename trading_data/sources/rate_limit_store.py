@@ -14,8 +14,8 @@ store       the window
 
 Every store counts a permit from the moment its request *finished*, not from its grant
 (:class:`~trading_data.sources.in_flight.InFlightWindow`): a granted permit is stored as in flight
-(stamped ``IN_FLIGHT_HOLD_MS`` ahead) and :meth:`SettlingBucket.settle` re-stamps it with the store's clock once the response is
-in. The vendor counts a request when it arrives, at some moment between its grant and its
+(stamped ``IN_FLIGHT_HOLD_MS`` ahead) and :meth:`SettlingBucket.settle` re-stamps it with the
+store's clock once the response is in. The vendor counts a request when it arrives, at some moment between its grant and its
 response that the client cannot know (network, event loop and server delays vary); a window that
 starts at the response is the earliest start that is never before the vendor's, so the
 ``limit + 1``-th request always arrives more than a window after the first, whatever the delays and

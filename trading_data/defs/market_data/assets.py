@@ -20,7 +20,7 @@ import pandas as pd
 
 from trading_data.calendar import session, session_window
 from trading_data.clock import utc_now
-from trading_data.db.pandas_type_handler import FrameChunks
+from trading_data.db.frame_chunks import FrameChunks
 from trading_data.db.resources import MarketDatabase
 from trading_data.orchestration.feeds import TickerFeed
 from trading_data.orchestration.queues import queue_tags
