@@ -20,6 +20,9 @@ import adbc_driver_postgresql.dbapi as adbc
 import pyarrow as pa
 
 from trading_data.calendar import session_window
+from trading_data.db.aggregate_sql import AGGREGATE_COLUMNS, AGGREGATES
+from trading_data.db.aggregate_sql import KEY as AGGREGATE_KEY
+from trading_data.db.arrow_frames import nullable_ints
 from trading_data.db.migrate import validate_schema_name
 from trading_data.db.url import mask_password
 from trading_data.domain.tickers import TICKER_PATTERN
@@ -28,6 +31,39 @@ from trading_data.schemas import TABLES, TableSpec
 
 class DatabaseUnreachableError(RuntimeError):
     """The market database cannot be reached; the message says how to start or name it."""
+
+
+@dataclass(frozen=True)
+class Readable:
+    """What a read needs of a table: its columns in order, time column, key, and the BIGINT columns that
+    hold nulls (read as pandas ``Int64``, not ``float64``)."""
+
+    name: str
+    columns: tuple[str, ...]
+    time_column: str
+    primary_key: tuple[str, ...]
+    nullable_ints: frozenset[str]
+
+    @classmethod
+    def of_table(cls, spec: TableSpec) -> Readable:
+        columns = tuple(spec.columns)
+        return cls(spec.name, columns, spec.time_column, spec.primary_key, nullable_ints(spec))
+
+    @classmethod
+    def of_aggregate(cls, name: str) -> Readable:
+        nullable = frozenset(
+            column
+            for column, definition in AGGREGATE_COLUMNS.items()
+            if definition.sql_type == "BIGINT" and definition.nullable
+        )
+        return cls(name, tuple(AGGREGATE_COLUMNS), "ts", AGGREGATE_KEY, nullable)
+
+
+READABLE: dict[str, Readable] = {
+    **{name: Readable.of_table(spec) for name, spec in TABLES.items()},
+    **{name: Readable.of_aggregate(name) for name in AGGREGATES},
+}
+"""Every table the read API and ``trading-data read`` read: the market tables and the bar aggregates."""
 
 
 @dataclass(frozen=True)
@@ -44,8 +80,8 @@ class RowsQuery:
     columns: tuple[str, ...] | None = None
 
     @property
-    def spec(self) -> TableSpec:
-        return TABLES[self.table]
+    def spec(self) -> Readable:
+        return READABLE[self.table]
 
 
 def literal(value: Any) -> str:
@@ -85,6 +121,8 @@ def rows_sql(schema: str, query: RowsQuery) -> str:
     if query.tickers is not None:
         where.append(f"ticker IN {ticker_list(query.tickers)}")
     if query.timespan is not None:
+        if "timespan" not in spec.columns:
+            raise ValueError(f"timespan applies to prices only, not to {spec.name}")
         if query.timespan not in ("minute", "day"):
             raise ValueError(f"timespan must be 'minute' or 'day', got {query.timespan!r}")
         where.append(f"timespan = '{query.timespan}'")

@@ -33,9 +33,9 @@ import pyarrow as pa
 from trading_data.calendar import NEW_YORK, is_session, previous_sessions, session, session_window
 from trading_data.clock import utc_now
 from trading_data.db import reads
-from trading_data.db.arrow_frames import frame_from_arrow
+from trading_data.db.arrow_frames import frame_from_typed_arrow
+from trading_data.db.reads import READABLE, Readable
 from trading_data.db.url import market_database_url
-from trading_data.schemas import TABLES, TableSpec
 from trading_data.settings.platform import SCHEMA
 
 Bound: TypeAlias = str | dt.date | dt.datetime | pd.Timestamp
@@ -84,7 +84,7 @@ def _date(value: Bound, zone: ZoneInfo) -> dt.date:
 
 
 def _bounds(
-    spec: TableSpec, start: Bound | None, end: Bound | None, sessions: Sessions | None, zone: ZoneInfo
+    spec: Readable, start: Bound | None, end: Bound | None, sessions: Sessions | None, zone: ZoneInfo
 ) -> tuple[dt.date | dt.datetime | None, dt.date | dt.datetime | None]:
     if sessions is not None:
         if start is not None or end is not None:
@@ -116,8 +116,8 @@ def _in_zone_arrow(table: pa.Table, tz: str) -> pa.Table:
     return table.cast(pa.schema(fields))
 
 
-def _in_zone_frame(spec: TableSpec, table: pa.Table, tz: str) -> pd.DataFrame:
-    frame = frame_from_arrow(spec, table)
+def _in_zone_frame(spec: Readable, table: pa.Table, tz: str) -> pd.DataFrame:
+    frame = frame_from_typed_arrow(table, spec.nullable_ints)
     if tz != "UTC":
         for name, dtype in frame.dtypes.items():
             if isinstance(dtype, pd.DatetimeTZDtype):
@@ -125,7 +125,7 @@ def _in_zone_frame(spec: TableSpec, table: pa.Table, tz: str) -> pd.DataFrame:
     return frame
 
 
-def _run(spec: TableSpec, sql: str, url: str, tz: str, arrow: bool, chunk_rows: int | None) -> Result:
+def _run(spec: Readable, sql: str, url: str, tz: str, arrow: bool, chunk_rows: int | None) -> Result:
     if chunk_rows is None:
         table = reads.read_arrow(url, sql)
         return _in_zone_arrow(table, tz) if arrow else _in_zone_frame(spec, table, tz)
@@ -150,10 +150,11 @@ def read_table(
     database_url: str | None = None,
     schema: str | None = None,
 ) -> Result:
-    """Rows of the market table ``table`` (one of :data:`trading_data.schemas.TABLES`)."""
-    if table not in TABLES:
-        raise ValueError(f"no table {table!r}; tables: {', '.join(TABLES)}")
-    spec = TABLES[table]
+    """Rows of ``table``: a market table (one of :data:`trading_data.schemas.TABLES`) or a bar aggregate
+    (``bars_5m``, ``bars_1h``: OHLCV per ticker and bucket, stamped with the bucket's start)."""
+    if table not in READABLE:
+        raise ValueError(f"no table {table!r}; tables: {', '.join(READABLE)}")
+    spec = READABLE[table]
     zone = _zone(tz)
     lo, hi = _bounds(spec, start, end, sessions, zone)
     cols = tuple(columns) if columns is not None else None
@@ -238,7 +239,7 @@ def latest_nbbo(
     day = _day(session_key) if session_key is not None else current_session()
     sql = reads.latest_nbbo_sql(schema or SCHEMA.get(), day)
     _zone(tz)
-    result = _run(TABLES["quotes"], sql, database_url or market_database_url(), tz, arrow, None)
+    result = _run(READABLE["quotes"], sql, database_url or market_database_url(), tz, arrow, None)
     return result  # type: ignore[return-value]
 
 
@@ -256,5 +257,5 @@ def bars_so_far(
     day = _day(session_key) if session_key is not None else current_session()
     sql = reads.session_bars_sql(schema or SCHEMA.get(), day, timespan)
     _zone(tz)
-    result = _run(TABLES["prices"], sql, database_url or market_database_url(), tz, arrow, None)
+    result = _run(READABLE["prices"], sql, database_url or market_database_url(), tz, arrow, None)
     return result  # type: ignore[return-value]

@@ -13,7 +13,7 @@ import pandas as pd
 import psycopg
 
 from trading_data.db.catalog import CATALOG_TABLES
-from trading_data.db.reads import DatabaseUnreachableError
+from trading_data.db.reads import READABLE, DatabaseUnreachableError
 from trading_data.db.url import market_database_url
 from trading_data.read import api
 from trading_data.read.catalog import catalog, render
@@ -66,7 +66,7 @@ def add_parsers(sub: Any) -> None:
     out.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_sessions(out)
     look = sub.add_parser("read", help="print the first rows of a market table")
-    look.add_argument("table", choices=list(TABLES))
+    look.add_argument("table", choices=list(READABLE))
     look.add_argument("--tickers", help="comma-separated (default: every ticker)")
     look.add_argument("--start", help="first instant (inclusive), e.g. '2026-11-25 09:30'")
     look.add_argument("--end", help="end instant (exclusive)")

@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from trading_data import cli, read
+from trading_data.db.aggregate_sql import AGGREGATE_COLUMNS
 from trading_data.db.arrow_frames import frame_from_arrow
 from trading_data.read.export import export, session_file
 from trading_data.schemas import TABLES
@@ -118,6 +119,15 @@ def test_read_command_prints_a_small_table(
     assert lines[2].split()[3] == "minute"
     assert cli.main(["read", "prices", "--session", "2026-11-26"]) == 2
     assert "2026-11-26 is not an NYSE session (holiday: Thanksgiving)" in capsys.readouterr().err
+    # The hourly aggregate: in New York time the session's first bar is the 09:00 hour (pre-market included).
+    args = ["read", "bars_1h", "--tickers", ticker, "--session", "2026-11-02", "--tz", "America/New_York"]
+    assert cli.main([*args, "--limit", "100"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == list(AGGREGATE_COLUMNS)
+    hours = [line.split()[1] for line in lines[1:]]
+    assert "09:00:00-05:00" in hours and all(h.endswith(":00:00-05:00") for h in hours)
+    assert cli.main(["read", "bars_1h", "--timespan", "day", "--session", "2026-11-02"]) == 2
+    assert "--timespan applies to prices only" in capsys.readouterr().err
 
 
 def test_an_export_that_fails_midway_keeps_the_previous_file_whole(

@@ -12,6 +12,7 @@ import pytest
 
 from trading_data import read
 from trading_data.calendar import session_window
+from trading_data.db.aggregate_sql import AGGREGATE_COLUMNS
 from trading_data.read.api import current_session
 from trading_data.schemas import TABLES
 from trading_data_tests.read.conftest import NOW, Stored
@@ -176,3 +177,26 @@ def test_bad_arguments_fail_naming_the_problem(stored: Stored) -> None:
         read.quotes(None, sessions="2026-11-27", tz="Mars/Olympus", database_url=stored.url)
     with pytest.raises(ValueError, match="timespan must be 'minute' or 'day'"):
         read.bars(None, sessions="2026-11-27", timespan="hour", database_url=stored.url)
+
+
+@pytest.mark.parametrize("aggregate", ["bars_5m", "bars_1h"])
+def test_bar_aggregates_read_what_bar_aggregates_stored(stored: Stored, aggregate: str) -> None:
+    ticker = stored.tickers[0]
+    got = read.read_table(aggregate, ticker, sessions=("2026-10-30", "2026-11-02"), database_url=stored.url)
+    columns = list(AGGREGATE_COLUMNS)
+    rows = stored.rows(
+        f"SELECT {', '.join(columns)} FROM market.{aggregate} WHERE ticker = %s AND ts >= %s AND ts < %s "
+        "ORDER BY ts",
+        (ticker, *window("2026-10-30", "2026-11-02")),
+    )
+    assert len(rows) > 0
+    assert list(got.columns) == columns
+    # BIGINT columns: transactions may hold nulls (Int64, not float64), minute_bars may not (int64).
+    assert str(got["transactions"].dtype) == "Int64" and str(got["minute_bars"].dtype) == "int64"
+    assert str(got["ts"].dtype) == "datetime64[ns, UTC]"
+    assert [tuple(r) for r in got.astype(object).where(got.notna(), None).itertuples(index=False)] == [
+        (pd.Timestamp(r[0]), *r[1:]) for r in rows
+    ]
+    assert set(got["ts"].dt.tz_convert(NY).dt.date) == {dt.date(2026, 10, 30), dt.date(2026, 11, 2)}
+    with pytest.raises(ValueError, match=f"timespan applies to prices only, not to {aggregate}"):
+        read.read_table(aggregate, timespan="minute", sessions="2026-11-02", database_url=stored.url)
