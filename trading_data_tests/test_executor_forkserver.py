@@ -89,6 +89,7 @@ STEP_ONLY_MODULES = (
     "adbc_driver_manager",
     "adbc_driver_postgresql",
     "pyarrow.dataset",
+    "talib",
 )
 
 
@@ -114,3 +115,15 @@ def test_the_forkserver_preloads_the_step_only_modules() -> None:
     done = subprocess.run([sys.executable, "-c", code, *STEP_ONLY_MODULES], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == []
+
+
+def test_definitions_load_prints_no_warning() -> None:
+    # The beta `backfill_policy` parameter and the preview package loader would print at every load of the
+    # code location (the CLI, `dagster dev`, every step) without the filters in trading_data/definitions.py.
+    done = subprocess.run(
+        [sys.executable, "-W", "default", "-c", "import trading_data.definitions"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Warning" not in done.stderr, done.stderr[-2000:]

@@ -1,1 +1,2 @@
-"""Definitions by domain, loaded by ``trading_data.definitions`` with ``dg.load_from_defs_folder``."""
+"""Definitions by domain, one folder each, loaded by ``trading_data.definitions`` with Dagster's package
+loader (``dg.load_definitions_from_package_module``)."""

@@ -1,5 +1,4 @@
-"""Resources shared by every domain, configured from the environment (secrets through dg.EnvVar), and the
-platform's executor."""
+"""Resources shared by every domain, configured from the environment (secrets through dg.EnvVar)."""
 
 from typing import Any
 
@@ -7,7 +6,6 @@ import dagster as dg
 
 from trading_data.db.io_manager import PostgresPandasIOManager
 from trading_data.db.resources import MarketDatabase
-from trading_data.orchestration.platform_executor import platform_executor
 from trading_data.settings import PipelineSettingsResource
 from trading_data.settings.platform import DATABASE_URL, SCHEMA
 from trading_data.sources.resources import polygon_resource, unusual_whales_resource
@@ -25,12 +23,3 @@ def build_resources() -> dict[str, object]:
         "polygon": polygon_resource(),
         "unusual_whales": unusual_whales_resource(),
     }
-
-
-@dg.definitions
-def resources() -> dg.Definitions:
-    # Dagster's default executor behind a configuration check: a bad setting fails the run before any
-    # step, once; its step processes fork from a forkserver that has the definitions imported
-    # (trading_data/orchestration/executor.py). TRADING_DATA_EXECUTOR=celery: the same check, then the steps
-    # on Celery workers per queue (trading_data/orchestration/celery_executor.py).
-    return dg.Definitions(resources=build_resources(), executor=platform_executor())

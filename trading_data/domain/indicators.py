@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import talib
 
 from trading_data.calendar import NEW_YORK
 from trading_data.schemas import Indicators
@@ -54,6 +53,10 @@ def _minute_bars(frame: pd.DataFrame | None, role: str) -> pd.DataFrame:
 
 def ticker_indicators(bars: pd.DataFrame) -> pd.DataFrame:
     """All indicator columns for one ticker's bars, already sorted by ``ts`` (same index)."""
+    # Imported here, not at module load: every process that loads the code location imports this module,
+    # only the indicators step computes (its forkserver preloads talib: orchestration/executor.py).
+    import talib
+
     high = bars["high"].to_numpy(dtype="float64")
     low = bars["low"].to_numpy(dtype="float64")
     close = bars["close"].to_numpy(dtype="float64")

@@ -57,7 +57,7 @@ if TYPE_CHECKING:
 # feed steps: preloaded here. So is the offline simulator (~0.18 s of CPU a feed step in simulated mode; in live
 # mode the forkserver spends that once per run for nothing). The database drivers (psycopg for the SQL, ADBC
 # with pyarrow.dataset for the IO manager's COPY: ~0.2 s of CPU) are imported where a query or a COPY runs, not
-# by the definitions: preloaded here for the steps.
+# by the definitions: preloaded here for the steps, as is TA-Lib (the indicators step's).
 STEP_PRELOAD_MODULES = [
     "trading_data.definitions",
     "trading_data.sources.polygon",
@@ -75,6 +75,7 @@ STEP_PRELOAD_MODULES = [
     "upath.implementations.local",
     "pandera.backends.pandas.register",
     "pandera.accessors.pandas_accessor",
+    "talib",
     "h11",
     "anyio._backends._asyncio",
 ]

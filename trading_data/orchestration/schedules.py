@@ -28,7 +28,6 @@ from dagster import DagsterRunStatus
 # when built): this is the check it runs.
 from dagster._utils.schedules import is_valid_cron_string
 
-from trading_data.partitions import session_partitions
 from trading_data.scheduling import (
     EXECUTION_TIMEZONE,
     PIPELINE_ASSETS,
@@ -79,10 +78,9 @@ def check_weekday_cron(cron: str) -> str:
 def session_asset_job(
     name: str, selection: dg.AssetSelection, tags: Mapping[str, str] | None = None
 ) -> AssetJob:
-    """An asset job over NYSE session partitions."""
-    return dg.define_asset_job(
-        name=name, selection=selection, partitions_def=session_partitions, tags=dict(tags or {})
-    )
+    """An asset job over NYSE session partitions (Dagster infers them from the selected assets, all of which
+    are session-partitioned; naming them again is deprecated)."""
+    return dg.define_asset_job(name=name, selection=selection, tags=dict(tags or {}))
 
 
 def trading_day_schedule(
