@@ -96,3 +96,34 @@ def test_checks_are_partitioned() -> None:
     assert {"selected_tickers_has_active", "prices_covers_active_tickers", "quotes_not_crossed"} <= names
     # `trading-data health` reads the reconciliation by this key.
     assert dg.AssetCheckKey(dg.AssetKey("daily_report"), "daily_report_reconciled") in checks
+
+
+def test_jobs_resources_and_executor_snapshot() -> None:
+    # What the package loader collects besides assets, checks, schedules and sensors (it replaced
+    # dg.load_from_defs_folder, which found the same: issue 11).
+    repository = defs.get_repository_def()
+    jobs = {job.name: job for job in repository.get_all_jobs() if not job.name.startswith("__")}
+    assert set(jobs) == {
+        "selected_tickers_job",
+        "position_sizes_job",
+        "prices_job",
+        "quotes_job",
+        "trades_job",
+        "options_flow_job",
+        "indicators_job",
+        "full_pipeline_job",
+        "freshness_checks_job",
+    }
+    assert all(job.executor_def.name == "trading_data_executor" for job in jobs.values())
+    assert all(
+        job.partitions_def == session_partitions
+        for name, job in jobs.items()
+        if name != "freshness_checks_job"
+    )
+    assert set(repository.get_top_level_resources()) == {
+        "io_manager",
+        "database",
+        "settings",
+        "polygon",
+        "unusual_whales",
+    }
