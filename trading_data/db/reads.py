@@ -20,7 +20,7 @@ import adbc_driver_postgresql.dbapi as adbc
 import pyarrow as pa
 
 from trading_data.calendar import session_window
-from trading_data.db.aggregate_sql import AGGREGATE_COLUMNS, AGGREGATES
+from trading_data.db.aggregate_sql import AGGREGATE_COLUMNS, AGGREGATES, COLUMNS
 from trading_data.db.aggregate_sql import KEY as AGGREGATE_KEY
 from trading_data.db.arrow_frames import nullable_ints
 from trading_data.db.migrate import validate_schema_name
@@ -56,7 +56,7 @@ class Readable:
             for column, definition in AGGREGATE_COLUMNS.items()
             if definition.sql_type == "BIGINT" and definition.nullable
         )
-        return cls(name, tuple(AGGREGATE_COLUMNS), "ts", AGGREGATE_KEY, nullable)
+        return cls(name, COLUMNS, "ts", AGGREGATE_KEY, nullable)
 
 
 READABLE: dict[str, Readable] = {
