@@ -140,7 +140,7 @@ def test_next_url_cycle_fault_raises(sim):
         Fault("http_5xx_html", status=504, count=1),
         Fault("http_5xx_empty", count=2),
         Fault("connection_reset", count=2),
-        Fault("timeout", seconds=1.0, count=1),
+        Fault("timeout", seconds=3.0, count=1),
         Fault("http_429", count=2),
     ],
     ids=lambda f: f"{f.kind}-{f.status or ''}",
@@ -148,9 +148,12 @@ def test_next_url_cycle_fault_raises(sim):
 def test_transient_faults_are_retried(sim, fault):
     sim.faults.replace([fault])
     sleep = SleepRecorder()
+    # Only the stalled response should time out: a tight timeout on every fault made the retry after
+    # the fault time out too on a loaded CI machine (a 3,000-ticker page), one retry more than planned.
+    timeout = 1.0 if fault.kind == "timeout" else 10.0
 
     async def go() -> tuple[pd.DataFrame, PolygonClient]:
-        async with polygon(sim, sleep=sleep, timeout=0.3) as client:
+        async with polygon(sim, sleep=sleep, timeout=timeout) as client:
             return await client.grouped_daily(SESSION), client
 
     df, client = run(go())
