@@ -79,6 +79,7 @@ class TickerFeed(FrameChunks):
         self._breakers = list(breakers)
         self._strict = strict
         self._replace_window = replace_window
+        self._consumer_waiting = False
         if isinstance(chunk_filter, ChunkValidator):
             # Every page yielded is the validator's output: the IO manager need not validate it again.
             self.validated_model = chunk_filter.spec.model
@@ -94,7 +95,7 @@ class TickerFeed(FrameChunks):
 
         task = loop.create_task(self._fetch_all(queue, stats))
         try:
-            while (item := loop.run_until_complete(queue.get())) is not _DONE:
+            while (item := self._next_page(loop, queue)) is not _DONE:
                 page = self._accept(*item)
                 if page is not None:
                     yield page
@@ -110,6 +111,31 @@ class TickerFeed(FrameChunks):
             loop.close()
         self._finish(stats, time.perf_counter() - started)
 
+    def _next_page(self, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[Any]) -> Any:
+        """The next queued page, running the loop only while none is queued.
+
+        The loop runs until a producer has queued a page (:meth:`_queued` stops it): a loop stops only
+        between batches of callbacks, and ``run_until_complete(queue.get())`` let every ticker whose
+        page was ready go on building pages until the queue was full, so with a fast source (pages
+        served from memory or a cache) the first page reached the COPY after ``max_buffered_pages``
+        more had been built instead of at once.
+        """
+        while queue.empty():
+            self._consumer_waiting = True
+            try:
+                loop.run_forever()
+            finally:
+                self._consumer_waiting = False
+        return queue.get_nowait()
+
+    async def _queued(self, queue: asyncio.Queue[Any], item: Any) -> None:
+        """Queue ``item``; wake a waiting consumer at the end of this batch and let it run before this
+        producer builds another page."""
+        await queue.put(item)
+        if self._consumer_waiting:
+            asyncio.get_running_loop().stop()
+        await asyncio.sleep(0)
+
     async def _fetch_all(self, queue: asyncio.Queue[Any], stats: dict[str, Any]) -> None:
         """Every ticker's pages into ``queue``, up to ``max_concurrency`` tickers at once, then ``_DONE``."""
         semaphore = asyncio.Semaphore(self._max_concurrency)
@@ -119,7 +145,7 @@ class TickerFeed(FrameChunks):
                 if self._stats is not None:
                     stats.update(self._stats(clients))
         finally:
-            await queue.put(_DONE)
+            await self._queued(queue, _DONE)
 
     async def _fetch_one(
         self, clients: Any, ticker: str, queue: asyncio.Queue[Any], semaphore: asyncio.Semaphore
@@ -130,7 +156,7 @@ class TickerFeed(FrameChunks):
                     if ticker in self.discard_tickers:
                         return  # its pages failed validation: fetching more is wasted
                     if len(page):
-                        await queue.put((ticker, page))
+                        await self._queued(queue, (ticker, page))
             except Exception as exc:  # noqa: BLE001 - isolated per ticker, reported below
                 self._fail(ticker, exc)
 
