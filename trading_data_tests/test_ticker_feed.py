@@ -42,9 +42,9 @@ def test_the_first_page_reaches_the_consumer_before_more_are_built(tickers):
     for page in feed:
         events.append(f"taken {page['ticker'].iloc[0]}{page['page'].iloc[0]}")
     first_taken = next(i for i, e in enumerate(events) if e.startswith("taken"))
-    # At most one page per ticker whose fetch was ready in the same pass of the loop; before, every
-    # ticker built pages until the buffer (4) was full: 5 builds for one ticker, 6 for two.
-    assert first_taken <= len(tickers)
+    # The first page built is the first taken; before, every ticker built pages until the buffer (4)
+    # was full: 5 builds for one ticker, 6 for two.
+    assert first_taken == 1
     assert sum(e.startswith("taken") for e in events) == PAGES * len(tickers)
     assert sorted(e[6:] for e in events if e.startswith("taken")) == sorted(
         f"{t}{p}" for t in tickers for p in range(PAGES)

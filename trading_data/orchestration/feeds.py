@@ -80,6 +80,7 @@ class TickerFeed(FrameChunks):
         self._strict = strict
         self._replace_window = replace_window
         self._consumer_waiting = False
+        self._handing_over = False  # a page was queued for the waiting consumer in this pass of the loop
         if isinstance(chunk_filter, ChunkValidator):
             # Every page yielded is the validator's output: the IO manager need not validate it again.
             self.validated_model = chunk_filter.spec.model
@@ -122,6 +123,7 @@ class TickerFeed(FrameChunks):
         """
         while queue.empty():
             self._consumer_waiting = True
+            self._handing_over = False
             try:
                 loop.run_forever()
             finally:
@@ -134,6 +136,7 @@ class TickerFeed(FrameChunks):
         await queue.put(item)
         if self._consumer_waiting:
             asyncio.get_running_loop().stop()
+            self._handing_over = True
         await asyncio.sleep(0)
 
     async def _fetch_all(self, queue: asyncio.Queue[Any], stats: dict[str, Any]) -> None:
@@ -151,6 +154,9 @@ class TickerFeed(FrameChunks):
         self, clients: Any, ticker: str, queue: asyncio.Queue[Any], semaphore: asyncio.Semaphore
     ) -> None:
         async with semaphore:
+            if self._handing_over:
+                # Another ticker's page is on its way to the consumer: start after it has been taken.
+                await asyncio.sleep(0)
             try:
                 async for page in self._fetch(clients, ticker):
                     if ticker in self.discard_tickers:
