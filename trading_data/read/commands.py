@@ -18,7 +18,6 @@ from trading_data.db.url import market_database_url
 from trading_data.read import api
 from trading_data.read.catalog import catalog, render
 from trading_data.read.export import DEFAULT_CHUNK_ROWS, FORMATS, export
-from trading_data.schemas import TABLES
 from trading_data.settings.platform import SCHEMA
 
 BAD_ARGUMENTS_EXIT = 2
@@ -59,7 +58,7 @@ def add_parsers(sub: Any) -> None:
         "export", help="write market tables to Parquet or CSV, one file per table and session"
     )
     out.add_argument("--out", type=Path, required=True, help="folder (hive layout: table=<t>/session=<d>/)")
-    out.add_argument("--tables", help=f"comma-separated (default: all: {', '.join(TABLES)})")
+    out.add_argument("--tables", help=f"comma-separated (default: all: {', '.join(READABLE)})")
     out.add_argument("--tickers", help="comma-separated (default: every ticker)")
     out.add_argument("--format", choices=FORMATS, default="parquet")
     out.add_argument("--chunk-rows", type=int, default=DEFAULT_CHUNK_ROWS, help="rows held in memory at once")
@@ -90,7 +89,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         market_database_url(),
         SCHEMA.get(),
         args.out,
-        _names(args.tables) or list(TABLES),
+        _names(args.tables) or list(READABLE),
         *sessions,
         fmt=args.format,
         tickers=_names(args.tickers),

@@ -3,6 +3,9 @@ out hive-style so DuckDB, Polars and pyarrow open the folder as one dataset::
 
     <out>/table=prices/session=2026-11-25/part-0.parquet
 
+Every table :mod:`trading_data.read` reads: the market tables and the bar aggregates ``bars_5m`` and
+``bars_1h`` (whose buckets fall in their New York day, as the tables' rows do).
+
 The ``session`` of a row is the New York day of its time (the session tables' own column, which the
 files leave to the folder name). Rows stream from the server in chunks, so memory holds one chunk
 whatever the range; each file is written under a temporary name and renamed when complete, so a
@@ -24,7 +27,6 @@ from tqdm import tqdm
 
 from trading_data.calendar import session_window, sessions_between
 from trading_data.db import reads
-from trading_data.schemas import TABLES
 
 FORMATS = ("parquet", "csv")
 DEFAULT_CHUNK_ROWS = 250_000
@@ -43,7 +45,7 @@ def session_file(out: Path, table: str, session: dt.date, fmt: str) -> Path:
 
 
 def _session_query(table: str, session: dt.date, tickers: tuple[str, ...] | None) -> reads.RowsQuery:
-    spec = TABLES[table]
+    spec = reads.READABLE[table]
     columns = tuple(c for c in spec.columns if c != "session")  # the folder holds it
     if spec.time_column == "session":
         return reads.RowsQuery(table, session, session + dt.timedelta(days=1), tickers, columns=columns)
@@ -123,9 +125,9 @@ def export(
     (table, session) files and rows on stderr."""
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
-    unknown = [t for t in tables if t not in TABLES]
+    unknown = [t for t in tables if t not in reads.READABLE]
     if unknown:
-        raise ValueError(f"no table {unknown[0]!r}; tables: {', '.join(TABLES)}")
+        raise ValueError(f"no table {unknown[0]!r}; tables: {', '.join(reads.READABLE)}")
     if tickers:
         reads.ticker_list(tickers)  # a bad symbol fails before any file is written
     work = [(t, s) for t in tables for s in sessions_between(first, last)]

@@ -9,6 +9,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
@@ -16,7 +17,8 @@ import pytest
 
 from trading_data import cli, read
 from trading_data.db.aggregate_sql import AGGREGATE_COLUMNS
-from trading_data.db.arrow_frames import frame_from_arrow
+from trading_data.db.arrow_frames import frame_from_arrow, frame_from_typed_arrow
+from trading_data.db.reads import READABLE
 from trading_data.read.export import export, session_file
 from trading_data.schemas import TABLES
 from trading_data_tests.read.conftest import Stored
@@ -56,6 +58,27 @@ def test_the_parquet_round_trip_equals_every_table(stored: Stored, tmp_path: Pat
     ).fetchall()
     assert [(d, n) for d, n, _ in got] == [(d, n) for d, n, _ in quotes]
     assert [s for *_, s in got] == pytest.approx([s for *_, s in quotes])
+
+
+@pytest.mark.parametrize("name", ["bars_5m", "bars_1h"])
+def test_the_bar_aggregates_export_as_read_returns_them(stored: Stored, tmp_path: Path, name: str) -> None:
+    files = export(stored.url, "market", tmp_path, [name], FIRST, LAST, progress=False)
+    assert files and {f.table for f in files} == {name}
+    folders = ds.partitioning(pa.schema([("session", pa.date32())]), flavor="hive")
+    data = ds.dataset(tmp_path / f"table={name}", format="parquet", partitioning=folders).to_table()
+    # each bucket lies in the New York day its folder names (the 09:00 hour bar holds 09:30-10:00)
+    ny_days = pc.cast(
+        pc.local_timestamp(data.column("ts").cast(pa.timestamp("us", "America/New_York"))), pa.date32()
+    )
+    assert pc.all(pc.equal(ny_days, data.column("session"))).as_py()
+    spec = READABLE[name]
+    got = frame_from_typed_arrow(data.select(list(spec.columns)), spec.nullable_ints)
+    expected = read.read_table(name, sessions=(FIRST, LAST), database_url=stored.url)
+    order = ["ts", "ticker"]
+    pd.testing.assert_frame_equal(
+        got.sort_values(order, ignore_index=True), expected.sort_values(order, ignore_index=True)
+    )
+    assert len(got) == sum(f.rows for f in files) > 0
 
 
 def test_csv_export_holds_the_same_rows(stored: Stored, tmp_path: Path) -> None:
