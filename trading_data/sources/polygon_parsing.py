@@ -82,7 +82,8 @@ def trades_frame(rows: Sequence[Row], ticker: str, *, validate: bool = True) -> 
                 ",".join([str(c) for c in cs]) if cs else None for cs in columns.optional(rows, "conditions")
             ],
             "tape": columns.nullable_int_field(rows, "tape"),
-        }
+        },
+        copy=False,  # the columns are new arrays of their own: no copy into consolidated blocks
     )
     return columns.finish(df, schemas.Trades, validate)
 
@@ -110,7 +111,8 @@ def quotes_frame(rows: Sequence[Row], ticker: str, *, validate: bool = True) -> 
             "ask_size": columns.float_field(rows, "ask_size", 0),
             "ask_exchange": columns.nullable_int_field(rows, "ask_exchange"),
             "tape": columns.nullable_int_field(rows, "tape"),
-        }
+        },
+        copy=False,  # the columns are new arrays of their own: no copy into consolidated blocks
     )
     return columns.finish(df, schemas.Quotes, validate)
 
