@@ -179,8 +179,8 @@ def evaluate_freshness(
     market_hours_only: bool = False,
 ) -> FreshnessVerdict:
     """Pass when nothing is expected, or the last materialization (of the due tick's session) is at or
-    after the due tick and stored rows (a materialization that stored 0 rows while the session had active tickers
-    is not fresh). A failure after the session's close is marked ``failed_after_close``."""
+    after the due tick and stored rows (a materialization after the open that stored 0 rows while the session
+    had active tickers is not fresh; before the open, nothing may have traded yet). A failure after the session's close is marked ``failed_after_close``."""
     latest = Materialization(last) if isinstance(last, dt.datetime) else last
     at = latest.at if latest else None
     exp = freshness_expectation(asset_family, now, market_hours_only=market_hours_only)
@@ -201,6 +201,12 @@ def evaluate_freshness(
             False, f"{exp.describe()}; no materialization of {exp.session} yet{hint}", exp, None, closed
         )
     when = f"{latest.at.astimezone(NEW_YORK):%H:%M} ET"
+    if latest.at >= exp.due_tick and latest.stored_nothing and latest.at < session(exp.session).open:
+        # Before the open a feed may hold nothing yet: options and thin names do not trade pre-market,
+        # and the offline simulator serves the regular session only. A tick after the open must store rows.
+        return FreshnessVerdict(
+            True, f"fresh: materialized {when} (no rows yet, before the open)", exp, latest.at
+        )
     if latest.at >= exp.due_tick and latest.stored_nothing:
         tickers = f" for {latest.tickers} active ticker(s)" if latest.tickers else ""
         return FreshnessVerdict(

@@ -184,6 +184,21 @@ def test_a_materialization_that_stored_nothing_is_not_fresh() -> None:
     assert evaluate_freshness("quotes", ny("2026-12-01 14:26"), full).passed
 
 
+def test_an_empty_materialization_before_the_open_is_fresh_until_a_tick_after_it() -> None:
+    """`make dev` at 09:00 ET: the 09:15 quotes tick stored nothing (no pre-market quotes in the
+    simulator; thin names and options trade none) and health said "empty, not fresh" until 09:45."""
+    pre_market = Materialization(ny("2026-12-02 09:15"), rows=0, tickers=10)
+    verdict = evaluate_freshness("quotes", ny("2026-12-02 09:16"), pre_market)
+    assert verdict.passed and "before the open" in verdict.reason
+    options = Materialization(ny("2026-12-02 09:15"), rows=0, tickers=10)
+    assert evaluate_freshness("options", ny("2026-12-02 09:50"), options).passed
+    # The 09:45 tick ran after the open and stored nothing: that one is not fresh.
+    after_open = Materialization(ny("2026-12-02 09:45"), rows=0, tickers=10)
+    assert not evaluate_freshness("quotes", ny("2026-12-02 09:56"), after_open).passed
+    # Nor is the pre-market materialization once the 09:45 tick is due and has not run.
+    assert not evaluate_freshness("quotes", ny("2026-12-02 09:56"), pre_market).passed
+
+
 def test_no_active_ticker_stores_nothing_and_is_fresh() -> None:
     none_active = Materialization(ny("2026-12-01 14:15"), rows=0, tickers=0)
     assert evaluate_freshness("quotes", ny("2026-12-01 14:26"), none_active).passed
