@@ -86,3 +86,29 @@ def test_every_ticker_failing_raises_after_the_pages():
     with pytest.raises(FeedFailed, match=r"test: every ticker failed \(2\); e.g. A: ValueError: no A"):
         list(feed)
     assert feed.failures == {"A": "ValueError: no A", "B": "ValueError: no B"}
+
+
+def test_a_cancelled_fetch_ends_without_queueing_the_end_of_the_stream():
+    """The consumer has gone (the IO manager failed mid-stream) while the buffer is full: the cancelled
+    fetch ends at once instead of waiting for room to queue the end-of-stream marker nobody reads."""
+
+    @asynccontextmanager
+    async def clients() -> AsyncIterator[None]:
+        yield None
+
+    async def fetch(_: Any, ticker: str) -> AsyncIterator[pd.DataFrame]:
+        await asyncio.Event().wait()  # a request that never answers
+        yield pd.DataFrame()  # pragma: no cover
+
+    feed = TickerFeed(feed="test", tickers=["A"], open_clients=clients, fetch=fetch, max_buffered_pages=1)
+    loop = asyncio.new_event_loop()
+    try:
+        queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=1)
+        queue.put_nowait(("A", pd.DataFrame({"ticker": ["A"]})))  # full, and nobody takes it
+        task = loop.create_task(feed._fetch_all(queue, {}))
+        loop.run_until_complete(asyncio.sleep(0.01))
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            loop.run_until_complete(asyncio.wait_for(task, 2))
+    finally:
+        loop.close()

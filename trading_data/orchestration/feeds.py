@@ -147,8 +147,14 @@ class TickerFeed(FrameChunks):
                 await asyncio.gather(*(self._fetch_one(clients, t, queue, semaphore) for t in self.tickers))
                 if self._stats is not None:
                     stats.update(self._stats(clients))
-        finally:
+        except asyncio.CancelledError:
+            # The stream was abandoned (its consumer failed): nobody reads the queue any more, and with
+            # the queue full, waiting for room for _DONE would never end.
+            raise
+        except BaseException:
             await self._queued(queue, _DONE)
+            raise
+        await self._queued(queue, _DONE)
 
     async def _fetch_one(
         self, clients: Any, ticker: str, queue: asyncio.Queue[Any], semaphore: asyncio.Semaphore
