@@ -13,7 +13,8 @@ the calendar:
   the due tick stays the last tick at or before the close for the rest of the day;
 - with ``market_hours_only``, collection ticks outside open..close are ignored as well.
 
-The asset's latest materialization *of the due tick's session partition* must be at or after the due tick.
+The asset's latest materialization *of the due tick's session partition* must be at or after the due tick,
+and must have stored rows if it ran after the open (before the open a feed may hold nothing yet).
 
 =============  ====================================  ======
 family         ticks (New York, sessions)            grace
@@ -179,8 +180,9 @@ def evaluate_freshness(
     market_hours_only: bool = False,
 ) -> FreshnessVerdict:
     """Pass when nothing is expected, or the last materialization (of the due tick's session) is at or
-    after the due tick and stored rows (a materialization after the open that stored 0 rows while the session
-    had active tickers is not fresh; before the open, nothing may have traded yet). A failure after the session's close is marked ``failed_after_close``."""
+    after the due tick and stored rows. One after the open that stored 0 rows while the session had
+    active tickers is not fresh; before the open, nothing may have traded yet. A failure after the
+    session's close is marked ``failed_after_close``."""
     latest = Materialization(last) if isinstance(last, dt.datetime) else last
     at = latest.at if latest else None
     exp = freshness_expectation(asset_family, now, market_hours_only=market_hours_only)
