@@ -172,6 +172,16 @@ class FreshnessVerdict:
         }
 
 
+def _next_tick(
+    asset_family: str, session_key: str, now: dt.datetime, market_hours_only: bool
+) -> dt.datetime | None:
+    """The family's next tick on ``session_key`` after ``now``, if one is left (New York time)."""
+    spec = SPECS_BY_NAME[family(asset_family).schedule]
+    ticks = _session_ticks(spec, session(session_key), market_hours_only)
+    now_ny = now.replace(tzinfo=NEW_YORK) if now.tzinfo is None else now  # as freshness_expectation
+    return next((t for t in ticks if t > now_ny), None)
+
+
 def evaluate_freshness(
     asset_family: str,
     now: dt.datetime,
@@ -192,11 +202,14 @@ def evaluate_freshness(
         )
     closed = session(exp.session).has_closed(now)
     if latest is None:
+        later = _next_tick(asset_family, exp.session, now, market_hours_only)
         hint = (
             f" (no more ticks run for it: materialize partition {exp.session} from the UI or with `dagster asset "
             f"materialize -m trading_data.definitions --select '*' --partition {exp.session}`; a closed "
             "session is fetched whole)"
             if closed
+            else f" (the next tick, {later:%H:%M} ET, collects the session so far)"
+            if later
             else ""
         )
         return FreshnessVerdict(

@@ -199,6 +199,18 @@ def test_an_empty_materialization_before_the_open_is_fresh_until_a_tick_after_it
     assert not evaluate_freshness("quotes", ny("2026-12-02 09:56"), pre_market).passed
 
 
+def test_a_tick_missed_by_a_late_start_names_the_tick_that_collects_it() -> None:
+    """`make dev` at 09:00:37 ET: the 09:00 trades tick never ran; health says when the data comes."""
+    verdict = evaluate_freshness("trades", ny("2026-12-02 09:17"), None)
+    assert not verdict.passed and verdict.severity == "warn"
+    assert verdict.reason.endswith(
+        "no materialization of 2026-12-02 yet (the next tick, 09:30 ET, collects the session so far)"
+    )
+    # The last tick of the day missed: nothing more runs today, so no such promise.
+    late = evaluate_freshness("trades", ny("2026-12-02 15:50"), None)
+    assert "next tick" not in late.reason
+
+
 def test_no_active_ticker_stores_nothing_and_is_fresh() -> None:
     none_active = Materialization(ny("2026-12-01 14:15"), rows=0, tickers=0)
     assert evaluate_freshness("quotes", ny("2026-12-01 14:26"), none_active).passed
