@@ -74,6 +74,8 @@ class Expectation:
     due_tick: dt.datetime
     deadline: dt.datetime
     schedule: str
+    next_tick: dt.datetime | None = None
+    """The session's next tick after ``now``, if one is left."""
 
     def describe(self) -> str:
         return (
@@ -103,12 +105,16 @@ def freshness_expectation(
     now_ny = now.replace(tzinfo=NEW_YORK) if now.tzinfo is None else now.astimezone(NEW_YORK)
     day = now_ny.date()
     due: list[dt.datetime] = []
+    later: dt.datetime | None = None
     if is_session(day):
         sess = session(day)
-        due = [t for t in _session_ticks(spec, sess, market_hours_only) if t + fam.grace <= now_ny]
+        ticks = _session_ticks(spec, sess, market_hours_only)
+        due = [t for t in ticks if t + fam.grace <= now_ny]
+        later = next((t for t in ticks if t > now_ny), None)
     if not due:
         sess = session(previous_sessions(day, 1)[0])
         due = _session_ticks(spec, sess, market_hours_only)
+        later = None  # a past session's ticks are all behind
         if not due:
             return None
     tick = due[-1]
@@ -119,6 +125,7 @@ def freshness_expectation(
         due_tick=tick,
         deadline=tick + fam.grace,
         schedule=spec.name,
+        next_tick=later,
     )
 
 
@@ -172,16 +179,6 @@ class FreshnessVerdict:
         }
 
 
-def _next_tick(
-    asset_family: str, session_key: str, now: dt.datetime, market_hours_only: bool
-) -> dt.datetime | None:
-    """The family's next tick on ``session_key`` after ``now``, if one is left (New York time)."""
-    spec = SPECS_BY_NAME[family(asset_family).schedule]
-    ticks = _session_ticks(spec, session(session_key), market_hours_only)
-    now_ny = now.replace(tzinfo=NEW_YORK) if now.tzinfo is None else now  # as freshness_expectation
-    return next((t for t in ticks if t > now_ny), None)
-
-
 def evaluate_freshness(
     asset_family: str,
     now: dt.datetime,
@@ -202,27 +199,26 @@ def evaluate_freshness(
         )
     closed = session(exp.session).has_closed(now)
     if latest is None:
-        later = _next_tick(asset_family, exp.session, now, market_hours_only)
         hint = (
             f" (no more ticks run for it: materialize partition {exp.session} from the UI or with `dagster asset "
             f"materialize -m trading_data.definitions --select '*' --partition {exp.session}`; a closed "
             "session is fetched whole)"
             if closed
-            else f" (the next tick, {later:%H:%M} ET, collects the session so far)"
-            if later
+            else f" (the next tick, {exp.next_tick:%H:%M} ET, collects the session so far)"
+            if exp.next_tick
             else ""
         )
         return FreshnessVerdict(
             False, f"{exp.describe()}; no materialization of {exp.session} yet{hint}", exp, None, closed
         )
     when = f"{latest.at.astimezone(NEW_YORK):%H:%M} ET"
-    if latest.at >= exp.due_tick and latest.stored_nothing and latest.at < session(exp.session).open:
-        # Before the open a feed may hold nothing yet: options and thin names do not trade pre-market,
-        # and the offline simulator serves the regular session only. A tick after the open must store rows.
-        return FreshnessVerdict(
-            True, f"fresh: materialized {when} (no rows yet, before the open)", exp, latest.at
-        )
     if latest.at >= exp.due_tick and latest.stored_nothing:
+        if latest.at < session(exp.session).open:
+            # Before the open a feed may hold nothing yet: options and thin names do not trade pre-market,
+            # and the offline simulator serves the regular session only. A tick after the open must store rows.
+            return FreshnessVerdict(
+                True, f"fresh: materialized {when} (no rows yet, before the open)", exp, latest.at
+            )
         tickers = f" for {latest.tickers} active ticker(s)" if latest.tickers else ""
         return FreshnessVerdict(
             False,
