@@ -1,4 +1,5 @@
-"""Dagster's storage, built in a code server's orphan check, waits out a database outage instead of raising.
+"""Dagster's storage: built in a code server's orphan check, it waits out a database outage instead of
+raising; built by several processes at once on a new database, it is created once while the others wait.
 
 The database "outage" is a loopback port that nothing listens on yet; when it comes back, a TCP forwarder
 on that port leads to the suite's real PostgreSQL server. Anywhere else the storage fails at once with
@@ -9,18 +10,23 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import multiprocessing
 import os
 import socket
 import socketserver
 import threading
 from collections.abc import Iterator
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import psycopg
 import pytest
 
 from trading_data.db.dagster_storage import (
     ORPHAN_CHECK_RETRY_SECONDS,
     ORPHAN_CHECK_THREAD,
+    SCHEMA_LOCK_KEY,
+    SCHEMA_TABLES,
     DagsterStorageUnreachable,
     TradingDataPostgresStorage,
 )
@@ -114,3 +120,60 @@ def test_the_orphan_check_waits_for_the_database_and_everyone_else_fails_at_once
                 part.dispose()
         finally:
             forwarder.shutdown()
+
+
+def _build_storage(url: str, barrier: Any) -> None:
+    """One process's first start: wait for the others, then build the storage (a new database's schema)."""
+    barrier.wait(WAIT_TIMEOUT)
+    storage = TradingDataPostgresStorage.from_config_value(None, {"postgres_url": url})
+    storage.run_storage.dispose()
+    storage.event_log_storage.dispose()
+    storage.schedule_storage.dispose()
+
+
+def _tables(url: str) -> set[str]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'").fetchall()
+    return {name for (name,) in rows}
+
+
+def test_processes_starting_at_once_on_a_new_database_all_get_a_storage(storage_url: str) -> None:
+    """`dagster dev`'s webserver, daemon and code server build the storage at once on a first start."""
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(4)
+    workers = [ctx.Process(target=_build_storage, args=(storage_url, barrier)) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(WAIT_TIMEOUT * 2)
+    assert [w.exitcode for w in workers] == [0, 0, 0, 0]
+    assert set(SCHEMA_TABLES) | {"asset_keys", "instance_info", "alembic_version"} <= _tables(storage_url)
+
+
+def test_a_new_schema_waits_for_the_lock_and_a_complete_one_does_not(storage_url: str) -> None:
+    built = threading.Event()
+    errors: list[BaseException] = []
+
+    def build() -> None:
+        try:
+            _build_storage(storage_url, threading.Barrier(1))
+        except BaseException as exc:
+            errors.append(exc)
+        built.set()
+
+    with psycopg.connect(storage_url, autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK_KEY,))
+        thread = threading.Thread(target=build, daemon=True)
+        thread.start()
+        # Another process is creating the schema: this one waits and creates nothing meanwhile.
+        assert not built.wait(2.0)
+        assert _tables(storage_url) == set()
+        holder.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK_KEY,))
+        assert built.wait(WAIT_TIMEOUT) and not errors, errors
+
+        # The schema is complete: the lock held elsewhere does not hold up a start.
+        holder.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK_KEY,))
+        built.clear()
+        thread = threading.Thread(target=build, daemon=True)
+        thread.start()
+        assert built.wait(WAIT_TIMEOUT) and not errors, errors

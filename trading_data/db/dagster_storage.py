@@ -14,7 +14,8 @@ file shadowed the user's own setting.
         config: {}          # or postgres_url: {env: SOME_VARIABLE} to name the URL explicitly
 
 In a gRPC code server's orphan check this storage waits for the server instead of raising: see
-:data:`ORPHAN_CHECK_THREAD` for why.
+:data:`ORPHAN_CHECK_THREAD` for why. On a new database one process creates the schema while the others
+wait: see :data:`SCHEMA_LOCK_KEY`.
 """
 
 from __future__ import annotations
@@ -22,15 +23,19 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+import sqlalchemy
 from dagster import Field, StringSource
 
 # No public name in Dagster 1.13 (dagster/__init__.py does not export it); dagster-postgres' own
 # storages take their inst_data from here too.
 from dagster._serdes import ConfigurableClassData
 from dagster_postgres import DagsterPostgresStorage
-from dagster_postgres.utils import DagsterPostgresException
+from dagster_postgres.utils import DagsterPostgresException, retry_pg_connection_fn
+from sqlalchemy.pool import NullPool
 
 from trading_data.db.url import dagster_database_url, mask_password, sqlalchemy_psycopg2_url
 
@@ -49,6 +54,17 @@ from trading_data.db.url import dagster_database_url, mask_password, sqlalchemy_
 ORPHAN_CHECK_THREAD = "grpc-server-cleanup"
 ORPHAN_CHECK_RETRY_SECONDS = 2.0
 log = logging.getLogger(__name__)
+
+# `dagster dev` starts the webserver, the daemon and a code server at once, and each builds this storage.
+# On a new database each one saw no tables and created them: dagster-postgres retries a concurrent CREATE
+# TABLE that fails as DuplicateTable, but not one that fails as DuplicateObject on the table's row type
+# ('type "asset_keys" already exists'), so a code location failed to load on a first start. Whoever finds
+# the schema incomplete takes this session-level advisory lock (any 64-bit number the platform owns:
+# "td-dgsch" in ASCII) and builds the storage holding it, so the others wait
+# and then find every table made.
+SCHEMA_LOCK_KEY = int.from_bytes(b"td-dgsch", "big") & 0x7FFF_FFFF_FFFF_FFFF
+# The last table each storage creates, in one transaction with the rest of its tables.
+SCHEMA_TABLES = ("runs", "event_logs", "jobs")
 
 
 class DagsterStorageUnreachable(RuntimeError):
@@ -74,7 +90,10 @@ class TradingDataPostgresStorage(DagsterPostgresStorage):
         wait = threading.current_thread().name == ORPHAN_CHECK_THREAD
         while True:
             try:
-                return cls(postgres_url=url, should_autocreate_tables=autocreate, inst_data=inst_data)
+                if not autocreate:
+                    return cls(postgres_url=url, should_autocreate_tables=False, inst_data=inst_data)
+                with schema_creation_lock(url):
+                    return cls(postgres_url=url, should_autocreate_tables=True, inst_data=inst_data)
             except DagsterPostgresException as exc:  # raised once dagster-postgres' retries are spent
                 if not wait:
                     raise DagsterStorageUnreachable(
@@ -87,3 +106,26 @@ class TradingDataPostgresStorage(DagsterPostgresStorage):
                     ORPHAN_CHECK_RETRY_SECONDS,
                 )
                 time.sleep(ORPHAN_CHECK_RETRY_SECONDS)
+
+
+@contextmanager
+def schema_creation_lock(url: str) -> Iterator[None]:
+    """Hold :data:`SCHEMA_LOCK_KEY` while Dagster's schema at ``url`` is incomplete; a complete one needs none.
+
+    Raises ``DagsterPostgresException`` when the database cannot be reached, as dagster-postgres does.
+    """
+    engine = sqlalchemy.create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    try:
+        with retry_pg_connection_fn(engine.connect) as conn:
+            # to_regclass resolves through the connection's search_path, as dagster-postgres' inspect does.
+            found = conn.execute(
+                sqlalchemy.text(
+                    "SELECT " + ", ".join(f"to_regclass('{t}') IS NOT NULL" for t in SCHEMA_TABLES)
+                )
+            ).one()
+            if not all(found):
+                # Released when this connection closes, after the storage is built or failed to build.
+                conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+            yield
+    finally:
+        engine.dispose()
