@@ -14,7 +14,8 @@ definitions preloaded). CPU is user + system of the whole process tree: this pro
 subreaper, so the forkserver and its step processes are reaped here and counted (``bench/cpu.py``).
 Steps' own compute is given two ways: the sum of the run's STEP_SUCCESS durations from the event log
 (wall time, which grows with the machine's load), and the CPU seconds of the same spans in the steps'
-processes (``bench/step_cpu``), which does not. Target (issue 11, target 2): CPU of the run ≤ 1.3× the
+processes (``bench/step_cpu``), which does not. The rest of the run's CPU is split by process: the step
+processes outside their compute, the CLI's, the forkserver's. Target (issue 11, target 2): CPU of the run ≤ 1.3× the
 steps' own compute.
 """
 
@@ -31,6 +32,7 @@ from pathlib import Path
 from cpu import (
     become_subreaper,
     isolated_environment,
+    read_process_cpu,
     read_step_cpu,
     run_tree,
     step_cpu_environment,
@@ -156,6 +158,7 @@ def main() -> None:
             compute, steps = steps_compute(env)
             tickers = active_tickers(market)
             step_cpu = sum(read_step_cpu(step_file).values())
+            by_process = read_process_cpu(step_file)
         finally:
             shutil.rmtree(home, ignore_errors=True)
         rows.append((name, wall, cpu, compute, step_cpu, steps))
@@ -164,6 +167,21 @@ def main() -> None:
             f"{name}: {wall:.1f} s wall, {cpu:.1f} s CPU, steps' compute {compute:.1f} s wall, "
             f"{step_cpu:.1f} s CPU ({steps} steps)"
         )
+        # Where the run's CPU beyond its steps' compute goes, by process (bench/step_cpu records each
+        # interpreter's own CPU when it ends); what no interpreter recorded (the compute logs' `tail`
+        # processes, a killed process) is the rest.
+        outside = by_process.get("step", 0.0) - step_cpu
+        parts = {
+            "steps' compute": step_cpu,
+            "step processes outside it": outside,
+            "CLI process": by_process.get("cli", 0.0),
+            "forkserver": by_process.get("forkserver", 0.0),
+            "compute-log watchers": by_process.get("log-watcher", 0.0),
+            "other interpreters": by_process.get("other", 0.0),
+        }
+        parts["not recorded"] = cpu - sum(parts.values())
+        print(f"{name}: CPU by process: " + ", ".join(f"{k} {v:.1f} s" for k, v in parts.items()))
+        print(f"{name}: step processes outside their compute: {outside / steps:.2f} s each")
     workload = f"the 10 thinnest tickers ({THIN_SYMBOLS})" if args.thin else "the 10 tickers selection picks"
     print(f"\nsession run {SESSION}, {workload}, dagster asset materialize --select '*'")
     print(

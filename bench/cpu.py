@@ -83,6 +83,17 @@ def step_cpu_environment(env: Mapping[str, str], output: Path) -> dict[str, str]
     return {**env, "PYTHONPATH": path, STEP_CPU_VARIABLE: str(output)}
 
 
+def read_process_cpu(output: Path) -> dict[str, float]:
+    """CPU seconds by process role (``step``, ``cli``, ``forkserver``, ``other``) recorded beside ``output``."""
+    roles: dict[str, float] = {}
+    path = Path(f"{output}.processes")
+    if path.exists():
+        for line in path.read_text().splitlines():
+            _, role, seconds = line.split(" ")
+            roles[role] = roles.get(role, 0.0) + float(seconds)
+    return roles
+
+
 def read_step_cpu(output: Path) -> dict[str, float]:
     """CPU seconds per step key recorded in ``output`` (a retried step's attempts add up)."""
     steps: dict[str, float] = {}

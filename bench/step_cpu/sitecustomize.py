@@ -1,14 +1,18 @@
 """Loaded by every interpreter of a benchmarked run (``bench/cpu.py`` puts this folder on PYTHONPATH with
 ``TRADING_DATA_BENCH_STEP_CPU`` naming a file): once Dagster's plan executor is imported, each step's
 core execution (the span Dagster times for STEP_SUCCESS's duration) also has its CPU seconds
-(``time.process_time`` of the step's process) appended to that file as ``<step key> <seconds>``. It
-changes nothing else; without the variable it does nothing."""
+(``time.process_time`` of the step's process) appended to that file as ``<step key> <seconds>``, and
+every interpreter's own CPU when it ends goes to ``<that file>.processes`` as ``<pid> <role> <seconds>``
+(role ``step``, ``cli``, ``forkserver``, ``log-watcher`` or ``other``), so the run's CPU outside its steps can be split by
+process. It changes nothing else; without the variable it does nothing."""
 
 from __future__ import annotations
 
+import atexit
 import importlib.abc
 import importlib.machinery
 import os
+import signal
 import sys
 import time
 from collections.abc import Iterator
@@ -18,8 +22,13 @@ TARGET = "dagster._core.execution.plan.execute_plan"
 OUTPUT = os.environ.get("TRADING_DATA_BENCH_STEP_CPU")
 
 
+_ran_a_step = False
+
+
 def _timed(core: Any) -> Any:
     def core_with_cpu(step_context: Any) -> Iterator[Any]:
+        global _ran_a_step
+        _ran_a_step = True
         started = time.process_time()
         try:
             yield from core(step_context)
@@ -49,5 +58,38 @@ class _Patcher(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         sys.meta_path.remove(self)
 
 
+def _record_process() -> None:
+    """Append this process's own CPU (not its children's) to ``<OUTPUT>.processes``."""
+    if _ran_a_step:
+        role = "step"
+    elif os.path.basename(sys.argv[0]) == "dagster":
+        role = "cli"
+    elif "multiprocessing.forkserver import main" in " ".join(sys.orig_argv):
+        role = "forkserver"
+    elif _LOG_WATCHER:
+        role = "log-watcher"
+    else:
+        role = "other"
+    times = os.times()
+    with open(f"{OUTPUT}.processes", "a") as out:
+        out.write(f"{os.getpid()} {role} {times.user + times.system:.4f}\n")
+
+
+def _exit_recorded(code: int, _exit: Any = os._exit) -> None:
+    # Forked step processes leave through os._exit (multiprocessing's forkserver), which skips atexit.
+    try:
+        _record_process()
+    finally:
+        _exit(code)
+
+
+# Dagster's compute log manager starts, per step and stream, a `tail -F` (not Python: not recorded) and this
+# watcher of it, and ends the watcher with SIGTERM, which would skip atexit: here it exits normally.
+_LOG_WATCHER = any(arg.endswith("watch_orphans.py") for arg in sys.orig_argv)
+
 if OUTPUT:
+    if _LOG_WATCHER:
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     sys.meta_path.insert(0, _Patcher())
+    atexit.register(_record_process)
+    os._exit = _exit_recorded  # type: ignore[assignment]
