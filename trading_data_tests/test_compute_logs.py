@@ -9,12 +9,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import dagster as dg
 import pytest
 import yaml
 
+from trading_data.orchestration import compute_logs
 from trading_data.orchestration.compute_logs import ThreadMirroredComputeLogManager, mirrored_to_file
 from trading_data.orchestration.executor import trading_data_executor
 
@@ -37,6 +39,26 @@ def test_output_of_python_the_descriptor_and_a_child_reaches_the_file_and_the_te
     said = "from python\nfrom the descriptor\nfrom a child process\n"
     assert log.read_text() == "an earlier attempt\n" + said
     assert terminal.read_text() == said + "after the capture\n"
+
+
+def test_a_terminal_nobody_reads_does_not_hold_up_the_step(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(compute_logs, "DRAIN_SECONDS", 0.2)
+    log = tmp_path / "step.out"
+    unread, writer = os.pipe()  # a pipe's buffer holds 64 KiB; nothing reads this one
+    said = b"x" * 300_000
+    try:
+        with open(writer, "wb", closefd=False) as stream:
+            started = time.monotonic()
+            with mirrored_to_file(stream, str(log)):
+                os.write(stream.fileno(), said)
+            waited = time.monotonic() - started
+        assert log.read_bytes() == said  # the file, the UI's copy, has it all
+        assert waited < 30  # bounded by DRAIN_SECONDS, not by a reader that never comes
+    finally:
+        os.close(unread)
+        os.close(writer)
 
 
 def test_a_stream_without_a_descriptor_is_left_alone(tmp_path: Path) -> None:

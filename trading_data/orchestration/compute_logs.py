@@ -34,6 +34,8 @@ from dagster._utils import ensure_file, touch_file
 
 # How often the echo looks for new output: `tail -F` looks every second.
 POLL_SECONDS = 0.1
+# How long the end of a capture waits for the echo to copy the rest.
+DRAIN_SECONDS = 5.0
 CHUNK_BYTES = 1 << 16
 
 
@@ -69,13 +71,10 @@ class ThreadMirroredComputeLogManager(LocalComputeLogManager):
 def mirrored_to_file(stream: IO[Any], path: str) -> Iterator[None]:
     """Send ``stream``'s file descriptor to ``path`` while echoing what arrives there to where it went before."""
     ensure_file(path)
+    # A stream without a descriptor (a test's capture): Dagster's redirect then captures nothing.
     try:
-        fd = stream.fileno()
-    except (
-        AttributeError,
-        OSError,
-        ValueError,
-    ):  # no descriptor (a test's capture): Dagster captures nothing
+        fd: int | None = stream.fileno()
+    except (AttributeError, OSError, ValueError):
         fd = None
     if fd is None:
         with redirect_to_file(stream, path):
@@ -93,24 +92,28 @@ def mirrored_to_file(stream: IO[Any], path: str) -> Iterator[None]:
             yield
     finally:
         stop.set()  # after the redirect has flushed the stream and restored the descriptor
-        echo.join()
-        os.close(terminal)
+        # A terminal nobody reads (a full pipe) blocks the echo's writes; the step does not wait for it
+        # longer than this (Dagster's `tail` was a process of its own, which the step never waited for).
+        echo.join(DRAIN_SECONDS)
 
 
 def _echo(path: str, start: int, terminal: int, stop: threading.Event) -> None:
-    """Copy what is written to ``path`` from ``start`` on to ``terminal`` until ``stop``, then what is left."""
-    with open(path, "rb") as source:
-        source.seek(start)
-        while True:
-            last_pass = stop.is_set()  # read before draining: everything written before stop is copied
-            while chunk := source.read(CHUNK_BYTES):
-                try:
+    """Copy what is written to ``path`` from ``start`` on to ``terminal`` until ``stop``, then what is left;
+    ``terminal`` is closed at the end."""
+    try:
+        with open(path, "rb") as source:
+            source.seek(start)
+            while True:
+                last_pass = stop.is_set()  # read before draining: everything written before stop is copied
+                while chunk := source.read(CHUNK_BYTES):
                     _write_all(terminal, chunk)
-                except OSError:  # the terminal went away; the file keeps the output
+                if last_pass:
                     return
-            if last_pass:
-                return
-            stop.wait(POLL_SECONDS)
+                stop.wait(POLL_SECONDS)
+    except OSError:  # the terminal went away; the file keeps the output
+        return
+    finally:
+        os.close(terminal)
 
 
 def _write_all(fd: int, data: bytes) -> None:
