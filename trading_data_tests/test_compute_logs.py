@@ -17,7 +17,11 @@ import pytest
 import yaml
 
 from trading_data.orchestration import compute_logs
-from trading_data.orchestration.compute_logs import ThreadMirroredComputeLogManager, mirrored_to_file
+from trading_data.orchestration.compute_logs import (
+    ThreadMirroredComputeLogManager,
+    default_base_dir,
+    mirrored_to_file,
+)
 from trading_data.orchestration.executor import trading_data_executor
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -59,6 +63,22 @@ def test_a_terminal_nobody_reads_does_not_hold_up_the_step(
     finally:
         os.close(unread)
         os.close(writer)
+
+
+def test_the_logs_live_under_dagster_home_or_the_project_s_home_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    assert ThreadMirroredComputeLogManager.from_config_value(None, {})._base_dir == str(
+        tmp_path / "home" / "storage"
+    )
+    explicit = {"base_dir": str(tmp_path / "logs")}
+    assert ThreadMirroredComputeLogManager.from_config_value(None, explicit)._base_dir == str(
+        tmp_path / "logs"
+    )
+    monkeypatch.delenv("DAGSTER_HOME")
+    monkeypatch.chdir(tmp_path)
+    assert default_base_dir() == str(tmp_path / ".dagster_home" / "storage")
 
 
 def test_a_stream_without_a_descriptor_is_left_alone(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ them are Dagster's own.
     compute_logs:
       module: trading_data.orchestration.compute_logs
       class: ThreadMirroredComputeLogManager
-      config: {}          # base_dir defaults to $DAGSTER_HOME/storage, as Dagster's does
+      config: {}          # base_dir: $DAGSTER_HOME/storage, as Dagster's (see default_base_dir)
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ class ThreadMirroredComputeLogManager(LocalComputeLogManager):
         cls, inst_data: ConfigurableClassData | None, config_value: dict[str, Any]
     ) -> ThreadMirroredComputeLogManager:
         config = dict(config_value)
-        config.setdefault("base_dir", compute_logs_directory(os.environ.get("DAGSTER_HOME") or os.getcwd()))
+        config.setdefault("base_dir", default_base_dir())
         return cls(inst_data=inst_data, **config)
 
     @contextmanager
@@ -65,6 +65,14 @@ class ThreadMirroredComputeLogManager(LocalComputeLogManager):
             yield CapturedLogContext(log_key)
         # What Dagster leaves to say the capture is complete.
         touch_file(self.complete_artifact_path(log_key))
+
+
+def default_base_dir() -> str:
+    """Dagster's default, ``$DAGSTER_HOME/storage``. Without DAGSTER_HOME (plain ``dagster dev``, whose
+    instance is a temporary folder each process cannot know), ``.dagster_home/storage`` in the working
+    folder, where ``make dev`` keeps them: every process of ``dagster dev`` runs in the project root."""
+    home = os.environ.get("DAGSTER_HOME") or os.path.join(os.getcwd(), ".dagster_home")
+    return compute_logs_directory(home)
 
 
 @contextmanager
