@@ -28,6 +28,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy
+import sqlalchemy.exc
 from dagster import Field, StringSource
 
 # No public name in Dagster 1.13 (dagster/__init__.py does not export it); dagster-postgres' own
@@ -60,8 +61,7 @@ log = logging.getLogger(__name__)
 # TABLE that fails as DuplicateTable, but not one that fails as DuplicateObject on the table's row type
 # ('type "asset_keys" already exists'), so a code location failed to load on a first start. Whoever finds
 # the schema incomplete takes this session-level advisory lock (any 64-bit number the platform owns:
-# "td-dgsch" in ASCII) and builds the storage holding it, so the others wait
-# and then find every table made.
+# "td-dgsch" in ASCII) and builds the storage holding it, so the others wait and then find every table made.
 SCHEMA_LOCK_KEY = int.from_bytes(b"td-dgsch", "big") & 0x7FFF_FFFF_FFFF_FFFF
 # The last table each storage creates, in one transaction with the rest of its tables.
 SCHEMA_TABLES = ("runs", "event_logs", "jobs")
@@ -117,15 +117,18 @@ def schema_creation_lock(url: str) -> Iterator[None]:
     engine = sqlalchemy.create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
     try:
         with retry_pg_connection_fn(engine.connect) as conn:
-            # to_regclass resolves through the connection's search_path, as dagster-postgres' inspect does.
-            found = conn.execute(
-                sqlalchemy.text(
-                    "SELECT " + ", ".join(f"to_regclass('{t}') IS NOT NULL" for t in SCHEMA_TABLES)
-                )
-            ).one()
-            if not all(found):
-                # Released when this connection closes, after the storage is built or failed to build.
-                conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+            try:
+                # to_regclass resolves through the connection's search_path, as dagster-postgres' inspect does.
+                found = conn.execute(
+                    sqlalchemy.text(
+                        "SELECT " + ", ".join(f"to_regclass('{t}') IS NOT NULL" for t in SCHEMA_TABLES)
+                    )
+                ).one()
+                if not all(found):
+                    # Released when this connection closes, after the storage is built or failed to build.
+                    conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+            except sqlalchemy.exc.DBAPIError as exc:  # the server went away after the connect
+                raise DagsterPostgresException("lost the connection checking Dagster's schema") from exc
             yield
     finally:
         engine.dispose()
