@@ -15,8 +15,8 @@ subreaper, so the forkserver and its step processes are reaped here and counted 
 Steps' own compute is given two ways: the sum of the run's STEP_SUCCESS durations from the event log
 (wall time, which grows with the machine's load), and the CPU seconds of the same spans in the steps'
 processes (``bench/step_cpu``), which does not. The rest of the run's CPU is split by process: the step
-processes outside their compute, the CLI's, the forkserver's. Target (issue 11, target 2): CPU of the run ≤ 1.3× the
-steps' own compute.
+processes outside their compute, the CLI's, the forkserver's, the compute-log watchers'. Target (issue 11,
+target 2): CPU of the run ≤ 1.3× the steps' own compute.
 """
 
 from __future__ import annotations

@@ -84,7 +84,8 @@ def step_cpu_environment(env: Mapping[str, str], output: Path) -> dict[str, str]
 
 
 def read_process_cpu(output: Path) -> dict[str, float]:
-    """CPU seconds by process role (``step``, ``cli``, ``forkserver``, ``other``) recorded beside ``output``."""
+    """CPU seconds by process role (``step``, ``cli``, ``forkserver``, ``log-watcher``, ``other``) recorded
+    beside ``output``."""
     roles: dict[str, float] = {}
     path = Path(f"{output}.processes")
     if path.exists():

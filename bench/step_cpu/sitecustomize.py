@@ -3,8 +3,8 @@
 core execution (the span Dagster times for STEP_SUCCESS's duration) also has its CPU seconds
 (``time.process_time`` of the step's process) appended to that file as ``<step key> <seconds>``, and
 every interpreter's own CPU when it ends goes to ``<that file>.processes`` as ``<pid> <role> <seconds>``
-(role ``step``, ``cli``, ``forkserver``, ``log-watcher`` or ``other``), so the run's CPU outside its steps can be split by
-process. It changes nothing else; without the variable it does nothing."""
+(role ``step``, ``cli``, ``forkserver``, ``log-watcher`` or ``other``), so the run's CPU outside its
+steps can be split by process. It changes nothing else; without the variable it does nothing."""
 
 from __future__ import annotations
 
@@ -20,6 +20,9 @@ from typing import Any
 
 TARGET = "dagster._core.execution.plan.execute_plan"
 OUTPUT = os.environ.get("TRADING_DATA_BENCH_STEP_CPU")
+# Dagster's compute log manager starts, per step and stream, a `tail -F` (not Python: not recorded) and this
+# watcher of it, and ends the watcher with SIGTERM, which would skip atexit: here it exits normally.
+_LOG_WATCHER = any(arg.endswith("watch_orphans.py") for arg in sys.orig_argv)
 
 
 _ran_a_step = False
@@ -82,10 +85,6 @@ def _exit_recorded(code: int, _exit: Any = os._exit) -> None:
     finally:
         _exit(code)
 
-
-# Dagster's compute log manager starts, per step and stream, a `tail -F` (not Python: not recorded) and this
-# watcher of it, and ends the watcher with SIGTERM, which would skip atexit: here it exits normally.
-_LOG_WATCHER = any(arg.endswith("watch_orphans.py") for arg in sys.orig_argv)
 
 if OUTPUT:
     if _LOG_WATCHER:

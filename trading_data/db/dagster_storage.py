@@ -24,7 +24,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 import sqlalchemy
@@ -90,10 +90,8 @@ class TradingDataPostgresStorage(DagsterPostgresStorage):
         wait = threading.current_thread().name == ORPHAN_CHECK_THREAD
         while True:
             try:
-                if not autocreate:
-                    return cls(postgres_url=url, should_autocreate_tables=False, inst_data=inst_data)
-                with schema_creation_lock(url):
-                    return cls(postgres_url=url, should_autocreate_tables=True, inst_data=inst_data)
+                with schema_creation_lock(url) if autocreate else nullcontext():
+                    return cls(postgres_url=url, should_autocreate_tables=autocreate, inst_data=inst_data)
             except DagsterPostgresException as exc:  # raised once dagster-postgres' retries are spent
                 if not wait:
                     raise DagsterStorageUnreachable(

@@ -20,12 +20,12 @@ import sys
 import threading
 from collections.abc import Generator, Iterator, Sequence
 from contextlib import contextmanager
-from typing import IO, Any
+from typing import IO, Any, cast
 
-from dagster import Field, Float, StringSource
+from dagster import Field, StringSource
 
 # No public names in Dagster 1.13 for the pieces its LocalComputeLogManager.capture_logs is made of.
-from dagster._core.execution.compute_logs import redirect_to_file
+from dagster._core.execution.compute_logs import _fileno, redirect_to_file
 from dagster._core.instance.ref import compute_logs_directory
 from dagster._core.storage.compute_log_manager import CapturedLogContext, ComputeIOType
 from dagster._core.storage.local_compute_log_manager import IO_TYPE_EXTENSION, LocalComputeLogManager
@@ -44,10 +44,9 @@ class ThreadMirroredComputeLogManager(LocalComputeLogManager):
 
     @classmethod
     def config_type(cls) -> dict[str, Any]:
-        return {
-            "base_dir": Field(StringSource, is_required=False),
-            "polling_timeout": Field(Float, is_required=False),
-        }
+        # Dagster's fields (a dict), with base_dir optional (see default_base_dir).
+        fields = cast("dict[str, Any]", super().config_type())
+        return {**fields, "base_dir": Field(StringSource, is_required=False)}
 
     @classmethod
     def from_config_value(  # type: ignore[override]
@@ -79,12 +78,8 @@ def default_base_dir() -> str:
 def mirrored_to_file(stream: IO[Any], path: str) -> Iterator[None]:
     """Send ``stream``'s file descriptor to ``path`` while echoing what arrives there to where it went before."""
     ensure_file(path)
-    # A stream without a descriptor (a test's capture): Dagster's redirect then captures nothing.
-    try:
-        fd: int | None = stream.fileno()
-    except (AttributeError, OSError, ValueError):
-        fd = None
-    if fd is None:
+    fd = _fileno(stream)
+    if fd is None:  # a stream without a descriptor (a test's capture): Dagster's redirect captures nothing
         with redirect_to_file(stream, path):
             yield
         return
