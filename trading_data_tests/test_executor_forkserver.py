@@ -6,6 +6,7 @@ Runs go through the multiprocess executor on a real temporary instance: ``execut
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from typing import Any
 
 import dagster as dg
 import pytest
+from dagster_shared.utils.cached_method import CACHED_METHOD_CACHE_FIELD
 
 from trading_data.orchestration.executor import (
     FORKSERVER_START,
@@ -25,7 +27,20 @@ from trading_data.orchestration.executor import (
 @dg.asset
 def modules_seen_by_the_step() -> dg.MaterializeResult:
     # Read before anything here imports the definitions: only a preloading forkserver has them.
-    return dg.MaterializeResult(metadata={"definitions_preloaded": "trading_data.definitions" in sys.modules})
+    preloaded = "trading_data.definitions" in sys.modules
+    definitions = sys.modules.get("trading_data.definitions")
+    return dg.MaterializeResult(
+        metadata={
+            "definitions_preloaded": preloaded,
+            # What the server did once for every step (orchestration/forkserver_ready.py): the CLI package
+            # (pytest is this run's main script, so nothing else imports it), the code location's repository
+            # (Definitions caches it), a frozen heap.
+            "cli_preloaded": "dagster._cli" in sys.modules,
+            "repository_built": definitions is not None
+            and "get_repository_def" in vars(definitions.defs).get(CACHED_METHOD_CACHE_FIELD, {}),
+            "frozen_objects": gc.get_freeze_count(),
+        }
+    )
 
 
 def probe_job() -> dg.JobDefinition:
@@ -43,21 +58,27 @@ def instance() -> Iterator[dg.DagsterInstance]:
         yield instance
 
 
-def _preloaded(instance: dg.DagsterInstance, run_config: dict[str, Any]) -> bool:
+def _seen_by_the_step(instance: dg.DagsterInstance, run_config: dict[str, Any]) -> dict[str, Any]:
     result = dg.execute_job(dg.reconstructable(probe_job), instance=instance, run_config=run_config)
     assert result.success
     event = instance.get_latest_materialization_event(modules_seen_by_the_step.key)
     assert event is not None and event.asset_materialization is not None
-    return bool(event.asset_materialization.metadata["definitions_preloaded"].value)
+    return {key: value.value for key, value in event.asset_materialization.metadata.items()}
 
 
 def test_steps_fork_from_a_server_with_the_definitions_imported(instance: dg.DagsterInstance) -> None:
-    assert _preloaded(instance, {}) is True
+    seen = _seen_by_the_step(instance, {})
+    assert seen["definitions_preloaded"] is True
+    assert seen["cli_preloaded"] is True
+    assert seen["repository_built"] is True
+    assert seen["frozen_objects"] > 100_000
 
 
 def test_a_start_method_in_the_run_config_wins(instance: dg.DagsterInstance) -> None:
     config = {"execution": {"config": {"multiprocess": {"start_method": {"spawn": {}}}}}}
-    assert _preloaded(instance, config) is False
+    seen = _seen_by_the_step(instance, config)
+    assert seen["definitions_preloaded"] is False
+    assert seen["frozen_objects"] == 0
 
 
 def test_the_default_start_method_fills_only_what_is_unset() -> None:
