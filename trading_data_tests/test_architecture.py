@@ -20,7 +20,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("services", ("db", "sources", "partitions", "monitoring", "read")),
     ("orchestration", ("orchestration",)),
     ("definitions", ("defs",)),
-    ("entry points", ("definitions", "health", "cli", "backfill")),
+    ("entry points", ("definitions", "step_forkserver", "health", "cli", "backfill")),
 )
 LAYER_OF = {part: rank for rank, (_, parts) in enumerate(LAYERS) for part in parts}
 MAX_MODULE_LINES = 400

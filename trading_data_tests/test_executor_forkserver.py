@@ -32,7 +32,7 @@ def modules_seen_by_the_step() -> dg.MaterializeResult:
     return dg.MaterializeResult(
         metadata={
             "definitions_preloaded": preloaded,
-            # What the server did once for every step (orchestration/forkserver_ready.py): the CLI package
+            # What the server did once for every step (trading_data/step_forkserver.py): the CLI package
             # (pytest is this run's main script, so nothing else imports it), the code location's repository
             # (Definitions caches it), a frozen heap.
             "cli_preloaded": "dagster._cli" in sys.modules,

@@ -57,7 +57,7 @@ if TYPE_CHECKING:
 # feed steps: preloaded here. So is the offline simulator (~0.18 s of CPU a feed step in simulated mode; in live
 # mode the forkserver spends that once per run for nothing). The database drivers (psycopg for the SQL, ADBC
 # with pyarrow.dataset for the IO manager's COPY: ~0.2 s of CPU) are imported where a query or a COPY runs, not
-# by the definitions: preloaded here for the steps, as is TA-Lib (the indicators step's). Last, forkserver_ready
+# by the definitions: preloaded here for the steps, as is TA-Lib (the indicators step's). Last, trading_data.step_forkserver
 # does once what each step would do after its fork (import the CLI package, build the repository) and freezes the
 # server's heap out of the collector (~0.04 s of CPU less per step process, and less to tear down at its exit).
 STEP_PRELOAD_MODULES = [
@@ -80,7 +80,7 @@ STEP_PRELOAD_MODULES = [
     "talib",
     "h11",
     "anyio._backends._asyncio",
-    "trading_data.orchestration.forkserver_ready",
+    "trading_data.step_forkserver",
 ]
 # The multiprocess executor's start method when the run config sets none: steps fork from a server that
 # has imported STEP_PRELOAD_MODULES.

@@ -1,5 +1,6 @@
-"""Imported last by the step forkserver (``executor.STEP_PRELOAD_MODULES``): what every step process would
-otherwise do again after its fork, done once in the server.
+"""The step forkserver's last preload (``orchestration.executor.STEP_PRELOAD_MODULES``): what every step
+process would otherwise do again after its fork, done once in the server. An entry point: it runs in a
+process of its own, after the code location (``trading_data.definitions``) is imported.
 
 - ``dagster._cli``: a forked step runs its parent's main script first (multiprocessing's ``spawn.prepare``),
   and the parent is the ``dagster`` CLI or ``python -m dagster api execute_run``, whose first act is to
