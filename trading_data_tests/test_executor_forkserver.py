@@ -27,11 +27,10 @@ from trading_data.orchestration.executor import (
 @dg.asset
 def modules_seen_by_the_step() -> dg.MaterializeResult:
     # Read before anything here imports the definitions: only a preloading forkserver has them.
-    preloaded = "trading_data.definitions" in sys.modules
     definitions = sys.modules.get("trading_data.definitions")
     return dg.MaterializeResult(
         metadata={
-            "definitions_preloaded": preloaded,
+            "definitions_preloaded": definitions is not None,
             # What the server did once for every step (trading_data/step_forkserver.py): the CLI package
             # (pytest is this run's main script, so nothing else imports it), the code location's repository
             # (Definitions caches it), a frozen heap.
