@@ -231,6 +231,9 @@ def test_jobs_select_the_right_assets_and_order_the_report_last() -> None:
     assert {j.name for j in JOBS} == {s.job_name for s in SCHEDULES}
 
 
+# The range is evaluated once per worker (evaluated_range's cache: ~2,000 ticks, each building an
+# instance from its ref), so the tests that read it share a worker.
+@pytest.mark.xdist_group("schedule_range")
 @pytest.mark.parametrize("name", list(EXPECTED_TIMES))
 def test_every_tick_from_thanksgiving_to_new_year(name: str) -> None:
     runs = skips = 0
@@ -264,6 +267,7 @@ def test_every_tick_from_thanksgiving_to_new_year(name: str) -> None:
     assert {"2026-11-27", "2026-12-24"} <= sessions  # early closes still have morning runs
 
 
+@pytest.mark.xdist_group("schedule_range")
 def test_range_run_keys_unique_across_all_schedules_and_calendar_facts() -> None:
     keys: list[str] = []
     for name in EXPECTED_TIMES:
