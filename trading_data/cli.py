@@ -95,12 +95,19 @@ def dagster_environment() -> dict[str, str]:
     return env
 
 
+DEV_SUPERSEDED_FILTER = "ignore:Function `dev_command` is superseded"
+
+
 def cmd_dev(args: argparse.Namespace) -> int:
     pool_limits = {pool: limit.get() for pool, limit in POOL_LIMITS.items()}  # a bad one stops us here
     ensure_database()
     env = dagster_environment()
     root = server.project_root()
     _set_pool_limits(env, pool_limits)
+    # `dagster dev` warns at every start that `dg dev` supersedes it: advice about how this command starts
+    # Dagster (dg dev wants a dg project), nothing the user can act on. Their own PYTHONWARNINGS come
+    # after this filter, so theirs win.
+    env["PYTHONWARNINGS"] = ",".join(filter(None, [DEV_SUPERSEDED_FILTER, env.get("PYTHONWARNINGS")]))
     print(f"\n  trading_data: Dagster UI at http://{args.host}:{args.port}\n", flush=True)
     dagster = str(Path(sys.executable).with_name("dagster"))
     command = [dagster, "dev", "-w", str(root / "workspace.yaml"), "-h", args.host, "-p", str(args.port)]

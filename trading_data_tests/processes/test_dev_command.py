@@ -3,7 +3,8 @@
 Two defects found running ``make dev &`` at 00:18 ET: ``dev`` replaced an exported DAGSTER_HOME with the
 project's ``.dagster_home`` (so ``health``, ``backfill run`` and Dagster's CLI, which honour it, looked at
 another instance than the UI's), and SIGTERM was ignored (a background shell ignores SIGINT, the
-disposition survives exec, and ``dagster dev`` maps SIGTERM to its SIGINT handler)."""
+disposition survives exec, and ``dagster dev`` maps SIGTERM to its SIGINT handler). And at every start
+``dagster dev`` printed a SupersessionWarning telling the user to run ``dg dev`` instead."""
 
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ def test_dev_in_the_background_keeps_the_users_dagster_home_and_stops_on_sigterm
         dev = subprocess.Popen(
             [str(BIN / "trading-data"), "dev", "--port", str(port)],
             cwd=logs,
-            env=isolated_instance.env,
+            env={**isolated_instance.env, "PYTHONWARNINGS": "default::DeprecationWarning"},
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -61,6 +62,11 @@ def test_dev_in_the_background_keeps_the_users_dagster_home_and_stops_on_sigterm
         )
         homes = {_environ(pid).get("DAGSTER_HOME") for pid in [dev.pid, *_children(dev.pid)]}
         assert homes == {str(isolated_instance.home)}, homes
+        # The user's warning filters reach Dagster's processes, after ours (the last matching filter wins).
+        filters = {_environ(pid).get("PYTHONWARNINGS", "") for pid in _children(dev.pid)}
+        assert filters and all(f.endswith(",default::DeprecationWarning") for f in filters), filters
+        # Dagster's notice that `dg dev` supersedes `dagster dev` is about how we start it, not for the user.
+        assert b"SupersessionWarning" not in log_path.read_bytes(), log_path.read_text(errors="replace")
 
         os.kill(dev.pid, signal.SIGTERM)
         deadline = time.monotonic() + 60
