@@ -25,7 +25,7 @@ from trading_data.db.aggregate_sql import KEY as AGGREGATE_KEY
 from trading_data.db.arrow_frames import nullable_ints
 from trading_data.db.migrate import validate_schema_name
 from trading_data.db.url import mask_password
-from trading_data.domain.tickers import TICKER_PATTERN
+from trading_data.domain.tickers import TICKER_PATTERN, not_a_ticker
 from trading_data.schemas import TABLES, TableSpec
 
 
@@ -99,7 +99,7 @@ def ticker_list(tickers: Sequence[str]) -> str:
     """``('AAPL', 'BRK.B')`` after checking every symbol (nothing but the pattern's characters)."""
     bad = [t for t in tickers if not TICKER_PATTERN.match(t)]
     if bad:
-        raise ValueError(f"not a ticker symbol: {bad[0]!r} (a letter, then letters, digits, '.' or '-')")
+        raise not_a_ticker(bad[0])
     if not tickers:
         raise ValueError("an empty list of tickers selects nothing; pass None for every ticker")
     return "(" + ", ".join(f"'{t}'" for t in tickers) + ")"

@@ -31,8 +31,14 @@ class DroppedSymbols:
         )
 
 
+def not_a_ticker(value: object) -> ValueError:
+    """The error for a value that cannot be a ticker symbol, naming it."""
+    return ValueError(f"not a ticker symbol: {value!r} (a letter, then letters, digits, '.' or '-')")
+
+
 def normalize_symbols(symbols: str | Iterable[str]) -> list[str]:
-    """Upper-case, strip and de-duplicate (first wins); a comma-separated string is accepted."""
+    """Upper-case, strip and de-duplicate (first wins); a comma-separated string is accepted. Users type
+    ``spy``; every stored symbol is upper case."""
     items = symbols.split(",") if isinstance(symbols, str) else list(symbols)
     out: list[str] = []
     for raw in items:
@@ -40,7 +46,7 @@ def normalize_symbols(symbols: str | Iterable[str]) -> list[str]:
         if not symbol:
             continue
         if not TICKER_PATTERN.fullmatch(symbol):
-            raise ValueError(f"invalid ticker symbol {raw!r}")
+            raise not_a_ticker(raw)
         if symbol not in out:
             out.append(symbol)
     return out

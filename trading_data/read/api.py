@@ -3,7 +3,8 @@ the table's pandera model, or as Arrow tables, whole or in chunks of bounded siz
 
 Rules every function shares:
 
-- ``tickers``: a list of symbols (or one symbol); None reads every ticker.
+- ``tickers``: a list of symbols (or one symbol, or several comma-separated), in any case (``spy`` reads
+  SPY); None reads every ticker.
 - ``start`` (inclusive) and ``end`` (exclusive): an ISO string, a date, a datetime or a pandas
   Timestamp. A value without a time zone is read in ``tz``; a date means its midnight in ``tz``. For
   the session tables (``selections``, ``positions``) bounds are sessions (New York dates).
@@ -36,6 +37,7 @@ from trading_data.db import reads
 from trading_data.db.arrow_frames import frame_from_typed_arrow
 from trading_data.db.reads import READABLE, Readable
 from trading_data.db.url import market_database_url
+from trading_data.domain.tickers import normalize_symbols
 from trading_data.settings.platform import SCHEMA
 
 Bound: TypeAlias = str | dt.date | dt.datetime | pd.Timestamp
@@ -101,9 +103,8 @@ def _bounds(
 
 
 def _tickers(tickers: Tickers) -> tuple[str, ...] | None:
-    if tickers is None:
-        return None
-    return (tickers,) if isinstance(tickers, str) else tuple(tickers)
+    """The symbols as stored (``spy`` reads SPY), each checked; None for every ticker."""
+    return None if tickers is None else tuple(normalize_symbols(tickers))
 
 
 def _in_zone_arrow(table: pa.Table, tz: str) -> pa.Table:

@@ -27,6 +27,7 @@ from tqdm import tqdm
 
 from trading_data.calendar import session_window, sessions_between
 from trading_data.db import reads
+from trading_data.domain.tickers import normalize_symbols
 
 FORMATS = ("parquet", "csv")
 DEFAULT_CHUNK_ROWS = 250_000
@@ -129,7 +130,7 @@ def export(
     if unknown:
         raise ValueError(f"no table {unknown[0]!r}; tables: {', '.join(reads.READABLE)}")
     if tickers:
-        reads.ticker_list(tickers)  # a bad symbol fails before any file is written
+        tickers = normalize_symbols(tickers)  # as stored; a bad symbol fails before any file is written
     work = [(t, s) for t in tables for s in sessions_between(first, last)]
     written: list[ExportedFile] = []
     with tqdm(total=len(work), unit="file", disable=not progress, desc="export") as bar:

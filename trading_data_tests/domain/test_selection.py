@@ -191,7 +191,7 @@ def test_symbols_override() -> None:
     )
     assert frame.loc[0, "atr"] == pytest.approx(2.0)  # metrics where bars exist
     assert pd.isna(frame.loc[1, "last_close"])  # none for ZZZ
-    with pytest.raises(ValueError, match="invalid ticker"):
+    with pytest.raises(ValueError, match=r"not a ticker symbol: .AA\$. \(a letter"):
         symbols_selection(SESSION, ["AA$"], market())
 
 

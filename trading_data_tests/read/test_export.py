@@ -124,6 +124,17 @@ def test_export_command(
         "session=2026-11-27",
     ]
     assert list(tmp_path.rglob("*.tmp")) == []
+    # A symbol typed in lower case exports the stored (upper-case) ticker's rows.
+    ticker = stored.tickers[0]
+    lowered = tmp_path / "lowered"
+    assert cli.main([*args[:2], str(lowered), *args[3:], "--tickers", ticker.lower(), "--no-progress"]) == 0
+    [(ticker_rows,)] = stored.rows(
+        "SELECT count(*) FROM market.prices WHERE ts >= '2026-11-25 05:00+00' AND ticker = %s", (ticker,)
+    )
+    assert (
+        ticker_rows
+        and capsys.readouterr().out.strip() == f"wrote 2 file(s), {ticker_rows:,} rows, to {lowered}"
+    )
     assert cli.main(["export", "--out", str(tmp_path), "--tables", "prices"]) == 2
     assert "say which sessions to export" in capsys.readouterr().err
 
@@ -140,6 +151,18 @@ def test_read_command_prints_a_small_table(
     # The day bar (New York midnight) comes first, then the minute bars, in New York time.
     assert lines[1].split()[:4] == ["2026-11-02", "00:00:00-05:00", ticker, "day"]
     assert lines[2].split()[3] == "minute"
+    # Typed in lower case, with a space after the comma: the same rows (every stored symbol is upper case).
+    lowered = [
+        "read",
+        "prices",
+        "--tickers",
+        f"{ticker.lower()}, {ticker.lower()}",
+        *args[4:],
+        "--limit",
+        "3",
+    ]
+    assert cli.main(lowered) == 0
+    assert capsys.readouterr().out.splitlines() == lines
     assert cli.main(["read", "prices", "--session", "2026-11-26"]) == 2
     assert "2026-11-26 is not an NYSE session (holiday: Thanksgiving)" in capsys.readouterr().err
     # The hourly aggregate: in New York time the session's first bar is the 09:00 hour (pre-market included).

@@ -168,6 +168,16 @@ def test_bars_so_far_default_to_the_clocks_session(stored: Stored, monkeypatch: 
     assert all(ts.tz_convert(NY).date() == dt.date(2026, 11, 27) for ts in nbbo["ts"])
 
 
+def test_symbols_are_read_in_any_case(stored: Stored) -> None:
+    ticker = stored.tickers[0]
+    expected = read.quotes([ticker], sessions="2026-11-27", database_url=stored.url)
+    assert len(expected) and set(expected["ticker"]) == {ticker}
+    for typed in (ticker.lower(), [f" {ticker.lower()} ", ticker], f"{ticker.lower()},{ticker}"):
+        pd.testing.assert_frame_equal(
+            read.quotes(typed, sessions="2026-11-27", database_url=stored.url), expected
+        )
+
+
 def test_bad_arguments_fail_naming_the_problem(stored: Stored) -> None:
     with pytest.raises(ValueError, match='not a ticker symbol: "A\'; DROP"'):
         read.quotes(["A'; DROP"], sessions="2026-11-27", database_url=stored.url)
