@@ -24,7 +24,7 @@ import pyarrow as pa
 from dagster._core.storage.db_io_manager import DbTypeHandler, TableSlice
 
 from trading_data.db.arrow_frames import frame_from_arrow
-from trading_data.db.copy_writer import CopyThread
+from trading_data.db.copy_writer import StreamedCopies
 from trading_data.db.frame_chunks import FrameChunks, SessionChunks
 from trading_data.db.migrate import validate_schema_name
 from trading_data.db.table_slices import (
@@ -161,7 +161,6 @@ def _chunks(obj: pd.DataFrame | FrameChunks) -> Iterator[pd.DataFrame]:
 def _stream(loader: _Loader, obj: pd.DataFrame | FrameChunks, table_slice: TableSlice) -> tuple[int, int]:
     """Check, validate (unless the stream did with the same model) and queue every chunk for COPY."""
     spec = loader.spec
-    schema = arrow_schema(spec)
     stream = isinstance(obj, FrameChunks)
     validated = stream and obj.validated_model is spec.model
     rows = chunks = 0
@@ -178,7 +177,9 @@ def _stream(loader: _Loader, obj: pd.DataFrame | FrameChunks, table_slice: Table
             repeated = chunk.duplicated(list(spec.primary_key), keep="last")
             if repeated.any():
                 chunk = chunk[~repeated]
-        table = pa.Table.from_pandas(chunk[spec.columns], schema=schema, preserve_index=False, safe=False)
+        table = pa.Table.from_pandas(
+            chunk[spec.columns], schema=loader.arrow_schema, preserve_index=False, safe=False
+        )
         loader.load(table, chunk, stream)
         rows += len(chunk)
         chunks += 1
@@ -219,7 +220,8 @@ class _Loader:
         self.staged = mode == "upsert"
         self._latest: dict[str, Any] = {}
         self._ordered = {"ticker", spec.time_column} <= set(spec.primary_key)
-        self.writer = CopyThread(depth=2)
+        self.arrow_schema = arrow_schema(spec)
+        self.copies = StreamedCopies(depth=2)
 
     def _straight_in(self, chunk: pd.DataFrame, stream: bool) -> bool:
         if self.mode == "replace" or (self.mode == "append" and not stream):
@@ -241,18 +243,20 @@ class _Loader:
         return single and (previous is None or previous < earliest)
 
     def load(self, table: pa.Table, chunk: pd.DataFrame, stream: bool) -> None:
+        cur, name, schema, staging = self.cur, self.spec.name, self.schema, self.staging
         if self._straight_in(chunk, stream):
-            cur, name, schema = self.cur, self.spec.name, self.schema
-            self.writer.submit(lambda: cur.adbc_ingest(name, table, mode="append", db_schema_name=schema))
+            self.copies.put(
+                "table", lambda r: cur.adbc_ingest(name, r, mode="append", db_schema_name=schema), table
+            )
             return
         if not self.staged:
             self.staged = True
-            self.writer.submit(
-                lambda: self.cur.execute(
-                    f"CREATE TEMP TABLE {self.staging} (LIKE {self.target}) ON COMMIT DROP"
-                )
+            self.copies.submit(
+                lambda: cur.execute(f"CREATE TEMP TABLE {staging} (LIKE {self.target}) ON COMMIT DROP")
             )
-        self.writer.submit(lambda: self.cur.adbc_ingest(self.staging, table, mode="append", temporary=True))
+        self.copies.put(
+            "staging", lambda r: cur.adbc_ingest(staging, r, mode="append", temporary=True), table
+        )
 
 
 class PandasPostgresTypeHandler(DbTypeHandler[pd.DataFrame]):
@@ -279,9 +283,9 @@ class PandasPostgresTypeHandler(DbTypeHandler[pd.DataFrame]):
             try:
                 rows, chunks = _stream(loader, obj, table_slice)
             except BaseException:
-                loader.writer.abandon()
+                loader.copies.abandon()
                 raise
-            loader.writer.close()
+            loader.copies.close()
             staging = loader.staging if loader.staged else None
             if isinstance(obj, FrameChunks):
                 for part, part_where, part_params in _stream_parts(obj, spec, where, params):
