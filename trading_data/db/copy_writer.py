@@ -1,15 +1,15 @@
 """Bulk COPYs on a writer thread, so that the next chunk is fetched and built while the server loads one.
 
 ADBC releases the GIL during ``adbc_ingest``; the connection is used by the writer thread alone while the
-stream lasts, and by the caller again only after :meth:`CopyThread.close`. The queue holds at most
+stream lasts, and by the caller again only after :meth:`StreamedCopies.close` (or ``CopyThread.close``). The queue holds at most
 ``depth`` jobs, and a :class:`BatchFeed` at most ``depth`` batches: memory stays bounded to a few chunks
 whatever the stream's length.
 
 Consecutive chunks for one table go through one COPY (:class:`BatchFeed`): ADBC sends each record batch
 as soon as it has encoded it, so the server parses one batch while the driver encodes the next. A COPY
 per chunk, or of one large batch, encodes everything it holds before the server sees a byte (measured
-for issue 11: 500,000 quotes in one COPY of 10,000-row batches took ~0.7× the time of one COPY of a
-single table, on the 2-core machine).
+for issue 11 with ``bench/bench_ingest.py``: 500,000 quotes in one COPY of 10,000-row batches took
+0.73–0.79× the time of one COPY of a single table, on the 2-core machine).
 """
 
 from __future__ import annotations
