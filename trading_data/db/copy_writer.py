@@ -1,9 +1,9 @@
 """Bulk COPYs on a writer thread, so that the next chunk is fetched and built while the server loads one.
 
 ADBC releases the GIL during ``adbc_ingest``; the connection is used by the writer thread alone while the
-stream lasts, and by the caller again only after :meth:`StreamedCopies.close` (or ``CopyThread.close``). The queue holds at most
-``depth`` jobs, and a :class:`BatchFeed` at most ``depth`` batches: memory stays bounded to a few chunks
-whatever the stream's length.
+stream lasts, and by the caller again only after :meth:`StreamedCopies.close` (or ``CopyThread.close``).
+The queue holds at most ``depth`` jobs, and a :class:`BatchFeed` at most ``depth`` batches: memory stays
+bounded to a few chunks whatever the stream's length.
 
 Consecutive chunks for one table go through one COPY (:class:`BatchFeed`): ADBC sends each record batch
 as soon as it has encoded it, so the server parses one batch while the driver encodes the next. A COPY
@@ -32,7 +32,8 @@ FEED_BATCHES = 2 * 50_000 // BATCH_ROWS
 
 
 class CopyCancelled(Exception):
-    """The caller abandoned the write: the COPY in progress ends with an error and the transaction rolls back."""
+    """The caller abandoned the write: the COPY in progress ends with this error, the transaction rolls
+    back."""
 
 
 class CopyThread:

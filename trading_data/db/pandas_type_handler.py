@@ -243,7 +243,7 @@ class _Loader:
         return single and (previous is None or previous < earliest)
 
     def load(self, table: pa.Table, chunk: pd.DataFrame, stream: bool) -> None:
-        cur, name, schema, staging = self.cur, self.spec.name, self.schema, self.staging
+        cur, name, schema, staging, target = self.cur, self.spec.name, self.schema, self.staging, self.target
         if self._straight_in(chunk, stream):
             self.copies.put(
                 "table", lambda r: cur.adbc_ingest(name, r, mode="append", db_schema_name=schema), table
@@ -252,7 +252,7 @@ class _Loader:
         if not self.staged:
             self.staged = True
             self.copies.submit(
-                lambda: cur.execute(f"CREATE TEMP TABLE {staging} (LIKE {self.target}) ON COMMIT DROP")
+                lambda: cur.execute(f"CREATE TEMP TABLE {staging} (LIKE {target}) ON COMMIT DROP")
             )
         self.copies.put(
             "staging", lambda r: cur.adbc_ingest(staging, r, mode="append", temporary=True), table
